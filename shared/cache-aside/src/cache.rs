@@ -1,0 +1,316 @@
+//! get-or-load and invalidation.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::envelope::Envelope;
+use crate::outcome::{BypassReason, CacheState, Lookup};
+use crate::ttl::{unix_now_ms, TtlPolicy};
+use crate::{CacheError, CacheSettings, EntryKey, KeySpace, RedisStore, StoreError};
+
+/// How a read uses the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Serve from Redis when fresh, else load and store (the normal path).
+    Cached,
+    /// Load from the origin and overwrite the cached value (`Cache-Control: no-cache`).
+    Refresh,
+    /// Load from the origin and leave the cache alone (`?source=database`).
+    Bypass,
+}
+
+/// The cache-aside front of an origin. Build one per process and share it.
+#[derive(Debug)]
+pub struct Cache {
+    store: RedisStore,
+    keys: KeySpace,
+    settings: CacheSettings,
+    /// Last generation seen per scope: lets a hit read generations and value in one round trip.
+    seen_generations: Mutex<HashMap<String, u64>>,
+}
+
+/// Microseconds since the epoch: the first value of a generation counter. A counter lost to
+/// eviction or a flush restarts above every value it ever had, so old keys stay unreachable.
+fn generation_seed() -> u64 {
+    unix_now_ms().saturating_mul(1000) + u64::from(fastrand::u16(..1000))
+}
+
+fn parse_generation(reply: Option<&[u8]>) -> Result<Option<u64>, StoreError> {
+    reply
+        .map(|bytes| {
+            std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| StoreError::UnexpectedReply {
+                    op: "GET generation",
+                    detail: "not an unsigned integer".into(),
+                })
+        })
+        .transpose()
+}
+
+impl Cache {
+    /// A cache over `store` with `settings` (validated here).
+    pub fn new(store: RedisStore, settings: CacheSettings) -> Result<Self, CacheError> {
+        settings.validate()?;
+        Ok(Self {
+            store,
+            keys: KeySpace::new(&settings.namespace)?,
+            settings,
+            seen_generations: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Connects lazily to `redis_url` and builds the cache: the usual start-up call.
+    pub fn connect_lazy(redis_url: &str, settings: CacheSettings) -> Result<Self, CacheError> {
+        let store = RedisStore::connect_lazy(redis_url, &settings)?;
+        Self::new(store, settings)
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &CacheSettings {
+        &self.settings
+    }
+
+    /// The Redis handle (health checks, benchmarks).
+    pub fn store(&self) -> &RedisStore {
+        &self.store
+    }
+
+    /// The key layout.
+    pub fn key_space(&self) -> &KeySpace {
+        &self.keys
+    }
+
+    /// Returns the value of `entry`: from Redis when fresh, else from `load` (then stored with
+    /// `ttl`, or the default TTL, jittered). Redis trouble never fails the read: the value comes
+    /// from the origin with [`CacheState::Bypass`]. Only the origin's error is returned.
+    pub async fn get_or_load<T, E, F, Fut>(
+        &self,
+        entry: &EntryKey,
+        ttl: Option<Duration>,
+        mode: ReadMode,
+        load: F,
+    ) -> Result<Lookup<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let policy = TtlPolicy {
+            ttl: ttl.unwrap_or(self.settings.default_ttl),
+            jitter: self.settings.ttl_jitter,
+        };
+        let generations = match mode {
+            ReadMode::Bypass => return bypass(load, BypassReason::Requested).await,
+            ReadMode::Refresh => self.current_generations(entry.scopes()).await,
+            ReadMode::Cached => match self.read(entry).await {
+                Ok(Found::Fresh(lookup)) => return Ok(lookup),
+                Ok(Found::Absent(generations)) => Ok(generations),
+                Err(e) => Err(e),
+            },
+        };
+        match generations {
+            Ok(generations) => {
+                let key = self.keys.value_key(entry, &generations);
+                self.load_and_store(&key, policy, load).await
+            }
+            Err(e) => {
+                log_store_error(&e, "cache read failed; serving from the origin");
+                bypass(load, BypassReason::RedisUnavailable).await
+            }
+        }
+    }
+
+    /// Invalidates every entry that depends on `scope`, in O(1), and returns the new generation.
+    /// A fill that started earlier writes under the old generation, which no later read uses.
+    pub async fn invalidate(&self, scope: &str) -> Result<u64, CacheError> {
+        crate::key::check_part(scope)?;
+        let key = self.keys.generation_key(scope);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(generation_seed())
+            .arg("NX")
+            .ignore()
+            .cmd("INCR")
+            .arg(&key);
+        let (generation,): (u64,) = self.store.pipeline("invalidate", &pipe).await?;
+        self.remember(&[scope.to_owned()], &[generation]);
+        Ok(generation)
+    }
+
+    /// One round trip on the common path: the scopes' generations plus the value under the
+    /// generations last seen. A second trip only when a generation moved or was never set.
+    async fn read<T: DeserializeOwned>(&self, entry: &EntryKey) -> Result<Found<T>, StoreError> {
+        let scopes = entry.scopes();
+        let guessed = self.guess(scopes);
+        let mut pipe = redis::pipe();
+        for scope in scopes {
+            pipe.cmd("GET").arg(self.keys.generation_key(scope));
+        }
+        pipe.cmd("GET").arg(self.keys.value_key(entry, &guessed));
+        let mut replies: Vec<Option<Vec<u8>>> = self.store.pipeline("read", &pipe).await?;
+        let value = replies.pop().flatten();
+        let mut generations = Vec::with_capacity(scopes.len());
+        let mut missing = false;
+        for reply in &replies {
+            match parse_generation(reply.as_deref())? {
+                Some(g) => generations.push(g),
+                None => {
+                    missing = true;
+                    generations.push(0);
+                }
+            }
+        }
+        if missing {
+            generations = self.seed_generations(scopes, &generations).await?;
+        }
+        let value = if generations == guessed {
+            value
+        } else {
+            self.remember(scopes, &generations);
+            self.store.get(&self.keys.value_key(entry, &generations)).await?
+        };
+        let now = unix_now_ms();
+        if let Some(bytes) = value {
+            match Envelope::<T>::decode(&bytes) {
+                Ok(envelope) if envelope.is_fresh(now) => {
+                    return Ok(Found::Fresh(Lookup {
+                        ttl_remaining: Some(envelope.remaining(now)),
+                        loaded_at_ms: envelope.created_ms,
+                        load_duration: Duration::from_millis(envelope.load_ms),
+                        value: envelope.value,
+                        state: CacheState::Hit,
+                        bypass_reason: None,
+                    }))
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "unreadable cache entry; reloading"),
+            }
+        }
+        Ok(Found::Absent(generations))
+    }
+
+    /// The scopes' current generations, seeding any that do not exist yet.
+    async fn current_generations(&self, scopes: &[String]) -> Result<Vec<u64>, StoreError> {
+        if scopes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for scope in scopes {
+            pipe.cmd("GET").arg(self.keys.generation_key(scope));
+        }
+        let replies: Vec<Option<Vec<u8>>> = self.store.pipeline("read generations", &pipe).await?;
+        let mut generations = Vec::with_capacity(scopes.len());
+        for reply in &replies {
+            generations.push(parse_generation(reply.as_deref())?.unwrap_or(0));
+        }
+        if generations.contains(&0) {
+            generations = self.seed_generations(scopes, &generations).await?;
+        }
+        self.remember(scopes, &generations);
+        Ok(generations)
+    }
+
+    /// Sets missing counters (`0` in `known`) with `SET NX` and reads back what won.
+    async fn seed_generations(&self, scopes: &[String], known: &[u64]) -> Result<Vec<u64>, StoreError> {
+        let mut pipe = redis::pipe();
+        let mut seeded = Vec::new();
+        for (i, scope) in scopes.iter().enumerate() {
+            if known[i] == 0 {
+                let key = self.keys.generation_key(scope);
+                pipe.cmd("SET").arg(&key).arg(generation_seed()).arg("NX").ignore();
+                pipe.cmd("GET").arg(&key);
+                seeded.push(i);
+            }
+        }
+        let replies: Vec<Option<Vec<u8>>> = self.store.pipeline("seed generations", &pipe).await?;
+        let mut generations = known.to_vec();
+        for (i, reply) in seeded.into_iter().zip(&replies) {
+            generations[i] = parse_generation(reply.as_deref())?.ok_or(StoreError::UnexpectedReply {
+                op: "seed generations",
+                detail: "counter vanished right after SET NX".into(),
+            })?;
+        }
+        Ok(generations)
+    }
+
+    async fn load_and_store<T, E, F, Fut>(&self, key: &str, policy: TtlPolicy, load: F) -> Result<Lookup<T>, E>
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let started = Instant::now();
+        let value = load().await?;
+        let load_duration = started.elapsed();
+        let ttl = policy.jittered();
+        let loaded_at_ms = unix_now_ms();
+        let envelope = Envelope::new(&value, loaded_at_ms, ttl, load_duration);
+        match envelope.encode() {
+            Ok(bytes) => {
+                if let Err(e) = self.store.set_px(key, &bytes, ttl).await {
+                    log_store_error(&e, "cache write failed; value served uncached");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "value cannot be encoded for the cache"),
+        }
+        Ok(Lookup {
+            value,
+            state: CacheState::Miss,
+            bypass_reason: None,
+            ttl_remaining: Some(ttl),
+            loaded_at_ms,
+            load_duration,
+        })
+    }
+
+    fn guess(&self, scopes: &[String]) -> Vec<u64> {
+        let seen = self.seen_generations.lock().unwrap_or_else(|p| p.into_inner());
+        scopes.iter().map(|s| seen.get(s).copied().unwrap_or(0)).collect()
+    }
+
+    fn remember(&self, scopes: &[String], generations: &[u64]) {
+        let mut seen = self.seen_generations.lock().unwrap_or_else(|p| p.into_inner());
+        for (scope, g) in scopes.iter().zip(generations) {
+            seen.insert(scope.clone(), *g);
+        }
+    }
+}
+
+enum Found<T> {
+    Fresh(Lookup<T>),
+    /// Not cached (or expired/unreadable) under these current generations.
+    Absent(Vec<u64>),
+}
+
+async fn bypass<T, E, F, Fut>(load: F, reason: BypassReason) -> Result<Lookup<T>, E>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let started = Instant::now();
+    let value = load().await?;
+    Ok(Lookup {
+        value,
+        state: CacheState::Bypass,
+        bypass_reason: Some(reason),
+        ttl_remaining: None,
+        loaded_at_ms: unix_now_ms(),
+        load_duration: started.elapsed(),
+    })
+}
+
+fn log_store_error(e: &StoreError, what: &str) {
+    match e {
+        // Already reported when the breaker opened; stay quiet while it is open.
+        StoreError::CircuitOpen => tracing::debug!(error = %e, "{what}"),
+        _ => tracing::warn!(error = %e, "{what}"),
+    }
+}

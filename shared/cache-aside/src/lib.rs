@@ -1,0 +1,30 @@
+//! Cache-aside over Redis for slow origins.
+//!
+//! [`Cache::get_or_load`] reads a value from Redis and, on a miss, loads it from the origin and
+//! stores it in a versioned [`Envelope`] with a jittered TTL. Every Redis call has a time budget;
+//! when Redis errors, times out or is known to be down (a small circuit breaker), the read goes
+//! to the origin and reports [`CacheState::Bypass`] instead of failing.
+//!
+//! Invalidation is O(1): every entry belongs to one or more *scopes* (its query, the tables it
+//! depends on) whose generation numbers take part in the Redis key. Bumping a generation makes
+//! every dependent key unreachable at once, and a fill that started before the bump writes under
+//! the old generation, where no later read looks.
+
+mod breaker;
+mod cache;
+mod envelope;
+mod error;
+mod key;
+mod outcome;
+mod settings;
+mod store;
+mod ttl;
+
+pub use cache::{Cache, ReadMode};
+pub use envelope::{Envelope, ENVELOPE_VERSION};
+pub use error::{CacheError, StoreError};
+pub use key::{params_digest, EntryKey, KeySpace};
+pub use outcome::{BypassReason, CacheState, Lookup};
+pub use settings::CacheSettings;
+pub use store::RedisStore;
+pub use ttl::{unix_now_ms, TtlPolicy};

@@ -1,0 +1,222 @@
+//! The catalog file: which queries exist, their SQL, parameters, TTLs and tags.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::params::{kind_name, ParamSpec};
+use crate::CatalogError;
+
+/// The catalog shipped in the repository, compiled into every function so a Lambda package
+/// needs no extra file. `QUERY_CATALOG_PATH` may point at another file.
+pub const BUNDLED_CATALOG: &str = include_str!("../queries.toml");
+
+/// Longest TTL a query may declare (one week).
+const MAX_TTL_SECONDS: u64 = 7 * 24 * 3600;
+
+/// One named query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedQuery {
+    /// Name used in `/queries/{name}`: lower-case letters, digits and `_`.
+    pub name: String,
+    /// What it returns, for the catalog listing.
+    #[serde(default)]
+    pub description: String,
+    /// SQL with `$1..$n` placeholders, bound from `params` in order. Never sent to clients.
+    #[serde(skip_serializing)]
+    pub sql: String,
+    /// Freshness of cached results; the cache default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+    /// The data this query depends on (usually table names); invalidating a tag drops it.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Parameters, in placeholder order.
+    #[serde(default)]
+    pub params: Vec<ParamSpec>,
+}
+
+impl NamedQuery {
+    /// The declared TTL, if any.
+    pub fn ttl(&self) -> Option<Duration> {
+        self.ttl_seconds.map(Duration::from_secs)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !is_identifier(&self.name, 64) {
+            return Err("name must be 1-64 lower-case letters, digits or _, starting with a letter".into());
+        }
+        if self.sql.trim().is_empty() {
+            return Err("sql is empty".into());
+        }
+        if let Some(ttl) = self.ttl_seconds {
+            if ttl == 0 || ttl > MAX_TTL_SECONDS {
+                return Err(format!("ttl_seconds must be between 1 and {MAX_TTL_SECONDS}, got {ttl}"));
+            }
+        }
+        for tag in &self.tags {
+            if !is_identifier(tag, 64) {
+                return Err(format!("tag {tag:?} must be lower-case letters, digits or _"));
+            }
+        }
+        let mut names = HashSet::new();
+        for p in &self.params {
+            if !is_identifier(&p.name, 64) {
+                return Err(format!("parameter {:?} must be lower-case letters, digits or _", p.name));
+            }
+            if p.name == "source" {
+                return Err("parameter name \"source\" is reserved for ?source=database".into());
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(format!("parameter {:?} is declared twice", p.name));
+            }
+            if let Some(default) = &p.default {
+                p.check(default).map_err(|e| format!("default of {e}"))?;
+            }
+            if (p.min.is_some() || p.max.is_some())
+                && !matches!(p.kind, crate::ParamType::Int | crate::ParamType::Float)
+            {
+                return Err(format!("parameter {:?}: min/max apply to numbers, not {}", p.name, kind_name(p.kind)));
+            }
+        }
+        let used = placeholders(&self.sql);
+        let expected: Vec<usize> = (1..=self.params.len()).collect();
+        if used != expected {
+            return Err(format!(
+                "sql uses placeholders {:?} but {} parameter(s) are declared; they must be $1..${} each used",
+                used.iter().map(|n| format!("${n}")).collect::<Vec<_>>(),
+                self.params.len(),
+                self.params.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn is_identifier(s: &str, max: usize) -> bool {
+    s.len() <= max
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Distinct `$n` placeholders in `sql`, sorted. Text inside single quotes is skipped.
+fn placeholders(sql: &str) -> Vec<usize> {
+    let mut found = std::collections::BTreeSet::new();
+    let bytes = sql.as_bytes();
+    let (mut i, mut quoted) = (0, false);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' => quoted = !quoted,
+            b'$' if !quoted => {
+                let digits = bytes[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+                if digits > 0 {
+                    if let Ok(n) = sql[i + 1..i + 1 + digits].parse() {
+                        found.insert(n);
+                    }
+                    i += digits;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    found.into_iter().collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    #[serde(default, rename = "query")]
+    queries: Vec<NamedQuery>,
+}
+
+/// All named queries, validated.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    queries: Vec<NamedQuery>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Catalog {
+    /// Parses and validates catalog TOML; the error names the query and what is wrong.
+    pub fn from_toml(text: &str) -> Result<Self, CatalogError> {
+        let file: CatalogFile = toml::from_str(text)?;
+        let mut by_name = HashMap::new();
+        for (i, q) in file.queries.iter().enumerate() {
+            let label = if q.name.is_empty() { format!("#{}", i + 1) } else { q.name.clone() };
+            q.validate().map_err(|problem| CatalogError::Invalid { query: label.clone(), problem })?;
+            if by_name.insert(q.name.clone(), i).is_some() {
+                return Err(CatalogError::Invalid { query: label, problem: "declared twice".into() });
+            }
+        }
+        if file.queries.is_empty() {
+            return Err(CatalogError::Invalid {
+                query: "-".into(),
+                problem: "the catalog declares no [[query]]".into(),
+            });
+        }
+        Ok(Self { queries: file.queries, by_name })
+    }
+
+    /// Loads `path`, or the bundled catalog when `None`.
+    pub fn load(path: Option<&str>) -> Result<Self, CatalogError> {
+        match path {
+            None => Self::from_toml(BUNDLED_CATALOG),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| CatalogError::Read { path: path.to_owned(), source })?;
+                Self::from_toml(&text)
+            }
+        }
+    }
+
+    /// The query called `name`.
+    pub fn get(&self, name: &str) -> Option<&NamedQuery> {
+        self.by_name.get(name).map(|&i| &self.queries[i])
+    }
+
+    /// Every query, in file order.
+    pub fn queries(&self) -> &[NamedQuery] {
+        &self.queries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_catalog_is_valid() {
+        let c = Catalog::load(None).unwrap();
+        assert!(c.get("slow_version").is_some());
+        assert!(c.queries().iter().filter(|q| !q.params.is_empty()).count() >= 2);
+    }
+
+    #[test]
+    fn finds_placeholders_outside_quotes() {
+        assert_eq!(placeholders("select $1, '$2', $3::int, $$x$$ where a=$10"), [1, 3, 10]);
+    }
+
+    fn problem(toml_text: &str) -> String {
+        match Catalog::from_toml(toml_text) {
+            Err(CatalogError::Invalid { query, problem }) => format!("{query}: {problem}"),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn explains_what_is_wrong() {
+        let q = |extra: &str| format!("[[query]]\nname = 'q'\nsql = 'select $1'\n{extra}");
+        assert!(problem(&q("")).contains("placeholders [\"$1\"] but 0 parameter"));
+        assert!(problem(&q("ttl_seconds = 0")).contains("ttl_seconds"));
+        let p = "[[query.params]]\nname = 'n'\ntype = 'int'\nmin = 1\nmax = 5\ndefault = 9";
+        assert!(problem(&q(p)).contains("default of parameter \"n\""));
+        let dup = "[[query]]\nname = 'a'\nsql = 'select 1'\n[[query]]\nname = 'a'\nsql = 'select 2'";
+        assert_eq!(problem(dup), "a: declared twice");
+        assert!(problem("[[query]]\nname = 'Bad Name'\nsql = 'select 1'").contains("name must be"));
+        assert!(matches!(Catalog::from_toml("[[query]]\nname = 'a'\nsql = 1"), Err(CatalogError::Parse(_))));
+        assert!(matches!(Catalog::from_toml("[[query]]\nname='a'\nsql='x'\nsqll='y'"), Err(CatalogError::Parse(_))));
+    }
+}

@@ -1,0 +1,17 @@
+//! Named, parameterized SQL queries.
+//!
+//! Clients never send SQL: they name a query from the [`Catalog`] (a TOML file loaded and
+//! validated at start-up) and pass parameters, which are parsed into typed values
+//! ([`ResolvedParams`]), checked against limits, and bound to placeholders. [`Database`] runs the
+//! query and returns rows as JSON objects with faithful types.
+
+mod catalog;
+mod database;
+mod error;
+mod params;
+mod rows;
+
+pub use catalog::{Catalog, NamedQuery, BUNDLED_CATALOG};
+pub use database::{Database, DatabaseSettings, QueryRows};
+pub use error::{CatalogError, DbError, ParamError};
+pub use params::{ParamSpec, ParamType, ParamValue, ResolvedParams};
