@@ -1,1 +1,20 @@
-fn main() {}
+//! Lambda entry point of the query API: clients built once, then the runtime loop.
+
+use std::sync::Arc;
+
+use lambda_http::{run, service_fn, Error, Request};
+use query_api::App;
+use service_config::ServiceConfig;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = ServiceConfig::from_env()?;
+    let app = Arc::new(App::from_config(&config)?);
+    tracing::info!(queries = app.catalog().queries().len(), "query API ready");
+    run(service_fn(move |req: Request| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, std::convert::Infallible>(app.handle(req).await) }
+    }))
+    .await
+}

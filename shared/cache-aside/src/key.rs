@@ -93,6 +93,14 @@ impl EntryKey {
         Ok(self)
     }
 
+    /// [`Self::with_scope`] for each of `scopes`.
+    pub fn with_scopes<S: AsRef<str>>(
+        self,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Result<Self, CacheError> {
+        scopes.into_iter().try_fold(self, |entry, scope| entry.with_scope(scope.as_ref()))
+    }
+
     /// The scopes, in the order given.
     pub fn scopes(&self) -> &[String] {
         &self.scopes

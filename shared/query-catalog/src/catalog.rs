@@ -38,7 +38,24 @@ pub struct NamedQuery {
     pub params: Vec<ParamSpec>,
 }
 
+/// The invalidation scope every result of query `name` belongs to.
+pub fn query_scope(name: &str) -> String {
+    format!("query:{name}")
+}
+
+/// The invalidation scope of data tag `tag` (usually a table).
+pub fn tag_scope(tag: &str) -> String {
+    format!("tag:{tag}")
+}
+
 impl NamedQuery {
+    /// The scopes whose invalidation drops this query's cached results: its own, then its tags'.
+    pub fn scopes(&self) -> Vec<String> {
+        std::iter::once(query_scope(&self.name))
+            .chain(self.tags.iter().map(|t| tag_scope(t)))
+            .collect()
+    }
+
     /// The declared TTL, if any.
     pub fn ttl(&self) -> Option<Duration> {
         self.ttl_seconds.map(Duration::from_secs)

@@ -11,7 +11,7 @@ mod error;
 mod params;
 mod rows;
 
-pub use catalog::{Catalog, NamedQuery, BUNDLED_CATALOG};
+pub use catalog::{query_scope, tag_scope, Catalog, NamedQuery, BUNDLED_CATALOG};
 pub use database::{Database, DatabaseSettings, QueryRows};
 pub use error::{CatalogError, DbError, ParamError};
 pub use params::{ParamSpec, ParamType, ParamValue, ResolvedParams};

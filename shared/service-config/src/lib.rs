@@ -1,1 +1,192 @@
-//! placeholder
+//! Configuration from the environment, shared by every function.
+//!
+//! Everything is read and checked once at start-up, so a typo stops the function with a message
+//! naming the variable instead of failing requests later. Values of secret-bearing variables
+//! (URLs with passwords) are never echoed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cache_aside::CacheSettings;
+use query_catalog::DatabaseSettings;
+
+/// A variable that is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set (or empty).
+    #[error("{name} is not set: {hint}")]
+    Missing {
+        /// Variable name.
+        name: &'static str,
+        /// What it should hold.
+        hint: &'static str,
+    },
+    /// A variable does not parse or is out of range.
+    #[error("{name}={value:?} is invalid: {problem}")]
+    Invalid {
+        /// Variable name.
+        name: &'static str,
+        /// The value (only for non-secret variables).
+        value: String,
+        /// What is expected.
+        problem: String,
+    },
+    /// The cache settings as a whole are inconsistent.
+    #[error(transparent)]
+    Cache(#[from] cache_aside::CacheError),
+}
+
+/// Everything a function needs to build its clients.
+#[derive(Clone, PartialEq)]
+pub struct ServiceConfig {
+    /// `REDIS_URL`: `redis://` or `rediss://` (TLS); may hold the AUTH password.
+    pub redis_url: String,
+    /// `DATABASE_URL`: a `postgres://` URL; may hold the password.
+    pub database_url: String,
+    /// `QUERY_CATALOG_PATH`: a catalog file replacing the bundled one.
+    pub catalog_path: Option<String>,
+    /// Cache behaviour (`CACHE_*`, `REDIS_*`).
+    pub cache: CacheSettings,
+    /// Pool behaviour (`DB_*`).
+    pub database: DatabaseSettings,
+}
+
+impl std::fmt::Debug for ServiceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // URLs may carry passwords: never print them.
+        f.debug_struct("ServiceConfig")
+            .field("redis_url", &"<redacted>")
+            .field("database_url", &"<redacted>")
+            .field("catalog_path", &self.catalog_path)
+            .field("cache", &self.cache)
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+/// Every variable read here, with its meaning (the README's configuration table mirrors it).
+pub const VARIABLES: &[(&str, &str)] = &[
+    ("REDIS_URL", "redis:// or rediss:// URL of Redis (required)"),
+    ("DATABASE_URL", "postgres:// URL of the database (required)"),
+    ("QUERY_CATALOG_PATH", "catalog file to use instead of the bundled one"),
+    ("CACHE_NAMESPACE", "prefix of every Redis key (default cache-aside)"),
+    ("CACHE_DEFAULT_TTL_SECONDS", "TTL for queries that declare none (default 300)"),
+    ("CACHE_TTL_JITTER_PERCENT", "random TTL reduction, 0-50 (default 10)"),
+    ("REDIS_TIMEOUT_MS", "budget per Redis operation, retry included (default 250)"),
+    ("REDIS_CONNECT_TIMEOUT_MS", "budget per Redis connection attempt (default 500)"),
+    ("REDIS_BREAKER_FAILURES", "consecutive failures that open the breaker (default 2)"),
+    ("REDIS_BREAKER_COOLDOWN_MS", "how long Redis is skipped once open (default 1000)"),
+    ("DB_MAX_CONNECTIONS", "database pool size per instance (default 2)"),
+    ("DB_CONNECT_TIMEOUT_MS", "wait for a database connection (default 3000)"),
+    ("DB_STATEMENT_TIMEOUT_MS", "server-side statement timeout (default 30000)"),
+];
+
+/// Reads typed values from a variable map, with the variable named in every error.
+struct Vars<'a>(&'a HashMap<String, String>);
+
+impl Vars<'_> {
+    fn text(&self, name: &'static str) -> Option<String> {
+        self.0.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
+        self.text(name).ok_or(ConfigError::Missing { name, hint })
+    }
+
+    fn number(&self, name: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let Some(value) = self.text(name) else { return Ok(default) };
+        match value.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                name,
+                value,
+                problem: format!("expected a whole number from {min} to {max}"),
+            }),
+        }
+    }
+
+    fn millis(&self, name: &'static str, default: Duration, max: u64) -> Result<Duration, ConfigError> {
+        let ms = self.number(name, default.as_millis() as u64, 1, max)?;
+        Ok(Duration::from_millis(ms))
+    }
+}
+
+impl ServiceConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_map(&std::env::vars().collect())
+    }
+
+    /// Reads the given variables (tests pass their own map).
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let v = Vars(vars);
+        let cache_defaults = CacheSettings::default();
+        let db_defaults = DatabaseSettings::default();
+        let cache = CacheSettings {
+            namespace: v.text("CACHE_NAMESPACE").unwrap_or(cache_defaults.namespace),
+            default_ttl: Duration::from_secs(v.number(
+                "CACHE_DEFAULT_TTL_SECONDS",
+                cache_defaults.default_ttl.as_secs(),
+                1,
+                7 * 24 * 3600,
+            )?),
+            ttl_jitter: v.number("CACHE_TTL_JITTER_PERCENT", 10, 0, 50)? as f64 / 100.0,
+            op_timeout: v.millis("REDIS_TIMEOUT_MS", cache_defaults.op_timeout, 60_000)?,
+            connect_timeout: v.millis("REDIS_CONNECT_TIMEOUT_MS", cache_defaults.connect_timeout, 60_000)?,
+            breaker_failures: v.number("REDIS_BREAKER_FAILURES", 2, 1, 1000)? as u32,
+            breaker_cooldown: v.millis("REDIS_BREAKER_COOLDOWN_MS", cache_defaults.breaker_cooldown, 600_000)?,
+        };
+        cache.validate()?;
+        let database = DatabaseSettings {
+            max_connections: v.number("DB_MAX_CONNECTIONS", 2, 1, 100)? as u32,
+            connect_timeout: v.millis("DB_CONNECT_TIMEOUT_MS", db_defaults.connect_timeout, 120_000)?,
+            statement_timeout: v.millis("DB_STATEMENT_TIMEOUT_MS", db_defaults.statement_timeout, 900_000)?,
+            idle_timeout: db_defaults.idle_timeout,
+        };
+        Ok(Self {
+            redis_url: v.required("REDIS_URL", "set it to redis://host:port or rediss://user:token@host:port")?,
+            database_url: v.required("DATABASE_URL", "set it to postgres://user:password@host:port/db")?,
+            catalog_path: v.text("QUERY_CATALOG_PATH"),
+            cache,
+            database,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    const BASE: [(&str, &str); 2] =
+        [("REDIS_URL", "redis://:pw@127.0.0.1:1"), ("DATABASE_URL", "postgres://u:secret@h/db")];
+
+    #[test]
+    fn defaults_apply() {
+        let c = ServiceConfig::from_map(&vars(&BASE)).unwrap();
+        assert_eq!(c.cache, CacheSettings::default());
+        assert_eq!(c.database, DatabaseSettings::default());
+        assert!(c.catalog_path.is_none());
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("secret") && !printed.contains(":pw@"), "{printed}");
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let e = ServiceConfig::from_map(&vars(&BASE[..1])).unwrap_err().to_string();
+        assert!(e.starts_with("DATABASE_URL is not set"), "{e}");
+        let mut bad = vars(&BASE);
+        bad.insert("CACHE_TTL_JITTER_PERCENT".into(), "80".into());
+        let e = ServiceConfig::from_map(&bad).unwrap_err().to_string();
+        assert!(e.contains("CACHE_TTL_JITTER_PERCENT=\"80\"") && e.contains("0 to 50"), "{e}");
+        bad.insert("CACHE_TTL_JITTER_PERCENT".into(), "5".into());
+        bad.insert("REDIS_TIMEOUT_MS".into(), "fast".into());
+        assert!(ServiceConfig::from_map(&bad).unwrap_err().to_string().contains("REDIS_TIMEOUT_MS"));
+        bad.remove("REDIS_TIMEOUT_MS");
+        bad.insert("CACHE_NAMESPACE".into(), "has space".into());
+        assert!(ServiceConfig::from_map(&bad).unwrap_err().to_string().contains("has space"));
+    }
+}

@@ -1,0 +1,264 @@
+//! The application: clients built once, requests handled many times.
+
+use std::time::Instant;
+
+use cache_aside::{Cache, CacheError, CacheState, EntryKey, ReadMode};
+use lambda_http::http::{HeaderMap, Method};
+use lambda_http::{Body, Request, RequestExt, Response};
+use query_catalog::{Catalog, CatalogError, Database, DbError, NamedQuery, QueryRows, ResolvedParams};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use service_config::ServiceConfig;
+
+use crate::routes::{route, Route};
+use crate::ApiError;
+
+/// Largest request body accepted; the read API takes none, admin routes take small JSON.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Why the function cannot start. Messages name the setting, never its secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The catalog is invalid.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The cache cannot be built.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// The database pool cannot be built.
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+/// Clients and catalog of one Lambda instance.
+#[derive(Debug)]
+pub struct App {
+    cache: Cache,
+    catalog: Catalog,
+    db: Database,
+}
+
+/// Body of `GET /queries/{name}`.
+#[derive(Serialize)]
+struct QueryResponse<'a> {
+    query: &'a str,
+    params: std::collections::BTreeMap<&'a str, &'a query_catalog::ParamValue>,
+    rows: &'a RawValue,
+    row_count: usize,
+    cache: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bypass_reason: Option<&'static str>,
+    elapsed_ms: f64,
+    ttl_seconds: Option<u64>,
+    loaded_at: String,
+    load_ms: f64,
+}
+
+fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+fn json_response(status: u16, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(body))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+fn wants_refresh(headers: &HeaderMap) -> bool {
+    headers.get_all("cache-control").iter().any(|v| {
+        v.to_str()
+            .map(|s| s.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-cache")))
+            .unwrap_or(false)
+    })
+}
+
+fn iso8601(unix_ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(unix_ms as i64)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+impl App {
+    /// Builds every client from `config` without connecting: start-up succeeds while Redis or
+    /// the database is down, and the first request that needs them connects.
+    pub fn from_config(config: &ServiceConfig) -> Result<Self, StartupError> {
+        let catalog = Catalog::load(config.catalog_path.as_deref())?;
+        let cache = Cache::connect_lazy(&config.redis_url, config.cache.clone())?;
+        let db = Database::connect_lazy(&config.database_url, &config.database)?;
+        Ok(Self { cache, catalog, db })
+    }
+
+    /// The cache (tests and tools).
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Answers one request. Never fails and never panics on input: errors are JSON responses.
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = request_path(&req);
+        let response = match self.dispatch(&req, &path).await {
+            Ok(response) => response,
+            Err(e) => e.into_response(),
+        };
+        tracing::info!(
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            cache = response.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or("-"),
+            elapsed_ms = millis(started.elapsed()),
+            "request"
+        );
+        response
+    }
+
+    async fn dispatch(&self, req: &Request, path: &str) -> Result<Response<Body>, ApiError> {
+        if req.body().len() > MAX_BODY_BYTES {
+            return Err(ApiError::too_large(MAX_BODY_BYTES));
+        }
+        let method = req.method();
+        match (route(path), method) {
+            (Route::Health, &Method::GET) => Ok(self.health().await),
+            (Route::Catalog, &Method::GET) => Ok(self.list_queries()),
+            (Route::Query(name), &Method::GET) => self.run_query(&name, req).await,
+            (Route::QueryCache(name), &Method::DELETE) => self.invalidate_query(&name).await,
+            (Route::Health | Route::Catalog | Route::Query(_), m) => {
+                Err(ApiError::method_not_allowed(m.as_str(), "GET"))
+            }
+            (Route::QueryCache(_), m) => Err(ApiError::method_not_allowed(m.as_str(), "DELETE")),
+            (Route::NotFound, _) => Err(ApiError::no_route(path)),
+        }
+    }
+}
+
+/// The request path without an API Gateway stage prefix (`/prod/queries/x` -> `/queries/x`).
+fn request_path(req: &Request) -> String {
+    let raw = req.raw_http_path();
+    let path = if raw.is_empty() { req.uri().path() } else { raw };
+    let stage = match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV1(c)) => c.stage.clone(),
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.stage.clone(),
+        _ => None,
+    };
+    if let Some(stage) = stage.filter(|s| s != "$default") {
+        let prefix = format!("/{stage}");
+        if let Some(rest) = path.strip_prefix(&prefix) {
+            if rest.starts_with('/') {
+                return rest.to_owned();
+            }
+        }
+    }
+    path.to_owned()
+}
+
+impl App {
+    async fn health(&self) -> Response<Body> {
+        let (redis, db) = tokio::join!(self.cache.store().ping(), self.db.ping());
+        let probe = |r: Result<std::time::Duration, String>| match r {
+            Ok(d) => serde_json::json!({"ok": true, "latency_ms": millis(d)}),
+            Err(e) => serde_json::json!({"ok": false, "error": e}),
+        };
+        let status = match (redis.is_ok(), db.is_ok()) {
+            (true, true) => "ok",
+            (false, false) => "down",
+            _ => "degraded",
+        };
+        let body = serde_json::json!({
+            "status": status,
+            "redis": probe(redis.map_err(|e| e.to_string())),
+            "database": probe(db.map_err(|e| e.to_string())),
+        });
+        json_response(200, body.to_string())
+    }
+
+    fn list_queries(&self) -> Response<Body> {
+        let default_ttl = self.cache.settings().default_ttl.as_secs();
+        let queries: Vec<serde_json::Value> = self
+            .catalog
+            .queries()
+            .iter()
+            .map(|q| {
+                let mut v = serde_json::to_value(q).unwrap_or_default();
+                v["ttl_seconds"] = q.ttl_seconds.unwrap_or(default_ttl).into();
+                v
+            })
+            .collect();
+        json_response(200, serde_json::json!({ "queries": queries }).to_string())
+    }
+
+    fn entry_key(query: &NamedQuery, params: &ResolvedParams) -> Result<EntryKey, CacheError> {
+        EntryKey::new("q", &query.name, &params.as_map())?.with_scopes(query.scopes())
+    }
+
+    async fn run_query(&self, name: &str, req: &Request) -> Result<Response<Body>, ApiError> {
+        let started = Instant::now();
+        let query = self.catalog.get(name).ok_or_else(|| ApiError::unknown_query(name))?;
+        let query_map = req.query_string_parameters();
+        let mut from_database = false;
+        let mut given = Vec::new();
+        for (key, value) in query_map.iter() {
+            if key == "source" {
+                from_database = match value {
+                    "database" => true,
+                    "cache" => false,
+                    _ => return Err(ApiError::bad_parameter("source", "must be database or cache")),
+                };
+            } else {
+                given.push((key, value));
+            }
+        }
+        let params = ResolvedParams::resolve(&query.params, given)?;
+        let mode = if from_database {
+            ReadMode::Bypass
+        } else if wants_refresh(req.headers()) {
+            ReadMode::Refresh
+        } else {
+            ReadMode::Cached
+        };
+        let entry = Self::entry_key(query, &params).map_err(|e| ApiError::internal(&e))?;
+        let lookup = self
+            .cache
+            .get_or_load::<QueryRows, DbError, _, _>(&entry, query.ttl(), mode, || {
+                self.db.fetch_rows(query, &params)
+            })
+            .await?;
+        let body = QueryResponse {
+            query: &query.name,
+            params: params.as_map(),
+            rows: &lookup.value.rows,
+            row_count: lookup.value.row_count,
+            cache: lookup.state.as_str(),
+            bypass_reason: lookup.bypass_reason.map(|r| r.as_str()),
+            elapsed_ms: millis(started.elapsed()),
+            ttl_seconds: match lookup.state {
+                CacheState::Bypass => None,
+                _ => lookup.ttl_remaining.map(|d| d.as_millis().div_ceil(1000) as u64),
+            },
+            loaded_at: iso8601(lookup.loaded_at_ms),
+            load_ms: millis(lookup.load_duration),
+        };
+        let text = serde_json::to_string(&body).map_err(|e| ApiError::internal(&e))?;
+        let mut response = json_response(200, text);
+        if let Ok(v) = lookup.state.header_value().parse() {
+            response.headers_mut().insert("x-cache", v);
+        }
+        Ok(response)
+    }
+
+    async fn invalidate_query(&self, name: &str) -> Result<Response<Body>, ApiError> {
+        let query = self.catalog.get(name).ok_or_else(|| ApiError::unknown_query(name))?;
+        let scope = query_catalog::query_scope(&query.name);
+        let generation = self.cache.invalidate(&scope).await.map_err(|e| ApiError::cache_unavailable(&e))?;
+        tracing::info!(query = %query.name, generation, "query cache invalidated");
+        let body = serde_json::json!({"invalidated": {"query": query.name}, "generation": generation});
+        Ok(json_response(200, body.to_string()))
+    }
+}

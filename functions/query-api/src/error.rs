@@ -1,0 +1,125 @@
+//! The API's JSON errors: `{"error": {"code": "...", "message": "..."}}` with the right status.
+
+use cache_aside::CacheError;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use query_catalog::{DbError, ParamError};
+
+/// An error response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// What happened, for humans. Never holds secrets or internals.
+    pub message: String,
+    /// `Allow` header value for 405.
+    pub allow: Option<&'static str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), allow: None }
+    }
+
+    /// 404 for a route that does not exist.
+    pub fn no_route(path: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {path}"))
+    }
+
+    /// 404 for a query name not in the catalog.
+    pub fn unknown_query(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "unknown_query",
+            format!("no query named {name:?}; GET /queries lists them"),
+        )
+    }
+
+    /// 405 with the methods the route accepts.
+    pub fn method_not_allowed(method: &str, allow: &'static str) -> Self {
+        Self {
+            allow: Some(allow),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed here; use {allow}"),
+            )
+        }
+    }
+
+    /// 413 for a body over the limit.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body exceeds {limit} bytes"),
+        )
+    }
+
+    /// 400 naming the parameter.
+    pub fn bad_parameter(param: &str, problem: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_parameter", format!("parameter {param:?}: {problem}"))
+    }
+
+    /// 503 when Redis must work for the operation (invalidation).
+    pub fn cache_unavailable(e: &CacheError) -> Self {
+        tracing::warn!(error = %e, "cache operation failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cache_unavailable",
+            "Redis is unavailable; nothing was invalidated, retry later",
+        )
+    }
+
+    /// 500 for our own bugs; details go to the log only.
+    pub fn internal(detail: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    }
+
+    /// The response.
+    pub fn into_response(self) -> Response<Body> {
+        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let mut builder = Response::builder()
+            .status(self.status)
+            .header("content-type", "application/json");
+        if let Some(allow) = self.allow {
+            builder = builder.header("allow", allow);
+        }
+        builder
+            .body(Body::Text(body.to_string()))
+            .unwrap_or_else(|_| Response::new(Body::Empty))
+    }
+}
+
+impl From<ParamError> for ApiError {
+    fn from(e: ParamError) -> Self {
+        Self::bad_parameter(&e.param, &e.problem)
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        tracing::warn!(error = %e, "origin failed");
+        match e {
+            DbError::Unavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "origin_unavailable",
+                "the database is unavailable and no cached result exists",
+            ),
+            DbError::Timeout => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "origin_timeout",
+                "the database did not answer within the statement timeout",
+            ),
+            DbError::Rejected { code } => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "origin_error",
+                format!("the database rejected the query (SQLSTATE {code})"),
+            ),
+            other => Self::internal(&other),
+        }
+    }
+}
