@@ -1,1 +1,5 @@
+//! Workspace integration tests: the functions' handlers against real local services.
+//! One binary (one link); each area is a module.
 
+mod query_api;
+mod support;

@@ -1,1 +1,19 @@
-//! placeholder
+//! Real services for tests and benchmarks: `redis-server` and PostgreSQL started on free
+//! loopback ports in temporary directories, and stopped (by PID) when dropped.
+//!
+//! Children are spawned from one long-lived thread with `PR_SET_PDEATHSIG`, so the kernel kills
+//! them if the test process dies without running destructors (a timeout, a SIGKILL).
+
+mod postgres;
+mod process;
+mod redis_server;
+pub mod stats;
+
+pub use postgres::Postgres;
+pub use process::{free_port, wait_for};
+pub use redis_server::RedisServer;
+
+/// Path of a file relative to the workspace root (fixtures, SQL seeds).
+pub fn workspace_path(relative: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+}

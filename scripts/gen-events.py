@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Writes the JSON fixtures under events/ (run again after changing routes)."""
+import json
+import pathlib
+import urllib.parse
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent / "events"
+HEADERS = {"accept": "application/json", "host": "localhost", "user-agent": "curl/8.0"}
+
+
+def v2(method, path, query=None, headers=None):
+    """API Gateway HTTP API / Function URL (payload format 2.0)."""
+    query = query or {}
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": urllib.parse.urlencode(query),
+        "headers": {**HEADERS, **(headers or {})},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "curl/8.0"},
+            "requestId": "fixture-v2",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "23/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 1795435200000,
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    return event
+
+
+def v1(method, path, resource, path_params=None, query=None, headers=None, stage="Prod"):
+    """API Gateway REST API (payload format 1.0), deployed under a stage."""
+    hdrs = {**HEADERS, **(headers or {})}
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": hdrs,
+        "multiValueHeaders": {k: [v] for k, v in hdrs.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_params,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "resourceId": "fixture",
+            "stage": stage,
+            "requestId": "fixture-v1",
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": "curl/8.0"},
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": f"/{stage}{path}",
+            "protocol": "HTTP/1.1",
+            "requestTimeEpoch": 1795435200000,
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+PRODUCTS = {"category": "tools", "limit": "5"}
+QUERY_API = {
+    "v2-health": v2("GET", "/health"),
+    "v2-list-queries": v2("GET", "/queries"),
+    "v2-get-slow-version": v2("GET", "/queries/slow_version"),
+    "v2-get-products": v2("GET", "/queries/products_by_category", PRODUCTS),
+    "v2-get-products-source-database": v2("GET", "/queries/products_by_category",
+                                          {**PRODUCTS, "source": "database"}),
+    "v2-get-products-no-cache": v2("GET", "/queries/products_by_category", PRODUCTS,
+                                   {"cache-control": "no-cache"}),
+    "v2-get-category-summary": v2("GET", "/queries/category_summary"),
+    "v2-delete-cache-products": v2("DELETE", "/cache/queries/products_by_category"),
+    "v2-delete-cache-slow-version": v2("DELETE", "/cache/queries/slow_version"),
+    "v2-bad-param-out-of-range": v2("GET", "/queries/products_by_category",
+                                    {"category": "tools", "limit": "500"}),
+    "v2-bad-param-wrong-type": v2("GET", "/queries/product", {"id": "abc"}),
+    "v2-bad-param-missing": v2("GET", "/queries/products_by_category"),
+    "v2-unknown-query": v2("GET", "/queries/no_such_query"),
+    "v2-wrong-method": v2("POST", "/queries/slow_version"),
+    "v1-health": v1("GET", "/health", "/health"),
+    "v1-list-queries": v1("GET", "/queries", "/queries"),
+    "v1-get-slow-version": v1("GET", "/queries/slow_version", "/queries/{name}",
+                              {"name": "slow_version"}),
+    "v1-get-products": v1("GET", "/queries/products_by_category", "/queries/{name}",
+                          {"name": "products_by_category"}, PRODUCTS),
+    "v1-delete-cache-products": v1("DELETE", "/cache/queries/products_by_category",
+                                   "/cache/queries/{name}", {"name": "products_by_category"}),
+    "v1-wrong-method": v1("PUT", "/queries/slow_version", "/queries/{name}",
+                          {"name": "slow_version"}),
+}
+OTHERS = {
+    "ingester/warm": {"warm": ["slow_version", "category_summary"]},
+    "ingester/bad-payload": {"objects": "two hundred"},
+    "invalidator/direct-queries": {"queries": ["products_by_category", "product"]},
+    "invalidator/direct-tags": {"tags": ["products"]},
+    "invalidator/bad-payload": {"table": 42},
+}
+
+for name, event in QUERY_API.items():
+    path = ROOT / "query-api" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(event, indent=2) + "\n")
+for name, event in OTHERS.items():
+    path = ROOT / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(event, indent=2) + "\n")
+print(f"wrote {len(QUERY_API) + len(OTHERS)} fixtures under {ROOT}")

@@ -1,0 +1,131 @@
+//! Helpers: a fresh database per test, an App wired to real services, requests from fixtures.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use lambda_http::http::{HeaderMap, StatusCode};
+use lambda_http::{Body, Request};
+use query_api::App;
+use serde_json::Value;
+use service_config::ServiceConfig;
+use test_support::{workspace_path, Postgres};
+
+/// The demo schema and seed.
+pub const SEED: &str = "shared/query-catalog/sql/postgres-seed.sql";
+
+/// A new seeded database on the shared server; returns (name, url).
+pub fn seeded_database() -> (String, String) {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("t{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let url = Postgres::shared().create_database(&name, &[SEED]);
+    (name, url)
+}
+
+/// Runs SQL in database `db`.
+pub fn sql(db: &str, statement: &str) -> String {
+    Postgres::shared().psql(db, &["-c", statement]).unwrap_or_else(|e| panic!("{statement}: {e}"))
+}
+
+/// An App over `redis_url` and `database_url` with optional extra variables.
+pub fn app(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> App {
+    let mut vars: HashMap<String, String> = HashMap::new();
+    vars.insert("REDIS_URL".into(), redis_url.into());
+    vars.insert("DATABASE_URL".into(), database_url.into());
+    vars.insert("CACHE_NAMESPACE".into(), "test".into());
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    let config = ServiceConfig::from_map(&vars).expect("test configuration is valid");
+    App::from_config(&config).expect("app builds")
+}
+
+/// The request of fixture `events/query-api/<name>.json`.
+pub fn fixture(name: &str) -> Request {
+    let path = workspace_path(&format!("events/query-api/{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name} is not an event: {e}"))
+}
+
+/// A v2 (HTTP API) request built from the GET fixture with another method, path, query, headers.
+pub fn request(method: &str, path: &str, query: &[(&str, &str)], headers: &[(&str, &str)]) -> Request {
+    let text = std::fs::read_to_string(workspace_path("events/query-api/v2-health.json")).expect("fixture");
+    let mut event: Value = serde_json::from_str(&text).expect("fixture JSON");
+    event["rawPath"] = path.into();
+    event["requestContext"]["http"]["path"] = path.into();
+    event["requestContext"]["http"]["method"] = method.into();
+    let raw_query: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+    event["rawQueryString"] = raw_query.join("&").into();
+    for (k, v) in headers {
+        event["headers"][k] = (*v).into();
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("valid v2 event")
+}
+
+/// Percent-encodes everything but unreserved characters, as API Gateway's rawQueryString is.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A GET of a named query.
+pub fn get_query(name: &str, query: &[(&str, &str)]) -> Request {
+    request("GET", &format!("/queries/{name}"), query, &[])
+}
+
+/// What came back.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The `cache` field.
+    pub fn cache(&self) -> &str {
+        self.body["cache"].as_str().unwrap_or("<none>")
+    }
+
+    /// The `X-Cache` header.
+    pub fn x_cache(&self) -> &str {
+        self.headers.get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or("<none>")
+    }
+
+    /// The error code of a JSON error.
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("<none>")
+    }
+}
+
+/// Sends `req` through the handler.
+pub async fn call(app: &App, req: Request) -> Reply {
+    let response = app.handle(req).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = match response.into_body() {
+        Body::Text(t) => t,
+        Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+        Body::Empty => String::new(),
+        _ => String::new(),
+    };
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("response is not JSON ({e}): {text}"));
+    assert_eq!(
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/json"),
+        "{text}"
+    );
+    Reply { status, headers, body, text }
+}
+
+/// A loopback URL where nothing listens.
+pub fn dead_url(scheme: &str) -> String {
+    let port = test_support::free_port();
+    match scheme {
+        "redis" => format!("redis://127.0.0.1:{port}"),
+        _ => format!("postgres://postgres:nopassword@127.0.0.1:{port}/none"),
+    }
+}
