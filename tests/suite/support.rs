@@ -23,7 +23,9 @@ pub fn seeded_database() -> (String, String) {
 
 /// Runs SQL in database `db`.
 pub fn sql(db: &str, statement: &str) -> String {
-    Postgres::shared().psql(db, &["-c", statement]).unwrap_or_else(|e| panic!("{statement}: {e}"))
+    Postgres::shared()
+        .psql(db, &["-c", statement])
+        .unwrap_or_else(|e| panic!("{statement}: {e}"))
 }
 
 /// An App over `redis_url` and `database_url` with optional extra variables.
@@ -53,7 +55,10 @@ pub fn request(method: &str, path: &str, query: &[(&str, &str)], headers: &[(&st
     event["rawPath"] = path.into();
     event["requestContext"]["http"]["path"] = path.into();
     event["requestContext"]["http"]["method"] = method.into();
-    let raw_query: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+    let raw_query: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
     event["rawQueryString"] = raw_query.join("&").into();
     for (k, v) in headers {
         event["headers"][k] = (*v).into();
@@ -92,7 +97,10 @@ impl Reply {
 
     /// The `X-Cache` header.
     pub fn x_cache(&self) -> &str {
-        self.headers.get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or("<none>")
+        self.headers
+            .get("x-cache")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("<none>")
     }
 
     /// The error code of a JSON error.
@@ -118,7 +126,12 @@ pub async fn call(app: &App, req: Request) -> Reply {
         Some("application/json"),
         "{text}"
     );
-    Reply { status, headers, body, text }
+    Reply {
+        status,
+        headers,
+        body,
+        text,
+    }
 }
 
 /// A loopback URL where nothing listens.

@@ -24,8 +24,8 @@ struct Invalidate {
 const ACCEPTED: &str = r#"accepted payloads: {"queries": ["name", ...]} and/or {"tags": ["tag", ...]}"#;
 
 async fn handle(cache: &Cache, catalog: &Catalog, event: Value) -> Result<Value, Error> {
-    let request: Invalidate = serde_json::from_value(event)
-        .map_err(|e| format!("unrecognised payload ({e}); {ACCEPTED}"))?;
+    let request: Invalidate =
+        serde_json::from_value(event).map_err(|e| format!("unrecognised payload ({e}); {ACCEPTED}"))?;
     if request.queries.is_empty() && request.tags.is_empty() {
         return Err(format!("nothing to invalidate; {ACCEPTED}").into());
     }

@@ -200,7 +200,10 @@ impl App {
 
     async fn run_query(&self, name: &str, req: &Request) -> Result<Response<Body>, ApiError> {
         let started = Instant::now();
-        let query = self.catalog.get(name).ok_or_else(|| ApiError::unknown_query(name))?;
+        let query = self
+            .catalog
+            .get(name)
+            .ok_or_else(|| ApiError::unknown_query(name))?;
         let query_map = req.query_string_parameters();
         let mut from_database = false;
         let mut given = Vec::new();
@@ -254,9 +257,16 @@ impl App {
     }
 
     async fn invalidate_query(&self, name: &str) -> Result<Response<Body>, ApiError> {
-        let query = self.catalog.get(name).ok_or_else(|| ApiError::unknown_query(name))?;
+        let query = self
+            .catalog
+            .get(name)
+            .ok_or_else(|| ApiError::unknown_query(name))?;
         let scope = query_catalog::query_scope(&query.name);
-        let generation = self.cache.invalidate(&scope).await.map_err(|e| ApiError::cache_unavailable(&e))?;
+        let generation = self
+            .cache
+            .invalidate(&scope)
+            .await
+            .map_err(|e| ApiError::cache_unavailable(&e))?;
         tracing::info!(query = %query.name, generation, "query cache invalidated");
         let body = serde_json::json!({"invalidated": {"query": query.name}, "generation": generation});
         Ok(json_response(200, body.to_string()))

@@ -20,7 +20,12 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), allow: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            allow: None,
+        }
     }
 
     /// 404 for a route that does not exist.
@@ -60,7 +65,11 @@ impl ApiError {
 
     /// 400 naming the parameter.
     pub fn bad_parameter(param: &str, problem: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_parameter", format!("parameter {param:?}: {problem}"))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            format!("parameter {param:?}: {problem}"),
+        )
     }
 
     /// 503 when Redis must work for the operation (invalidation).

@@ -36,7 +36,10 @@ mod tests {
     fn routes_paths() {
         assert_eq!(route("/health"), Route::Health);
         assert_eq!(route("/queries/"), Route::Catalog);
-        assert_eq!(route("/queries/slow_version"), Route::Query("slow_version".into()));
+        assert_eq!(
+            route("/queries/slow_version"),
+            Route::Query("slow_version".into())
+        );
         assert_eq!(route("/cache/queries/x"), Route::QueryCache("x".into()));
         for p in ["/", "", "/queries//", "/queries/a/b", "/cache/queries", "/nope"] {
             assert_eq!(route(p), Route::NotFound, "{p}");

@@ -1,1 +1,110 @@
-fn main(){}
+//! Cache hit through the library vs a raw Redis GET of the same bytes, same connection type,
+//! against a real redis-server on loopback, interleaved so both see the same conditions.
+//!
+//! cargo bench -p cache-aside --bench hit_latency -- [--iterations N]   (default 10000)
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use cache_aside::{Cache, CacheSettings, EntryKey, ReadMode};
+use serde_json::value::RawValue;
+use test_support::stats::{summarize, table_row, TABLE_HEADER};
+use test_support::RedisServer;
+
+fn iterations() -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--iterations")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000)
+}
+
+/// About 1 KB of rows, the size of a small query result.
+fn sample_rows() -> Box<RawValue> {
+    let rows: Vec<_> = (1..=8)
+        .map(|i| {
+            serde_json::json!({"id": i, "name": format!("Product {i}"), "category": "tools",
+                "price": 10.99 + i as f64, "stock": i * 3, "created_at": "2026-01-02T00:00:00Z"})
+        })
+        .collect();
+    serde_json::value::to_raw_value(&rows).expect("rows encode")
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let n = iterations();
+    let redis = RedisServer::start();
+    let settings = CacheSettings {
+        namespace: "bench".into(),
+        ..CacheSettings::default()
+    };
+    let cache = Cache::connect_lazy(&redis.url(), settings).expect("cache");
+    let entry = EntryKey::new("q", "bench", &serde_json::json!({"limit": 8}))
+        .and_then(|e| e.with_scopes(["query:bench", "tag:products"]))
+        .expect("key");
+    let value = sample_rows();
+    let load = || async { Ok::<_, Infallible>(value.clone()) };
+    let fill = cache
+        .get_or_load(&entry, None, ReadMode::Cached, load)
+        .await
+        .expect("fill");
+    assert_eq!(fill.state.as_str(), "miss");
+
+    // The raw path reads the exact bytes the library reads, on the same kind of connection.
+    let mut raw = cache.store().connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("bench:v:*")
+        .query_async(&mut raw)
+        .await
+        .expect("keys");
+    let key = keys.first().expect("the filled key").clone();
+    let bytes: Vec<u8> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .expect("bytes");
+
+    let mut hits = Vec::with_capacity(n);
+    let mut gets = Vec::with_capacity(n);
+    for round in 0..(n + n / 10) {
+        let t = Instant::now();
+        let got: Vec<u8> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut raw)
+            .await
+            .expect("raw GET");
+        let raw_time = t.elapsed();
+        assert_eq!(got.len(), bytes.len());
+
+        let t = Instant::now();
+        let hit = cache
+            .get_or_load(&entry, None, ReadMode::Cached, load)
+            .await
+            .expect("hit");
+        let hit_time = t.elapsed();
+        assert_eq!(hit.state.as_str(), "hit");
+        if round >= n / 10 {
+            gets.push(raw_time);
+            hits.push(hit_time);
+        }
+    }
+    let raw_summary = summarize(&mut gets);
+    let hit_summary = summarize(&mut hits);
+    println!(
+        "\nCache hit vs raw GET, {n} interleaved rounds after {} warm-up, value {} bytes\n",
+        n / 10,
+        bytes.len()
+    );
+    println!("{TABLE_HEADER}");
+    println!("{}", table_row("raw Redis GET (baseline)", &raw_summary));
+    println!("{}", table_row("cache-aside hit", &hit_summary));
+    let overhead = |a: f64, b: f64| Duration::from_nanos(((a - b) * 1000.0).max(0.0) as u64);
+    println!(
+        "\nhit overhead over raw GET: p50 +{:?} ({:.2}x), p99 +{:?} ({:.2}x)",
+        overhead(hit_summary.p50_us, raw_summary.p50_us),
+        hit_summary.p50_us / raw_summary.p50_us,
+        overhead(hit_summary.p99_us, raw_summary.p99_us),
+        hit_summary.p99_us / raw_summary.p99_us,
+    );
+}

@@ -52,7 +52,8 @@ impl Breaker {
     pub(crate) fn record_failure(&self) {
         let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
         if failures >= self.threshold {
-            self.open_until.store(self.now_ms() + self.cooldown_ms, Ordering::Release);
+            self.open_until
+                .store(self.now_ms() + self.cooldown_ms, Ordering::Release);
         }
     }
 

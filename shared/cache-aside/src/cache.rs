@@ -225,7 +225,11 @@ impl Cache {
         for (i, scope) in scopes.iter().enumerate() {
             if known[i] == 0 {
                 let key = self.keys.generation_key(scope);
-                pipe.cmd("SET").arg(&key).arg(generation_seed()).arg("NX").ignore();
+                pipe.cmd("SET")
+                    .arg(&key)
+                    .arg(generation_seed())
+                    .arg("NX")
+                    .ignore();
                 pipe.cmd("GET").arg(&key);
                 seeded.push(i);
             }
@@ -241,7 +245,12 @@ impl Cache {
         Ok(generations)
     }
 
-    async fn load_and_store<T, E, F, Fut>(&self, key: &str, policy: TtlPolicy, load: F) -> Result<Lookup<T>, E>
+    async fn load_and_store<T, E, F, Fut>(
+        &self,
+        key: &str,
+        policy: TtlPolicy,
+        load: F,
+    ) -> Result<Lookup<T>, E>
     where
         T: Serialize,
         F: FnOnce() -> Fut,

@@ -83,7 +83,12 @@ mod tests {
 
     #[test]
     fn round_trips_and_tracks_freshness() {
-        let e = Envelope::new(vec![1, 2, 3], 1_000, Duration::from_secs(2), Duration::from_millis(5));
+        let e = Envelope::new(
+            vec![1, 2, 3],
+            1_000,
+            Duration::from_secs(2),
+            Duration::from_millis(5),
+        );
         let back: Envelope<Vec<i32>> = Envelope::decode(&e.encode().unwrap()).unwrap();
         assert_eq!(back, e);
         assert_eq!(back.fresh_until_ms, 3_000);

@@ -30,7 +30,10 @@ pub(crate) fn check_part(part: &str) -> Result<(), CacheError> {
         None
     };
     match reason {
-        Some(reason) => Err(CacheError::InvalidKey { part: part.to_owned(), reason }),
+        Some(reason) => Err(CacheError::InvalidKey {
+            part: part.to_owned(),
+            reason,
+        }),
         None => Ok(()),
     }
 }
@@ -53,9 +56,7 @@ fn sorted(value: serde_json::Value) -> serde_json::Value {
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
         }
-        serde_json::Value::Array(items) => {
-            serde_json::Value::Array(items.into_iter().map(sorted).collect())
-        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted).collect()),
         other => other,
     }
 }
@@ -94,11 +95,10 @@ impl EntryKey {
     }
 
     /// [`Self::with_scope`] for each of `scopes`.
-    pub fn with_scopes<S: AsRef<str>>(
-        self,
-        scopes: impl IntoIterator<Item = S>,
-    ) -> Result<Self, CacheError> {
-        scopes.into_iter().try_fold(self, |entry, scope| entry.with_scope(scope.as_ref()))
+    pub fn with_scopes<S: AsRef<str>>(self, scopes: impl IntoIterator<Item = S>) -> Result<Self, CacheError> {
+        scopes
+            .into_iter()
+            .try_fold(self, |entry, scope| entry.with_scope(scope.as_ref()))
     }
 
     /// The scopes, in the order given.
@@ -122,7 +122,9 @@ impl KeySpace {
     /// A key space under `namespace`.
     pub fn new(namespace: &str) -> Result<Self, CacheError> {
         check_part(namespace)?;
-        Ok(Self { namespace: namespace.to_owned() })
+        Ok(Self {
+            namespace: namespace.to_owned(),
+        })
     }
 
     /// The Redis key of `entry` at the given generations (one per scope, same order).

@@ -43,10 +43,12 @@ impl RedisStore {
     pub fn connect_lazy(url: &str, settings: &CacheSettings) -> Result<Self, CacheError> {
         settings.validate()?;
         if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-            return Err(CacheError::InvalidUrl("the scheme must be redis:// or rediss://".into()));
+            return Err(CacheError::InvalidUrl(
+                "the scheme must be redis:// or rediss://".into(),
+            ));
         }
-        let client = redis::Client::open(url)
-            .map_err(|e| CacheError::InvalidUrl(format!("{:?}", e.kind())))?;
+        let client =
+            redis::Client::open(url).map_err(|e| CacheError::InvalidUrl(format!("{:?}", e.kind())))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.op_timeout))
@@ -58,10 +60,7 @@ impl RedisStore {
         Ok(Self {
             conn,
             op_timeout: settings.op_timeout,
-            breaker: Arc::new(Breaker::new(
-                settings.breaker_failures,
-                settings.breaker_cooldown,
-            )),
+            breaker: Arc::new(Breaker::new(settings.breaker_failures, settings.breaker_cooldown)),
         })
     }
 
@@ -89,7 +88,10 @@ impl RedisStore {
         let result = loop {
             match tokio::time::timeout_at(deadline, op(self.conn.clone())).await {
                 Err(_) => {
-                    break Err(StoreError::Timeout { op: name, budget: self.op_timeout });
+                    break Err(StoreError::Timeout {
+                        op: name,
+                        budget: self.op_timeout,
+                    });
                 }
                 Ok(Ok(value)) => break Ok(value),
                 Ok(Err(e)) if !retried && is_connection_error(&e) => {
@@ -101,9 +103,7 @@ impl RedisStore {
         };
         match &result {
             Err(StoreError::Timeout { .. }) => self.breaker.record_failure(),
-            Err(StoreError::Redis { source, .. })
-                if is_connection_error(source) || source.is_timeout() =>
-            {
+            Err(StoreError::Redis { source, .. }) if is_connection_error(source) || source.is_timeout() => {
                 self.breaker.record_failure()
             }
             // Anything else means Redis answered.
@@ -124,8 +124,10 @@ impl RedisStore {
 
     /// `GET key`.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.run("GET", |mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
-            .await
+        self.run("GET", |mut c| async move {
+            redis::cmd("GET").arg(key).query_async(&mut c).await
+        })
+        .await
     }
 
     /// `SET key value PX ttl`.
@@ -152,7 +154,10 @@ impl RedisStore {
             redis::cmd("PING").query_async::<String>(&mut c).await
         };
         match tokio::time::timeout(self.op_timeout, ping).await {
-            Err(_) => Err(StoreError::Timeout { op: "PING", budget: self.op_timeout }),
+            Err(_) => Err(StoreError::Timeout {
+                op: "PING",
+                budget: self.op_timeout,
+            }),
             Ok(Err(source)) => Err(StoreError::Redis { op: "PING", source }),
             Ok(Ok(_)) => Ok(started.elapsed()),
         }

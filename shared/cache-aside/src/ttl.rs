@@ -41,20 +41,32 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_bounds() {
-        let p = TtlPolicy { ttl: Duration::from_secs(100), jitter: 0.1 };
+        let p = TtlPolicy {
+            ttl: Duration::from_secs(100),
+            jitter: 0.1,
+        };
         assert_eq!(p.jittered_with(0.0), Duration::from_secs(100));
         assert_eq!(p.jittered_with(1.0), Duration::from_secs(90));
         for _ in 0..1000 {
             let t = p.jittered();
-            assert!(t <= Duration::from_secs(100) && t >= Duration::from_secs(90), "{t:?}");
+            assert!(
+                t <= Duration::from_secs(100) && t >= Duration::from_secs(90),
+                "{t:?}"
+            );
         }
     }
 
     #[test]
     fn no_jitter_is_exact_and_tiny_ttls_stay_positive() {
-        let p = TtlPolicy { ttl: Duration::from_secs(7), jitter: 0.0 };
+        let p = TtlPolicy {
+            ttl: Duration::from_secs(7),
+            jitter: 0.0,
+        };
         assert_eq!(p.jittered(), Duration::from_secs(7));
-        let tiny = TtlPolicy { ttl: Duration::from_micros(10), jitter: 0.5 };
+        let tiny = TtlPolicy {
+            ttl: Duration::from_micros(10),
+            jitter: 0.5,
+        };
         assert_eq!(tiny.jittered_with(1.0), Duration::from_millis(1));
     }
 }

@@ -70,7 +70,9 @@ impl NamedQuery {
         }
         if let Some(ttl) = self.ttl_seconds {
             if ttl == 0 || ttl > MAX_TTL_SECONDS {
-                return Err(format!("ttl_seconds must be between 1 and {MAX_TTL_SECONDS}, got {ttl}"));
+                return Err(format!(
+                    "ttl_seconds must be between 1 and {MAX_TTL_SECONDS}, got {ttl}"
+                ));
             }
         }
         for tag in &self.tags {
@@ -81,7 +83,10 @@ impl NamedQuery {
         let mut names = HashSet::new();
         for p in &self.params {
             if !is_identifier(&p.name, 64) {
-                return Err(format!("parameter {:?} must be lower-case letters, digits or _", p.name));
+                return Err(format!(
+                    "parameter {:?} must be lower-case letters, digits or _",
+                    p.name
+                ));
             }
             if p.name == "source" {
                 return Err("parameter name \"source\" is reserved for ?source=database".into());
@@ -95,7 +100,11 @@ impl NamedQuery {
             if (p.min.is_some() || p.max.is_some())
                 && !matches!(p.kind, crate::ParamType::Int | crate::ParamType::Float)
             {
-                return Err(format!("parameter {:?}: min/max apply to numbers, not {}", p.name, kind_name(p.kind)));
+                return Err(format!(
+                    "parameter {:?}: min/max apply to numbers, not {}",
+                    p.name,
+                    kind_name(p.kind)
+                ));
             }
         }
         let used = placeholders(&self.sql);
@@ -115,7 +124,8 @@ impl NamedQuery {
 fn is_identifier(s: &str, max: usize) -> bool {
     s.len() <= max
         && s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Distinct `$n` placeholders in `sql`, sorted. Text inside single quotes is skipped.
@@ -162,10 +172,20 @@ impl Catalog {
         let file: CatalogFile = toml::from_str(text)?;
         let mut by_name = HashMap::new();
         for (i, q) in file.queries.iter().enumerate() {
-            let label = if q.name.is_empty() { format!("#{}", i + 1) } else { q.name.clone() };
-            q.validate().map_err(|problem| CatalogError::Invalid { query: label.clone(), problem })?;
+            let label = if q.name.is_empty() {
+                format!("#{}", i + 1)
+            } else {
+                q.name.clone()
+            };
+            q.validate().map_err(|problem| CatalogError::Invalid {
+                query: label.clone(),
+                problem,
+            })?;
             if by_name.insert(q.name.clone(), i).is_some() {
-                return Err(CatalogError::Invalid { query: label, problem: "declared twice".into() });
+                return Err(CatalogError::Invalid {
+                    query: label,
+                    problem: "declared twice".into(),
+                });
             }
         }
         if file.queries.is_empty() {
@@ -174,7 +194,10 @@ impl Catalog {
                 problem: "the catalog declares no [[query]]".into(),
             });
         }
-        Ok(Self { queries: file.queries, by_name })
+        Ok(Self {
+            queries: file.queries,
+            by_name,
+        })
     }
 
     /// Loads `path`, or the bundled catalog when `None`.
@@ -182,8 +205,10 @@ impl Catalog {
         match path {
             None => Self::from_toml(BUNDLED_CATALOG),
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| CatalogError::Read { path: path.to_owned(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
                 Self::from_toml(&text)
             }
         }
@@ -213,7 +238,10 @@ mod tests {
 
     #[test]
     fn finds_placeholders_outside_quotes() {
-        assert_eq!(placeholders("select $1, '$2', $3::int, $$x$$ where a=$10"), [1, 3, 10]);
+        assert_eq!(
+            placeholders("select $1, '$2', $3::int, $$x$$ where a=$10"),
+            [1, 3, 10]
+        );
     }
 
     fn problem(toml_text: &str) -> String {
@@ -233,7 +261,13 @@ mod tests {
         let dup = "[[query]]\nname = 'a'\nsql = 'select 1'\n[[query]]\nname = 'a'\nsql = 'select 2'";
         assert_eq!(problem(dup), "a: declared twice");
         assert!(problem("[[query]]\nname = 'Bad Name'\nsql = 'select 1'").contains("name must be"));
-        assert!(matches!(Catalog::from_toml("[[query]]\nname = 'a'\nsql = 1"), Err(CatalogError::Parse(_))));
-        assert!(matches!(Catalog::from_toml("[[query]]\nname='a'\nsql='x'\nsqll='y'"), Err(CatalogError::Parse(_))));
+        assert!(matches!(
+            Catalog::from_toml("[[query]]\nname = 'a'\nsql = 1"),
+            Err(CatalogError::Parse(_))
+        ));
+        assert!(matches!(
+            Catalog::from_toml("[[query]]\nname='a'\nsql='x'\nsqll='y'"),
+            Err(CatalogError::Parse(_))
+        ));
     }
 }

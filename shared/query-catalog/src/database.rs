@@ -105,7 +105,11 @@ impl Database {
     }
 
     /// Runs `query` with `params` bound in order and returns its rows as JSON.
-    pub async fn fetch_rows(&self, query: &NamedQuery, params: &ResolvedParams) -> Result<QueryRows, DbError> {
+    pub async fn fetch_rows(
+        &self,
+        query: &NamedQuery,
+        params: &ResolvedParams,
+    ) -> Result<QueryRows, DbError> {
         let mut args = sqlx::postgres::PgArguments::default();
         for value in params.values() {
             let bound = match value {
@@ -123,13 +127,19 @@ impl Database {
         let json_rows = rows.iter().map(row_to_json).collect::<Result<Vec<_>, _>>()?;
         let raw = serde_json::value::to_raw_value(&json_rows)
             .map_err(|e| DbError::Other(format!("rows cannot be encoded: {e}")))?;
-        Ok(QueryRows { row_count: json_rows.len(), rows: raw })
+        Ok(QueryRows {
+            row_count: json_rows.len(),
+            rows: raw,
+        })
     }
 
     /// `SELECT 1`, returning the round-trip time.
     pub async fn ping(&self) -> Result<Duration, DbError> {
         let started = Instant::now();
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(classify)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
         Ok(started.elapsed())
     }
 }

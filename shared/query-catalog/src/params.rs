@@ -70,7 +70,10 @@ pub struct ParamSpec {
 pub const DEFAULT_MAX_LENGTH: usize = 256;
 
 fn fail(param: &str, problem: impl Into<String>) -> ParamError {
-    ParamError { param: param.to_owned(), problem: problem.into() }
+    ParamError {
+        param: param.to_owned(),
+        problem: problem.into(),
+    }
 }
 
 impl ParamSpec {
@@ -112,10 +115,16 @@ impl ParamSpec {
                 let len = s.chars().count();
                 let max = self.max_length.unwrap_or(DEFAULT_MAX_LENGTH);
                 if len > max {
-                    return Err(fail(&self.name, format!("must be at most {max} characters, got {len}")));
+                    return Err(fail(
+                        &self.name,
+                        format!("must be at most {max} characters, got {len}"),
+                    ));
                 }
                 if let Some(min) = self.min_length.filter(|m| len < *m) {
-                    return Err(fail(&self.name, format!("must be at least {min} characters, got {len}")));
+                    return Err(fail(
+                        &self.name,
+                        format!("must be at least {min} characters, got {len}"),
+                    ));
                 }
                 if s.contains('\0') {
                     return Err(fail(&self.name, "must not contain NUL characters"));
@@ -250,14 +259,32 @@ mod tests {
     #[test]
     fn every_error_names_the_parameter() {
         let specs = [category(), limit()];
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        /// (given parameters, parameter named in the error, text of the problem)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
             (&[], "category", "is required"),
-            (&[("category", "x"), ("limit", "ten")], "limit", "must be an integer"),
-            (&[("category", "x"), ("limit", "500")], "limit", "between 1 and 100"),
+            (
+                &[("category", "x"), ("limit", "ten")],
+                "limit",
+                "must be an integer",
+            ),
+            (
+                &[("category", "x"), ("limit", "500")],
+                "limit",
+                "between 1 and 100",
+            ),
             (&[("category", "x"), ("limit", "0")], "limit", "between 1 and 100"),
             (&[("category", "waytoolongtext")], "category", "at most 8"),
-            (&[("category", "x"), ("colour", "red")], "colour", "accepts: category, limit"),
-            (&[("category", "x"), ("category", "y")], "category", "more than once"),
+            (
+                &[("category", "x"), ("colour", "red")],
+                "colour",
+                "accepts: category, limit",
+            ),
+            (
+                &[("category", "x"), ("category", "y")],
+                "category",
+                "more than once",
+            ),
         ];
         for (given, param, problem) in cases {
             let e = ResolvedParams::resolve(&specs, given.iter().copied()).unwrap_err();

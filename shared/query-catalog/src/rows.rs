@@ -13,14 +13,13 @@ use crate::DbError;
 pub(crate) fn row_to_json(row: &PgRow) -> Result<Map<String, Value>, DbError> {
     let mut object = Map::with_capacity(row.len());
     for (i, column) in row.columns().iter().enumerate() {
-        let value = column_value(row, i, column.type_info().name())
-            .map_err(|e| match e {
-                ColumnError::Unsupported => DbError::UnsupportedType {
-                    column: column.name().to_owned(),
-                    type_name: column.type_info().name().to_owned(),
-                },
-                ColumnError::Decode(e) => DbError::Other(format!("column {:?}: {e}", column.name())),
-            })?;
+        let value = column_value(row, i, column.type_info().name()).map_err(|e| match e {
+            ColumnError::Unsupported => DbError::UnsupportedType {
+                column: column.name().to_owned(),
+                type_name: column.type_info().name().to_owned(),
+            },
+            ColumnError::Decode(e) => DbError::Other(format!("column {:?}: {e}", column.name())),
+        })?;
         object.insert(column.name().to_owned(), value);
     }
     Ok(object)
@@ -78,8 +77,9 @@ fn column_value(row: &PgRow, i: usize, type_name: &str) -> Result<Value, ColumnE
         "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CITEXT" => get::<String>(row, i)?.map(Value::String),
         "TIMESTAMPTZ" => get::<DateTime<Utc>>(row, i)?
             .map(|t| Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))),
-        "TIMESTAMP" => get::<NaiveDateTime>(row, i)?
-            .map(|t| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string())),
+        "TIMESTAMP" => {
+            get::<NaiveDateTime>(row, i)?.map(|t| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string()))
+        }
         "DATE" => get::<NaiveDate>(row, i)?.map(|d| Value::String(d.to_string())),
         "TIME" => get::<NaiveTime>(row, i)?.map(|t| Value::String(t.to_string())),
         "UUID" => get::<uuid::Uuid>(row, i)?.map(|u| Value::String(u.to_string())),
@@ -106,7 +106,10 @@ mod tests {
 
     #[test]
     fn decimals_are_numbers_only_when_exact() {
-        assert_eq!(decimal(Decimal::from_str("12.50").unwrap()), serde_json::json!(12.5));
+        assert_eq!(
+            decimal(Decimal::from_str("12.50").unwrap()),
+            serde_json::json!(12.5)
+        );
         assert_eq!(decimal(Decimal::from_str("7.00").unwrap()), serde_json::json!(7));
         let big = Decimal::from_str("12345678901234567890.123").unwrap();
         assert_eq!(decimal(big), serde_json::json!("12345678901234567890.123"));

@@ -68,17 +68,50 @@ impl std::fmt::Debug for ServiceConfig {
 pub const VARIABLES: &[(&str, &str)] = &[
     ("REDIS_URL", "redis:// or rediss:// URL of Redis (required)"),
     ("DATABASE_URL", "postgres:// URL of the database (required)"),
-    ("QUERY_CATALOG_PATH", "catalog file to use instead of the bundled one"),
-    ("CACHE_NAMESPACE", "prefix of every Redis key (default cache-aside)"),
-    ("CACHE_DEFAULT_TTL_SECONDS", "TTL for queries that declare none (default 300)"),
-    ("CACHE_TTL_JITTER_PERCENT", "random TTL reduction, 0-50 (default 10)"),
-    ("REDIS_TIMEOUT_MS", "budget per Redis operation, retry included (default 250)"),
-    ("REDIS_CONNECT_TIMEOUT_MS", "budget per Redis connection attempt (default 500)"),
-    ("REDIS_BREAKER_FAILURES", "consecutive failures that open the breaker (default 2)"),
-    ("REDIS_BREAKER_COOLDOWN_MS", "how long Redis is skipped once open (default 1000)"),
-    ("DB_MAX_CONNECTIONS", "database pool size per instance (default 2)"),
-    ("DB_CONNECT_TIMEOUT_MS", "wait for a database connection (default 3000)"),
-    ("DB_STATEMENT_TIMEOUT_MS", "server-side statement timeout (default 30000)"),
+    (
+        "QUERY_CATALOG_PATH",
+        "catalog file to use instead of the bundled one",
+    ),
+    (
+        "CACHE_NAMESPACE",
+        "prefix of every Redis key (default cache-aside)",
+    ),
+    (
+        "CACHE_DEFAULT_TTL_SECONDS",
+        "TTL for queries that declare none (default 300)",
+    ),
+    (
+        "CACHE_TTL_JITTER_PERCENT",
+        "random TTL reduction, 0-50 (default 10)",
+    ),
+    (
+        "REDIS_TIMEOUT_MS",
+        "budget per Redis operation, retry included (default 250)",
+    ),
+    (
+        "REDIS_CONNECT_TIMEOUT_MS",
+        "budget per Redis connection attempt (default 500)",
+    ),
+    (
+        "REDIS_BREAKER_FAILURES",
+        "consecutive failures that open the breaker (default 2)",
+    ),
+    (
+        "REDIS_BREAKER_COOLDOWN_MS",
+        "how long Redis is skipped once open (default 1000)",
+    ),
+    (
+        "DB_MAX_CONNECTIONS",
+        "database pool size per instance (default 2)",
+    ),
+    (
+        "DB_CONNECT_TIMEOUT_MS",
+        "wait for a database connection (default 3000)",
+    ),
+    (
+        "DB_STATEMENT_TIMEOUT_MS",
+        "server-side statement timeout (default 30000)",
+    ),
 ];
 
 /// Reads typed values from a variable map, with the variable named in every error.
@@ -86,7 +119,10 @@ struct Vars<'a>(&'a HashMap<String, String>);
 
 impl Vars<'_> {
     fn text(&self, name: &'static str) -> Option<String> {
-        self.0.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        self.0
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     fn required(&self, name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
@@ -94,7 +130,9 @@ impl Vars<'_> {
     }
 
     fn number(&self, name: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
-        let Some(value) = self.text(name) else { return Ok(default) };
+        let Some(value) = self.text(name) else {
+            return Ok(default);
+        };
         match value.parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
             _ => Err(ConfigError::Invalid {
@@ -134,7 +172,11 @@ impl ServiceConfig {
             op_timeout: v.millis("REDIS_TIMEOUT_MS", cache_defaults.op_timeout, 60_000)?,
             connect_timeout: v.millis("REDIS_CONNECT_TIMEOUT_MS", cache_defaults.connect_timeout, 60_000)?,
             breaker_failures: v.number("REDIS_BREAKER_FAILURES", 2, 1, 1000)? as u32,
-            breaker_cooldown: v.millis("REDIS_BREAKER_COOLDOWN_MS", cache_defaults.breaker_cooldown, 600_000)?,
+            breaker_cooldown: v.millis(
+                "REDIS_BREAKER_COOLDOWN_MS",
+                cache_defaults.breaker_cooldown,
+                600_000,
+            )?,
         };
         cache.validate()?;
         let database = DatabaseSettings {
@@ -144,7 +186,10 @@ impl ServiceConfig {
             idle_timeout: db_defaults.idle_timeout,
         };
         Ok(Self {
-            redis_url: v.required("REDIS_URL", "set it to redis://host:port or rediss://user:token@host:port")?,
+            redis_url: v.required(
+                "REDIS_URL",
+                "set it to redis://host:port or rediss://user:token@host:port",
+            )?,
             database_url: v.required("DATABASE_URL", "set it to postgres://user:password@host:port/db")?,
             catalog_path: v.text("QUERY_CATALOG_PATH"),
             cache,
@@ -158,11 +203,16 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
-    const BASE: [(&str, &str); 2] =
-        [("REDIS_URL", "redis://:pw@127.0.0.1:1"), ("DATABASE_URL", "postgres://u:secret@h/db")];
+    const BASE: [(&str, &str); 2] = [
+        ("REDIS_URL", "redis://:pw@127.0.0.1:1"),
+        ("DATABASE_URL", "postgres://u:secret@h/db"),
+    ];
 
     #[test]
     fn defaults_apply() {
@@ -171,22 +221,36 @@ mod tests {
         assert_eq!(c.database, DatabaseSettings::default());
         assert!(c.catalog_path.is_none());
         let printed = format!("{c:?}");
-        assert!(!printed.contains("secret") && !printed.contains(":pw@"), "{printed}");
+        assert!(
+            !printed.contains("secret") && !printed.contains(":pw@"),
+            "{printed}"
+        );
     }
 
     #[test]
     fn errors_name_the_variable() {
-        let e = ServiceConfig::from_map(&vars(&BASE[..1])).unwrap_err().to_string();
+        let e = ServiceConfig::from_map(&vars(&BASE[..1]))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("DATABASE_URL is not set"), "{e}");
         let mut bad = vars(&BASE);
         bad.insert("CACHE_TTL_JITTER_PERCENT".into(), "80".into());
         let e = ServiceConfig::from_map(&bad).unwrap_err().to_string();
-        assert!(e.contains("CACHE_TTL_JITTER_PERCENT=\"80\"") && e.contains("0 to 50"), "{e}");
+        assert!(
+            e.contains("CACHE_TTL_JITTER_PERCENT=\"80\"") && e.contains("0 to 50"),
+            "{e}"
+        );
         bad.insert("CACHE_TTL_JITTER_PERCENT".into(), "5".into());
         bad.insert("REDIS_TIMEOUT_MS".into(), "fast".into());
-        assert!(ServiceConfig::from_map(&bad).unwrap_err().to_string().contains("REDIS_TIMEOUT_MS"));
+        assert!(ServiceConfig::from_map(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("REDIS_TIMEOUT_MS"));
         bad.remove("REDIS_TIMEOUT_MS");
         bad.insert("CACHE_NAMESPACE".into(), "has space".into());
-        assert!(ServiceConfig::from_map(&bad).unwrap_err().to_string().contains("has space"));
+        assert!(ServiceConfig::from_map(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("has space"));
     }
 }

@@ -15,5 +15,7 @@ pub use redis_server::RedisServer;
 
 /// Path of a file relative to the workspace root (fixtures, SQL seeds).
 pub fn workspace_path(relative: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative)
 }

@@ -56,7 +56,8 @@ impl Postgres {
         let user = postgres_user();
         let dir = tempfile::tempdir().expect("cannot create a temp dir for PostgreSQL");
         if let Some((uid, gid)) = user {
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("cannot chown the PostgreSQL dir");
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
+                .expect("cannot chown the PostgreSQL dir");
         }
         let password = format!("pw{:x}", std::process::id() as u64 * 7919 + free_port() as u64);
         let pwfile = dir.path().join("pw");
@@ -68,13 +69,24 @@ impl Postgres {
         let mut init = Command::new(initdb);
         init.arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         as_server_user(&mut init, user);
         let out = init.output().expect("cannot run initdb");
-        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
 
         let port = free_port();
         let mut cmd = Command::new(postgres);
@@ -89,9 +101,17 @@ impl Postgres {
             .stderr(Stdio::null());
         as_server_user(&mut cmd, user);
         let child = spawn_owned(cmd).expect("cannot spawn postgres");
-        let server = Self { child: Some(child), port, password, psql, _dir: dir };
+        let server = Self {
+            child: Some(child),
+            port,
+            password,
+            psql,
+            _dir: dir,
+        };
         assert!(
-            wait_for(Duration::from_secs(20), || server.psql("postgres", &["-c", "SELECT 1"]).is_ok()),
+            wait_for(Duration::from_secs(20), || server
+                .psql("postgres", &["-c", "SELECT 1"])
+                .is_ok()),
             "PostgreSQL did not accept connections on port {port} within 20 s"
         );
         server
@@ -128,7 +148,10 @@ impl Postgres {
 
     /// URL of database `db` as the `postgres` user.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres:{}@127.0.0.1:{}/{}", self.password, self.port, db)
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{}",
+            self.password, self.port, db
+        )
     }
 
     /// Runs psql against `db` with extra arguments; returns stdout or stderr as the error.

@@ -44,7 +44,8 @@ pub(crate) fn spawn_owned(mut cmd: Command) -> std::io::Result<Child> {
         .unwrap_or_else(|p| p.into_inner())
         .send((cmd, tx))
         .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
-    rx.recv().map_err(|_| std::io::Error::other("spawner thread is gone"))?
+    rx.recv()
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?
 }
 
 /// Sends `signal` to `child` and reaps it, escalating to SIGKILL after `grace`.

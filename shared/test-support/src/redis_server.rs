@@ -28,7 +28,11 @@ impl RedisServer {
     /// Starts a server on a free port. Panics with what to install if `redis-server` is missing.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("cannot create a temp dir for redis-server");
-        let mut server = Self { child: None, port: free_port(), dir };
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            dir,
+        };
         server.launch();
         server
     }
@@ -38,11 +42,20 @@ impl RedisServer {
             "redis-server not found: install it (apt-get install redis-server) or run scripts/test.sh",
         );
         let mut cmd = Command::new(binary);
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--enable-debug-command", "local", "--dir"])
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args([
+            "--port",
+            &self.port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--enable-debug-command", "local", "--dir"])
+        .arg(self.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         let child = spawn_owned(cmd).expect("cannot spawn redis-server");
         self.child = Some(child);
         assert!(

@@ -28,7 +28,10 @@ pub fn summarize(samples: &mut [Duration]) -> Summary {
     let n = samples.len().max(1);
     let rank = |p: f64| {
         let i = ((p / 100.0) * n as f64).ceil() as usize;
-        samples.get(i.saturating_sub(1).min(n - 1)).copied().map_or(0.0, us)
+        samples
+            .get(i.saturating_sub(1).min(n - 1))
+            .copied()
+            .map_or(0.0, us)
     };
     let total: f64 = samples.iter().copied().map(us).sum();
     Summary {
@@ -38,7 +41,11 @@ pub fn summarize(samples: &mut [Duration]) -> Summary {
         p90_us: rank(90.0),
         p99_us: rank(99.0),
         max_us: samples.last().copied().map_or(0.0, us),
-        ops_per_sec: if total > 0.0 { samples.len() as f64 / (total / 1e6) } else { 0.0 },
+        ops_per_sec: if total > 0.0 {
+            samples.len() as f64 / (total / 1e6)
+        } else {
+            0.0
+        },
     }
 }
 
@@ -61,7 +68,10 @@ mod tests {
     fn nearest_rank() {
         let mut v: Vec<Duration> = (1..=100).rev().map(Duration::from_micros).collect();
         let s = summarize(&mut v);
-        assert_eq!((s.p50_us, s.p90_us, s.p99_us, s.max_us), (50.0, 90.0, 99.0, 100.0));
+        assert_eq!(
+            (s.p50_us, s.p90_us, s.p99_us, s.max_us),
+            (50.0, 90.0, 99.0, 100.0)
+        );
         assert_eq!(s.avg_us, 50.5);
     }
 }

@@ -1,0 +1,130 @@
+//! The cache against a real redis-server.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use cache_aside::{Cache, CacheSettings, CacheState, EntryKey, ReadMode};
+use test_support::RedisServer;
+
+fn cache(redis: &RedisServer) -> Cache {
+    let settings = CacheSettings {
+        namespace: "lib".into(),
+        ..CacheSettings::default()
+    };
+    Cache::connect_lazy(&redis.url(), settings).expect("cache builds")
+}
+
+fn entry(name: &str) -> EntryKey {
+    EntryKey::new("q", name, &serde_json::json!({"p": 1}))
+        .and_then(|e| e.with_scopes(["query:x", "tag:t"]))
+        .expect("valid key")
+}
+
+async fn read(cache: &Cache, name: &str, value: u32) -> (CacheState, u32) {
+    let lookup = cache
+        .get_or_load(&entry(name), None, ReadMode::Cached, || async {
+            Ok::<_, Infallible>(value)
+        })
+        .await
+        .unwrap();
+    (lookup.state, lookup.value)
+}
+
+#[tokio::test]
+async fn a_fill_that_started_before_an_invalidation_is_never_read_after_it() {
+    let redis = RedisServer::start();
+    let cache = cache(&redis);
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (finish_tx, finish_rx) = tokio::sync::oneshot::channel::<()>();
+    let key = entry("race");
+    let slow_fill = cache.get_or_load(&key, None, ReadMode::Cached, || async move {
+        let _ = started_tx.send(());
+        let _ = finish_rx.await;
+        Ok::<_, Infallible>(1u32)
+    });
+    let invalidate_mid_fill = async {
+        started_rx.await.unwrap();
+        cache.invalidate("tag:t").await.unwrap();
+        finish_tx.send(()).unwrap();
+    };
+    let (filled, ()) = tokio::join!(slow_fill, invalidate_mid_fill);
+    assert_eq!(filled.unwrap().state, CacheState::Miss);
+    // The old fill landed under the old generation: a read now must load the new value.
+    assert_eq!(read(&cache, "race", 2).await, (CacheState::Miss, 2));
+    assert_eq!(read(&cache, "race", 3).await, (CacheState::Hit, 2));
+}
+
+#[tokio::test]
+async fn invalidation_reaches_other_processes_caches() {
+    let redis = RedisServer::start();
+    let (a, b) = (cache(&redis), cache(&redis));
+    assert_eq!(read(&a, "shared", 1).await, (CacheState::Miss, 1));
+    assert_eq!(read(&b, "shared", 9).await, (CacheState::Hit, 1));
+    b.invalidate("query:x").await.unwrap();
+    assert_eq!(
+        read(&a, "shared", 2).await,
+        (CacheState::Miss, 2),
+        "a's remembered generation is stale"
+    );
+    assert_eq!(read(&b, "shared", 9).await, (CacheState::Hit, 2));
+}
+
+#[tokio::test]
+async fn a_lost_generation_counter_never_resurrects_old_entries() {
+    let redis = RedisServer::start();
+    let cache = cache(&redis);
+    assert_eq!(read(&cache, "lost", 1).await, (CacheState::Miss, 1));
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    // Simulate eviction or a flush of the counters only.
+    let _: () = redis::cmd("DEL")
+        .arg("lib:gen:{tag:t}")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert_eq!(read(&cache, "lost", 2).await, (CacheState::Miss, 2));
+}
+
+#[tokio::test]
+async fn an_unreadable_entry_is_reloaded_not_an_error() {
+    let redis = RedisServer::start();
+    let cache = cache(&redis);
+    assert_eq!(read(&cache, "corrupt", 1).await, (CacheState::Miss, 1));
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("lib:v:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    let _: () = redis::cmd("SET")
+        .arg(&keys[0])
+        .arg("{not an envelope")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(read(&cache, "corrupt", 2).await, (CacheState::Miss, 2));
+    assert_eq!(read(&cache, "corrupt", 3).await, (CacheState::Hit, 2));
+}
+
+#[tokio::test]
+async fn refresh_overwrites_and_bypass_leaves_the_cache_alone() {
+    let redis = RedisServer::start();
+    let cache = cache(&redis);
+    assert_eq!(read(&cache, "modes", 1).await, (CacheState::Miss, 1));
+    let load = |v: u32| move || async move { Ok::<_, Infallible>(v) };
+    let bypass = cache
+        .get_or_load(&entry("modes"), None, ReadMode::Bypass, load(5))
+        .await
+        .unwrap();
+    assert_eq!((bypass.state, bypass.value), (CacheState::Bypass, 5));
+    assert_eq!(read(&cache, "modes", 9).await, (CacheState::Hit, 1));
+    let refresh = cache
+        .get_or_load(&entry("modes"), None, ReadMode::Refresh, load(7))
+        .await
+        .unwrap();
+    assert_eq!((refresh.state, refresh.value), (CacheState::Miss, 7));
+    assert_eq!(read(&cache, "modes", 9).await, (CacheState::Hit, 7));
+}
