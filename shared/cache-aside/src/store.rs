@@ -33,9 +33,15 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-/// Errors worth one more try on a fresh connection.
+/// Errors that say the connection (not the command) failed: they count against the breaker.
 fn is_connection_error(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
+}
+
+/// Worth one more try on a fresh connection: a socket that died under us (Lambda thaw,
+/// failover). A refused connection is not: nobody is listening, retrying only adds latency.
+fn is_retryable(e: &RedisError) -> bool {
+    is_connection_error(e) && !e.is_connection_refusal()
 }
 
 impl RedisStore {
@@ -94,7 +100,7 @@ impl RedisStore {
                     });
                 }
                 Ok(Ok(value)) => break Ok(value),
-                Ok(Err(e)) if !retried && is_connection_error(&e) => {
+                Ok(Err(e)) if !retried && is_retryable(&e) => {
                     tracing::debug!(op = name, error = %e, "Redis connection lost; retrying once");
                     retried = true;
                 }

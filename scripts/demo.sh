@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The demo: a 5-second PostgreSQL query served in milliseconds from Redis through the query API
+# running under `cargo lambda watch`. Installs what is missing, starts Redis and PostgreSQL on
+# free loopback ports, seeds the schema, calls the API, prints timings, stops what it started.
+source "$(dirname "$0")/lib.sh"
+ensure_packages
+ensure_tools cargo-lambda
+cd "$ROOT"
+
+start_redis
+start_postgres
+seed_postgres
+
+say "building the functions (first build takes a few minutes)"
+cargo build --locked -p query-api -p ingester -p invalidator 2>&1 | grep -E '^(error|warning: unused)' || true
+
+API_PORT=$(free_port)
+ENV_FILE="$WORK_DIR/function.env"
+( umask 077; cat > "$ENV_FILE" <<ENV
+REDIS_URL=$REDIS_URL
+DATABASE_URL=$DATABASE_URL
+CACHE_NAMESPACE=demo
+RUST_LOG=info
+ENV
+)
+say "starting cargo lambda watch on 127.0.0.1:$API_PORT"
+setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
+  --env-file "$ENV_FILE" --ignore-changes >"$WORK_DIR/watch.log" 2>&1 &
+STARTED_PIDS+=($!)
+BASE="http://127.0.0.1:$API_PORT/lambda-url/query-api"
+wait_until 600 "cargo lambda watch (see $WORK_DIR/watch.log)" curl -sf "$BASE/health"
+curl -s "$BASE/health"; echo
+
+call() { # label, path, extra curl args...
+  local label=$1 path=$2; shift 2
+  local out; out=$(curl -s -o "$WORK_DIR/body" -w '%{http_code} %{time_total}' "$@" "$BASE$path")
+  local code=${out% *} seconds=${out#* }
+  python3 - "$label" "$code" "$seconds" "$WORK_DIR/body" <<'PY'
+import json, sys
+label, code, seconds, path = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+body = json.load(open(path))
+if "error" in body:
+    print(f"{label:<34} HTTP {code}  error={body['error']['code']}: {body['error']['message']}")
+elif "cache" in body:
+    ttl = "-" if body["ttl_seconds"] is None else f"{body['ttl_seconds']}s"
+    print(f"{label:<34} HTTP {code}  cache={body['cache']:<6} wall={seconds*1000:9.1f} ms  "
+          f"server={body['elapsed_ms']:9.3f} ms  ttl={ttl:<5} rows={body['row_count']}")
+else:
+    print(f"{label:<34} HTTP {code}  {json.dumps(body)}")
+PY
+}
+
+echo
+say "the reference slow query: SELECT slow_version();"
+call "GET /queries/slow_version (1st)" /queries/slow_version
+call "GET /queries/slow_version (2nd)" /queries/slow_version
+call "GET /queries/slow_version (3rd)" /queries/slow_version
+call "?source=database" "/queries/slow_version?source=database"
+call "DELETE /cache/queries/slow_version" /cache/queries/slow_version -X DELETE
+call "GET after DELETE" /queries/slow_version
+call "GET again" /queries/slow_version
+
+echo
+say "a parameterized query, then bad input"
+call "products_by_category tools" "/queries/products_by_category?category=tools&limit=3"
+call "products_by_category tools" "/queries/products_by_category?category=tools&limit=3"
+call "limit out of range" "/queries/products_by_category?category=tools&limit=500"
+call "unknown query" "/queries/nope"
+
+echo
+say "cargo lambda invoke with a fixture (API Gateway REST v1 event)"
+cargo lambda invoke query-api --data-file events/query-api/v1-get-slow-version.json \
+  --invoke-address 127.0.0.1 --invoke-port "$API_PORT" >"$WORK_DIR/invoke.json"
+python3 - "$WORK_DIR/invoke.json" <<'PY'
+import json, sys
+reply = json.load(open(sys.argv[1]))
+body = json.loads(reply["body"])
+x_cache = (reply.get("headers") or {}).get("x-cache") or (reply.get("multiValueHeaders") or {}).get("x-cache", ["?"])[0]
+print(f"{'invoke v1-get-slow-version':<34} HTTP {reply['statusCode']}  cache={body['cache']:<6} "
+      f"server={body['elapsed_ms']:9.3f} ms  X-Cache: {x_cache}")
+PY
+
+echo
+say "stopping Redis: reads degrade to the database, they do not fail"
+kill -INT "${STARTED_PIDS[0]}"; wait "${STARTED_PIDS[0]}" 2>/dev/null || true
+call "product id=7 with Redis down" "/queries/product?id=7"
+call "product id=7 with Redis down" "/queries/product?id=7"
+echo
+say "done; stopping everything this demo started"

@@ -1,0 +1,107 @@
+# Shared helpers for demo.sh and test.sh: install what is missing, start local services on
+# free loopback ports, and stop exactly what was started (by PID) on exit.
+# Sourced, not run.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS=${CACHE_ASIDE_TOOLS:-$HOME/.cache/cache-aside-tools}
+export PATH="$TOOLS/bin:$HOME/.cargo/bin:$PATH" SAM_CLI_TELEMETRY=0
+STARTED_PIDS=()
+WORK_DIR=$(mktemp -d /tmp/cache-aside.XXXXXX)
+chmod 755 "$WORK_DIR"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+cleanup() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    # Signal the whole process group when we made one (cargo lambda watch spawns children).
+    kill -INT -- "-$pid" 2>/dev/null || kill -INT "$pid" 2>/dev/null || true
+  done
+  for pid in "${STARTED_PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: redis-server, PostgreSQL (server + psql), curl.
+ensure_packages() {
+  local missing=()
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  { command -v psql >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing+=(postgresql)
+  command -v curl >/dev/null || missing+=(curl)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]} (apt)"
+  local i
+  for i in 1 2 3 4 5; do as_root apt-get update -qq && break; sleep 5; done
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# Python tools in a private venv: cargo-lambda (+ zig), cfn-lint.
+ensure_tools() {
+  local want=("$@") missing=() tool
+  for tool in "${want[@]}"; do [ -x "$TOOLS/bin/$tool" ] || missing+=("$tool"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]} into $TOOLS (pip)"
+  [ -x "$TOOLS/bin/pip" ] || python3 -m venv "$TOOLS"
+  "$TOOLS/bin/pip" install -q --disable-pip-version-check "${missing[@]}"
+}
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+wait_until() { # seconds description command...
+  local seconds=$1 what=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "$what did not become ready within ${seconds}s"
+    sleep 0.2
+  done
+}
+
+# Sets REDIS_PORT and REDIS_URL.
+start_redis() {
+  REDIS_PORT=$(free_port)
+  mkdir -p "$WORK_DIR/redis"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$WORK_DIR/redis" --logfile "$WORK_DIR/redis/log" &
+  STARTED_PIDS+=($!)
+  wait_until 10 "redis-server" redis-cli -p "$REDIS_PORT" ping
+  REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+  say "redis-server ready on 127.0.0.1:$REDIS_PORT"
+}
+
+# Sets PG_PORT and DATABASE_URL (password generated per run, never written to the repo).
+start_postgres() {
+  local bin; bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  local dir="$WORK_DIR/pg" user=()
+  PG_PORT=$(free_port)
+  PG_PASSWORD=$(python3 -c 'import secrets;print(secrets.token_hex(16))')
+  mkdir -p "$dir" && chmod 700 "$dir"
+  printf '%s\n' "$PG_PASSWORD" > "$dir/pw"
+  if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$dir"; user=(runuser -u postgres --); fi
+  "${user[@]}" "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$dir/pw" --auth=scram-sha-256 \
+    -E UTF8 --no-sync >/dev/null
+  rm -f "$dir/pw"
+  # setsid + exec: the recorded PID is the postmaster itself (runuser execs nothing else).
+  setsid "${user[@]}" "$bin/postgres" -D "$dir/data" -p "$PG_PORT" -k "$dir" \
+    -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+    >"$dir/log" 2>&1 &
+  STARTED_PIDS+=($!)
+  export PGPASSWORD=$PG_PASSWORD
+  wait_until 30 "PostgreSQL" psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c 'select 1'
+  DATABASE_URL="postgres://postgres:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres"
+  say "PostgreSQL ready on 127.0.0.1:$PG_PORT"
+}
+
+seed_postgres() {
+  psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
+    -f "$ROOT/shared/query-catalog/sql/postgres-seed.sql" >/dev/null
+  say "schema and seed loaded (slow_version(), products)"
+}
