@@ -49,6 +49,10 @@ pub struct QueryRows {
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: PgPool,
+    /// Client-side bound on one query: statement timeout plus connecting plus slack. The
+    /// statement timeout is enforced by the server, which cannot help when the network dies.
+    query_deadline: Duration,
+    connect_timeout: Duration,
 }
 
 fn classify(e: sqlx::Error) -> DbError {
@@ -96,7 +100,11 @@ impl Database {
             .idle_timeout(Some(settings.idle_timeout))
             .test_before_acquire(true)
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            query_deadline: settings.statement_timeout + settings.connect_timeout + Duration::from_secs(1),
+            connect_timeout: settings.connect_timeout,
+        })
     }
 
     /// The pool, for seeding and tests.
@@ -120,10 +128,13 @@ impl Database {
             };
             bound.map_err(|e| DbError::Other(format!("cannot bind parameter: {e}")))?;
         }
-        let rows = sqlx::query_with(&query.sql, args)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?;
+        let rows = tokio::time::timeout(
+            self.query_deadline,
+            sqlx::query_with(&query.sql, args).fetch_all(&self.pool),
+        )
+        .await
+        .map_err(|_| DbError::Unavailable("no answer within the query deadline".into()))?
+        .map_err(classify)?;
         let json_rows = rows.iter().map(row_to_json).collect::<Result<Vec<_>, _>>()?;
         let raw = serde_json::value::to_raw_value(&json_rows)
             .map_err(|e| DbError::Other(format!("rows cannot be encoded: {e}")))?;
@@ -136,9 +147,10 @@ impl Database {
     /// `SELECT 1`, returning the round-trip time.
     pub async fn ping(&self) -> Result<Duration, DbError> {
         let started = Instant::now();
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
+        let ping = sqlx::query("SELECT 1").execute(&self.pool);
+        tokio::time::timeout(self.connect_timeout + Duration::from_secs(1), ping)
             .await
+            .map_err(|_| DbError::Unavailable("no answer to SELECT 1".into()))?
             .map_err(classify)?;
         Ok(started.elapsed())
     }

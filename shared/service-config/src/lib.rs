@@ -64,56 +64,6 @@ impl std::fmt::Debug for ServiceConfig {
     }
 }
 
-/// Every variable read here, with its meaning (the README's configuration table mirrors it).
-pub const VARIABLES: &[(&str, &str)] = &[
-    ("REDIS_URL", "redis:// or rediss:// URL of Redis (required)"),
-    ("DATABASE_URL", "postgres:// URL of the database (required)"),
-    (
-        "QUERY_CATALOG_PATH",
-        "catalog file to use instead of the bundled one",
-    ),
-    (
-        "CACHE_NAMESPACE",
-        "prefix of every Redis key (default cache-aside)",
-    ),
-    (
-        "CACHE_DEFAULT_TTL_SECONDS",
-        "TTL for queries that declare none (default 300)",
-    ),
-    (
-        "CACHE_TTL_JITTER_PERCENT",
-        "random TTL reduction, 0-50 (default 10)",
-    ),
-    (
-        "REDIS_TIMEOUT_MS",
-        "budget per Redis operation, retry included (default 250)",
-    ),
-    (
-        "REDIS_CONNECT_TIMEOUT_MS",
-        "budget per Redis connection attempt (default 500)",
-    ),
-    (
-        "REDIS_BREAKER_FAILURES",
-        "consecutive failures that open the breaker (default 2)",
-    ),
-    (
-        "REDIS_BREAKER_COOLDOWN_MS",
-        "how long Redis is skipped once open (default 1000)",
-    ),
-    (
-        "DB_MAX_CONNECTIONS",
-        "database pool size per instance (default 2)",
-    ),
-    (
-        "DB_CONNECT_TIMEOUT_MS",
-        "wait for a database connection (default 3000)",
-    ),
-    (
-        "DB_STATEMENT_TIMEOUT_MS",
-        "server-side statement timeout (default 30000)",
-    ),
-];
-
 /// Reads typed values from a variable map, with the variable named in every error.
 struct Vars<'a>(&'a HashMap<String, String>);
 
