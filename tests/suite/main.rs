@@ -1,5 +1,6 @@
 //! Workspace integration tests: the functions' handlers against real local services.
 //! One binary (one link); each area is a module.
 
+mod functions;
 mod query_api;
 mod support;

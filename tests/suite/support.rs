@@ -28,6 +28,13 @@ pub fn sql(db: &str, statement: &str) -> String {
         .unwrap_or_else(|e| panic!("{statement}: {e}"))
 }
 
+/// The payload of fixture `events/<path>.json`.
+pub fn payload(path: &str) -> Value {
+    let file = workspace_path(&format!("events/{path}.json"));
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 /// An App over `redis_url` and `database_url` with optional extra variables.
 pub fn app(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> App {
     let mut vars: HashMap<String, String> = HashMap::new();

@@ -1,50 +1,10 @@
-//! Invalidator: drops cached query results when their data changes.
-//!
-//! Direct invoke: `{"queries": ["name", ...], "tags": ["table", ...]}`. S3, database-change and
-//! SQS triggers arrive with the concurrency work; until then they are refused with a clear error.
-
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use serde::Deserialize;
-use serde_json::{json, Value};
+//! Lambda entry point of the invalidator: clients built once, then the runtime loop.
 
 use cache_aside::Cache;
-use query_catalog::{query_scope, tag_scope, Catalog};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use query_catalog::Catalog;
+use serde_json::Value;
 use service_config::ServiceConfig;
-
-/// A direct invalidation request.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Invalidate {
-    #[serde(default)]
-    queries: Vec<String>,
-    #[serde(default)]
-    tags: Vec<String>,
-}
-
-const ACCEPTED: &str = r#"accepted payloads: {"queries": ["name", ...]} and/or {"tags": ["tag", ...]}"#;
-
-async fn handle(cache: &Cache, catalog: &Catalog, event: Value) -> Result<Value, Error> {
-    let request: Invalidate =
-        serde_json::from_value(event).map_err(|e| format!("unrecognised payload ({e}); {ACCEPTED}"))?;
-    if request.queries.is_empty() && request.tags.is_empty() {
-        return Err(format!("nothing to invalidate; {ACCEPTED}").into());
-    }
-    if let Some(unknown) = request.queries.iter().find(|q| catalog.get(q).is_none()) {
-        return Err(format!("unknown query {unknown:?}; nothing was invalidated").into());
-    }
-    let scopes = request
-        .queries
-        .iter()
-        .map(|q| query_scope(q))
-        .chain(request.tags.iter().map(|t| tag_scope(t)));
-    let mut generations = serde_json::Map::new();
-    for scope in scopes {
-        let generation = cache.invalidate(&scope).await?;
-        generations.insert(scope, generation.into());
-    }
-    tracing::info!(scopes = generations.len(), "invalidated");
-    Ok(json!({ "invalidated": generations }))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -54,7 +14,9 @@ async fn main() -> Result<(), Error> {
     let cache = Cache::connect_lazy(&config.redis_url, config.cache.clone())?;
     let (cache, catalog) = (&cache, &catalog);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(cache, catalog, event.payload).await
+        invalidator::handle(cache, catalog, event.payload)
+            .await
+            .map_err(Error::from)
     }))
     .await
 }

@@ -1,0 +1,134 @@
+//! The ingester and invalidator handlers with the `events/` payloads, against real services.
+
+use cache_aside::{Cache, CacheSettings};
+use ingester::Ingester;
+use query_catalog::{Catalog, Database, DatabaseSettings};
+use serde_json::json;
+use test_support::RedisServer;
+
+use crate::support::{app, call, get_query, payload, seeded_database};
+
+fn cache(redis: &RedisServer) -> Cache {
+    // Same namespace as the query API built by `support::app`, so both see the same entries.
+    let settings = CacheSettings {
+        namespace: "test".into(),
+        ..CacheSettings::default()
+    };
+    Cache::connect_lazy(&redis.url(), settings).expect("cache")
+}
+
+#[tokio::test]
+async fn invalidator_drops_queries_and_tags_the_api_then_reloads() {
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let api = app(&redis.url(), &db, &[]);
+    let catalog = Catalog::load(None).unwrap();
+    let cache = cache(&redis);
+    let tools = [("category", "tools")];
+    for _ in 0..2 {
+        call(&api, get_query("products_by_category", &tools)).await;
+        call(&api, get_query("category_summary", &[])).await;
+    }
+    assert_eq!(
+        call(&api, get_query("category_summary", &[])).await.cache(),
+        "hit"
+    );
+
+    let by_query = invalidator::handle(&cache, &catalog, payload("invalidator/direct-queries"))
+        .await
+        .unwrap();
+    assert!(
+        by_query["invalidated"]["query:products_by_category"].is_u64(),
+        "{by_query}"
+    );
+    assert_eq!(
+        call(&api, get_query("products_by_category", &tools))
+            .await
+            .cache(),
+        "miss"
+    );
+    assert_eq!(
+        call(&api, get_query("category_summary", &[])).await.cache(),
+        "hit"
+    );
+
+    invalidator::handle(&cache, &catalog, payload("invalidator/direct-tags"))
+        .await
+        .unwrap();
+    assert_eq!(
+        call(&api, get_query("category_summary", &[])).await.cache(),
+        "miss",
+        "tag products covers it"
+    );
+    assert_eq!(
+        call(&api, get_query("slow_version", &[("source", "cache")]))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn invalidator_refuses_bad_payloads_clearly() {
+    let redis = RedisServer::start();
+    let catalog = Catalog::load(None).unwrap();
+    let cache = cache(&redis);
+    let bad = invalidator::handle(&cache, &catalog, payload("invalidator/bad-payload"))
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("accepted payloads"), "{bad}");
+    let empty = invalidator::handle(&cache, &catalog, json!({}))
+        .await
+        .unwrap_err();
+    assert!(empty.to_string().contains("nothing to invalidate"), "{empty}");
+    let unknown = invalidator::handle(&cache, &catalog, json!({"queries": ["nope"]}))
+        .await
+        .unwrap_err();
+    assert!(unknown.to_string().contains("\"nope\""), "{unknown}");
+    let no_redis = Cache::connect_lazy(&crate::support::dead_url("redis"), CacheSettings::default()).unwrap();
+    let down = invalidator::handle(&no_redis, &catalog, json!({"tags": ["products"]}))
+        .await
+        .unwrap_err();
+    assert!(down.to_string().contains("invalidation failed"), "{down}");
+}
+
+#[tokio::test]
+async fn ingester_warms_queries_so_the_first_read_hits() {
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let api = app(&redis.url(), &db, &[]);
+    let ingester = Ingester {
+        cache: cache(&redis),
+        catalog: Catalog::load(None).unwrap(),
+        db: Database::connect_lazy(&db, &DatabaseSettings::default()).unwrap(),
+    };
+    let report = ingester
+        .handle(json!({"warm": ["category_summary"]}))
+        .await
+        .unwrap();
+    assert_eq!(report["warmed"][0]["rows"], 5, "{report}");
+    assert_eq!(
+        call(&api, get_query("category_summary", &[])).await.cache(),
+        "hit"
+    );
+
+    let needs_params = ingester
+        .handle(json!({"warm": ["category_summary", "product"]}))
+        .await
+        .unwrap_err();
+    let text = needs_params.to_string();
+    assert!(
+        text.contains("\"product\"") && text.contains("\"id\": is required"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warmed before it: [\"category_summary\"]"),
+        "{text}"
+    );
+    let bad = ingester
+        .handle(payload("ingester/bad-payload"))
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("accepted payloads"), "{bad}");
+}
