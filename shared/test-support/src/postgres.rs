@@ -9,11 +9,12 @@ use crate::process::{find_binary, free_port, spawn_owned, stop_child, wait_for};
 
 /// A running PostgreSQL server with password (SCRAM) authentication over TCP.
 pub struct Postgres {
-    child: Option<Child>,
+    /// Taken by [`Postgres::stop`]; behind a lock so a shared `&'static` server can be stopped.
+    child: Mutex<Option<Child>>,
     port: u16,
     password: String,
     psql: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: Mutex<Option<tempfile::TempDir>>,
 }
 
 /// Debian keeps the server binaries off PATH.
@@ -102,11 +103,11 @@ impl Postgres {
         as_server_user(&mut cmd, user);
         let child = spawn_owned(cmd).expect("cannot spawn postgres");
         let server = Self {
-            child: Some(child),
+            child: Mutex::new(Some(child)),
             port,
             password,
             psql,
-            _dir: dir,
+            dir: Mutex::new(Some(dir)),
         };
         assert!(
             wait_for(Duration::from_secs(20), || server
@@ -117,28 +118,31 @@ impl Postgres {
         server
     }
 
-    /// One server per test process, stopped when the process exits.
+    /// One server per test process, stopped (and its directory removed) when the process exits.
     pub fn shared() -> &'static Postgres {
-        static SHARED: OnceLock<Mutex<Option<Postgres>>> = OnceLock::new();
+        static SHARED: OnceLock<Postgres> = OnceLock::new();
         extern "C" fn stop_shared() {
-            if let Some(lock) = SHARED.get() {
-                if let Ok(mut guard) = lock.lock() {
-                    guard.take();
-                }
+            if let Some(server) = SHARED.get() {
+                server.stop();
             }
         }
-        let lock = SHARED.get_or_init(|| {
+        SHARED.get_or_init(|| {
             let server = Postgres::start();
             // SAFETY: registering a plain extern "C" function.
             unsafe {
                 libc::atexit(stop_shared);
             }
-            Mutex::new(Some(server))
-        });
-        let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let server: *const Postgres = guard.as_ref().expect("shared PostgreSQL already stopped");
-        // SAFETY: the server is only taken out at process exit, after every test has returned.
-        unsafe { &*server }
+            server
+        })
+    }
+
+    /// Stops the server (fast shutdown: clients are disconnected) and removes its directory.
+    pub fn stop(&self) {
+        let child = self.child.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(mut child) = child {
+            stop_child(&mut child, libc::SIGINT, Duration::from_secs(10));
+        }
+        drop(self.dir.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 
     /// The TCP port.
@@ -187,9 +191,6 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGINT: fast shutdown, clients are disconnected.
-            stop_child(&mut child, libc::SIGINT, Duration::from_secs(10));
-        }
+        self.stop();
     }
 }
