@@ -2,11 +2,11 @@
 
 use cache_aside::{Cache, CacheSettings};
 use ingester::Ingester;
-use query_catalog::{Catalog, Database, DatabaseSettings};
+use query_catalog::Catalog;
 use serde_json::json;
 use test_support::RedisServer;
 
-use crate::support::{app, call, get_query, payload, seeded_database};
+use crate::support::{app, call, clients, get_query, payload, seeded_database};
 
 fn cache(redis: &RedisServer) -> Cache {
     // Same namespace as the query API built by `support::app`, so both see the same entries.
@@ -21,7 +21,7 @@ fn cache(redis: &RedisServer) -> Cache {
 async fn invalidator_drops_queries_and_tags_the_api_then_reloads() {
     let redis = RedisServer::start();
     let (_, db) = seeded_database();
-    let api = app(&redis.url(), &db, &[]);
+    let api = app(&redis.url(), &db, &[]).await;
     let catalog = Catalog::load(None).unwrap();
     let cache = cache(&redis);
     let tools = [("category", "tools")];
@@ -97,12 +97,8 @@ async fn invalidator_refuses_bad_payloads_clearly() {
 async fn ingester_warms_queries_so_the_first_read_hits() {
     let redis = RedisServer::start();
     let (_, db) = seeded_database();
-    let api = app(&redis.url(), &db, &[]);
-    let ingester = Ingester {
-        cache: cache(&redis),
-        catalog: Catalog::load(None).unwrap(),
-        db: Database::connect_lazy(&db, &DatabaseSettings::default()).unwrap(),
-    };
+    let api = app(&redis.url(), &db, &[]).await;
+    let ingester = Ingester::new(clients(&redis.url(), &db, &[]).await);
     let report = ingester
         .handle(json!({"warm": ["category_summary"]}))
         .await

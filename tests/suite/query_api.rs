@@ -13,7 +13,7 @@ const TOOLS: &[(&str, &str)] = &[("category", "tools"), ("limit", "5")];
 async fn miss_then_hit_with_the_same_rows() {
     let redis = RedisServer::start();
     let (_, db) = seeded_database();
-    let app = app(&redis.url(), &db, &[]);
+    let app = app(&redis.url(), &db, &[]).await;
 
     let first = call(&app, get_query("products_by_category", TOOLS)).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
@@ -70,7 +70,8 @@ async fn entries_expire_after_their_ttl() {
         &redis.url(),
         &db,
         &[("QUERY_CATALOG_PATH", &path), ("CACHE_TTL_JITTER_PERCENT", "0")],
-    );
+    )
+    .await;
 
     assert_eq!(
         call(&app, get_query("short", &[("id", "1")])).await.cache(),
@@ -90,7 +91,7 @@ async fn entries_expire_after_their_ttl() {
 async fn delete_invalidates_every_parameter_variant() {
     let redis = RedisServer::start();
     let (_, db) = seeded_database();
-    let app = app(&redis.url(), &db, &[]);
+    let app = app(&redis.url(), &db, &[]).await;
     let toys = [("category", "toys")];
     call(&app, get_query("products_by_category", TOOLS)).await;
     call(&app, get_query("products_by_category", &toys)).await;
@@ -129,7 +130,7 @@ async fn delete_invalidates_every_parameter_variant() {
 async fn source_database_bypasses_and_no_cache_refreshes() {
     let redis = RedisServer::start();
     let (name, db) = seeded_database();
-    let app = app(&redis.url(), &db, &[]);
+    let app = app(&redis.url(), &db, &[]).await;
     let one = [("id", "3")];
     let first = call(&app, get_query("product", &one)).await;
     assert_eq!(first.cache(), "miss");
@@ -177,7 +178,7 @@ async fn source_database_bypasses_and_no_cache_refreshes() {
 async fn bad_requests_get_json_errors_naming_the_problem() {
     let redis = RedisServer::start();
     let (_, db) = seeded_database();
-    let app = app(&redis.url(), &db, &[]);
+    let app = app(&redis.url(), &db, &[]).await;
     /// (query, parameters, status, error code, text the message must hold)
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], StatusCode, &'a str, &'a str);
     let cases: &[Case] = &[
@@ -274,7 +275,7 @@ async fn bad_requests_get_json_errors_naming_the_problem() {
 #[tokio::test]
 async fn redis_unreachable_from_the_start_serves_from_the_database() {
     let (_, db) = seeded_database();
-    let app = app(&dead_url("redis"), &db, &[]);
+    let app = app(&dead_url("redis"), &db, &[]).await;
     for _ in 0..3 {
         let reply = call(&app, get_query("products_by_category", TOOLS)).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
@@ -305,7 +306,7 @@ async fn redis_unreachable_from_the_start_serves_from_the_database() {
 async fn redis_restart_between_requests_reconnects() {
     let mut redis = RedisServer::start();
     let (_, db) = seeded_database();
-    let app = app(&redis.url(), &db, &[]);
+    let app = app(&redis.url(), &db, &[]).await;
     assert_eq!(
         call(&app, get_query("product", &[("id", "1")])).await.cache(),
         "miss"
@@ -332,7 +333,8 @@ async fn slow_redis_does_not_hold_requests_past_the_budget() {
         &redis.url(),
         &db,
         &[("REDIS_TIMEOUT_MS", "200"), ("REDIS_BREAKER_COOLDOWN_MS", "500")],
-    );
+    )
+    .await;
     assert_eq!(
         call(&app, get_query("product", &[("id", "2")])).await.cache(),
         "miss"
@@ -376,7 +378,8 @@ async fn database_down_with_nothing_cached_is_503_and_cached_results_still_serve
         &redis.url(),
         &dead_url("postgres"),
         &[("DB_CONNECT_TIMEOUT_MS", "500")],
-    );
+    )
+    .await;
     let reply = call(&app, get_query("product", &[("id", "1")])).await;
     assert_eq!(
         (reply.status, reply.error_code()),
@@ -398,7 +401,7 @@ async fn database_down_with_nothing_cached_is_503_and_cached_results_still_serve
 
     // Fill the cache through a working database, then read it through the broken one.
     let (_, db) = seeded_database();
-    let good = app_for(&redis, &db);
+    let good = app_for(&redis, &db).await;
     assert_eq!(
         call(&good, get_query("product", &[("id", "1")])).await.cache(),
         "miss"
@@ -407,15 +410,15 @@ async fn database_down_with_nothing_cached_is_503_and_cached_results_still_serve
     assert_eq!((served.status, served.cache()), (StatusCode::OK, "hit"));
 }
 
-fn app_for(redis: &RedisServer, db: &str) -> query_api::App {
-    app(&redis.url(), db, &[])
+async fn app_for(redis: &RedisServer, db: &str) -> query_api::App {
+    app(&redis.url(), db, &[]).await
 }
 
 #[tokio::test]
 async fn every_fixture_gets_its_documented_answer_including_the_slow_query() {
     let redis = RedisServer::start();
     let (_, db) = seeded_database();
-    let app = app(&redis.url(), &db, &[]);
+    let app = app(&redis.url(), &db, &[]).await;
     let dir = test_support::workspace_path("events/query-api");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -463,7 +466,7 @@ async fn every_fixture_gets_its_documented_answer_including_the_slow_query() {
 async fn catalog_and_health_describe_the_service() {
     let redis = RedisServer::start();
     let (_, db) = seeded_database();
-    let app = app(&redis.url(), &db, &[]);
+    let app = app(&redis.url(), &db, &[]).await;
     let catalog = call(&app, fixture("v1-list-queries")).await;
     let queries = catalog.body["queries"].as_array().expect("a list");
     let products = queries

@@ -7,7 +7,7 @@ use lambda_http::http::{HeaderMap, StatusCode};
 use lambda_http::{Body, Request};
 use query_api::App;
 use serde_json::Value;
-use service_config::ServiceConfig;
+use service_config::{Clients, ServiceConfig};
 use test_support::{workspace_path, Postgres};
 
 /// The demo schema and seed.
@@ -35,8 +35,8 @@ pub fn payload(path: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// An App over `redis_url` and `database_url` with optional extra variables.
-pub fn app(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> App {
+/// The configuration a function would read: Redis, the main database, extra variables.
+pub fn config(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> ServiceConfig {
     let mut vars: HashMap<String, String> = HashMap::new();
     vars.insert("REDIS_URL".into(), redis_url.into());
     vars.insert("DATABASE_URL".into(), database_url.into());
@@ -44,8 +44,19 @@ pub fn app(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> App {
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
     }
-    let config = ServiceConfig::from_map(&vars).expect("test configuration is valid");
-    App::from_config(&config).expect("app builds")
+    ServiceConfig::from_map(&vars).expect("test configuration is valid")
+}
+
+/// Every client, as a function builds them at start-up.
+pub async fn clients(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> Clients {
+    Clients::build(&config(redis_url, database_url, extra))
+        .await
+        .expect("clients build")
+}
+
+/// The query API over `redis_url` and `database_url` with optional extra variables.
+pub async fn app(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> App {
+    App::new(clients(redis_url, database_url, extra).await)
 }
 
 /// The request of fixture `events/query-api/<name>.json`.

@@ -1,90 +1,99 @@
-//! Ingester: pre-fills caches (write-ahead caching); seeding S3 and datasets comes later.
+//! Ingester: seeds S3 and Redis with objects, loads demo datasets into the databases, and
+//! pre-fills query caches (write-ahead caching). Invoked directly or on a schedule with one of:
 //!
-//! Direct or scheduled invoke: `{"warm": ["query-name", ...]}` refreshes each named query with
-//! its default parameters, so the first user read is a hit.
+//! ```json
+//! {"objects": {"count": 200, "min_bytes": 200, "max_bytes": 400, "prefix": "filename"}}
+//! {"dataset": "articles", "rows": 20000, "databases": ["main", "articles"]}
+//! {"warm": ["query-name", ...]}
+//! ```
 
-use cache_aside::{Cache, EntryKey, ReadMode};
-use query_catalog::{Catalog, Database, DbError, QueryRows, ResolvedParams};
+mod datasets;
+mod objects;
+mod warm;
+
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use service_config::Clients;
+
+pub use datasets::{article, Article, DatasetJob};
+pub use objects::{object_content, ObjectsJob};
 
 /// What the function accepts, quoted in every refusal.
-pub const ACCEPTED: &str = r#"accepted payloads: {"warm": ["query-name", ...]}"#;
+pub const ACCEPTED: &str = r#"accepted payloads: {"objects": {"count": N, "min_bytes": N, "max_bytes": N, "prefix": "name"}}, {"dataset": "articles", "rows": N, "databases": ["main", ...]}, {"warm": ["query-name", ...]}"#;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Warm {
-    warm: Vec<String>,
-}
-
-/// Why a payload was not carried out.
+/// Why a payload was not carried out (entirely or in part).
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// The payload is not one the function understands.
     #[error("unrecognised payload: {0}")]
     Payload(String),
-    /// A query cannot be warmed (unknown, or needs parameters); earlier ones were warmed.
-    #[error("query {query:?} cannot be warmed: {problem}; warmed before it: {warmed:?}")]
-    Query {
-        /// The query.
-        query: String,
-        /// Why.
-        problem: String,
-        /// Queries already warmed.
-        warmed: Vec<String>,
-    },
+    /// Part of the work failed; the message names what, and what succeeded.
+    #[error("{0}")]
+    Partial(String),
+    /// A required client is not configured.
+    #[error("{0} is not configured")]
+    NotConfigured(&'static str),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Payload {
+    objects: Option<ObjectsJob>,
+    dataset: Option<String>,
+    rows: Option<u32>,
+    databases: Option<Vec<String>>,
+    warm: Option<Vec<String>>,
 }
 
 /// The clients of one instance.
 #[derive(Debug)]
 pub struct Ingester {
-    /// The cache.
-    pub cache: Cache,
-    /// The named queries.
-    pub catalog: Catalog,
-    /// The database.
-    pub db: Database,
+    clients: Clients,
 }
 
 impl Ingester {
+    /// Wraps already built clients.
+    pub fn new(clients: Clients) -> Self {
+        Self { clients }
+    }
+
     /// Carries out one payload.
     pub async fn handle(&self, event: Value) -> Result<Value, IngestError> {
-        let request: Warm =
+        let payload: Payload =
             serde_json::from_value(event).map_err(|e| IngestError::Payload(format!("{e}; {ACCEPTED}")))?;
-        if request.warm.is_empty() {
-            return Err(IngestError::Payload(format!("no queries to warm; {ACCEPTED}")));
+        let dataset_options = payload.rows.is_some() || payload.databases.is_some();
+        match payload {
+            Payload {
+                objects: Some(job),
+                dataset: None,
+                warm: None,
+                ..
+            } if !dataset_options => objects::run(&self.clients, &job).await,
+            Payload {
+                objects: None,
+                dataset: Some(name),
+                warm: None,
+                rows,
+                databases,
+            } => {
+                let job = DatasetJob::new(&name, rows, databases)?;
+                datasets::run(&self.clients, &job).await
+            }
+            Payload {
+                objects: None,
+                dataset: None,
+                warm: Some(names),
+                ..
+            } if !dataset_options => warm::run(&self.clients, &names).await,
+            Payload {
+                objects: None,
+                dataset: None,
+                warm: None,
+                ..
+            } if !dataset_options => Err(IngestError::Payload(format!("nothing to do; {ACCEPTED}"))),
+            _ => Err(IngestError::Payload(format!(
+                "give exactly one of objects, dataset (with rows/databases), warm; {ACCEPTED}"
+            ))),
         }
-        let mut warmed = Vec::new();
-        let mut report = Vec::new();
-        for name in &request.warm {
-            let fail = |problem: String| IngestError::Query {
-                query: name.clone(),
-                problem,
-                warmed: warmed.clone(),
-            };
-            let query = self
-                .catalog
-                .get(name)
-                .ok_or_else(|| fail("not in the catalog".into()))?;
-            let params = ResolvedParams::resolve(&query.params, []).map_err(|e| fail(e.to_string()))?;
-            let entry = EntryKey::new("q", &query.name, &params.as_map())
-                .and_then(|e| e.with_scopes(query.scopes()))
-                .map_err(|e| fail(e.to_string()))?;
-            let lookup = self
-                .cache
-                .get_or_load::<QueryRows, DbError, _, _>(&entry, query.ttl(), ReadMode::Refresh, || {
-                    self.db.fetch_rows(query, &params)
-                })
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            report.push(json!({
-                "query": name,
-                "rows": lookup.value.row_count,
-                "cache": lookup.state.as_str(),
-                "load_ms": lookup.load_duration.as_millis() as u64,
-            }));
-            warmed.push(name.clone());
-        }
-        Ok(json!({ "warmed": report }))
     }
 }

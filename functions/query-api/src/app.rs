@@ -2,13 +2,14 @@
 
 use std::time::Instant;
 
-use cache_aside::{Cache, CacheError, CacheState, EntryKey, ReadMode};
+use aws_clients::ObjectStore;
+use cache_aside::{Cache, CacheError, CacheState, CachedObject, EntryKey, ObjectPolicy, ReadMode};
 use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, Request, RequestExt, Response};
-use query_catalog::{Catalog, CatalogError, Database, DbError, NamedQuery, QueryRows, ResolvedParams};
+use query_catalog::{Catalog, Databases, DbError, NamedQuery, QueryRows, ResolvedParams};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use service_config::ServiceConfig;
+use service_config::{Clients, ServiceConfig, StartupError};
 
 use crate::routes::{route, Route};
 use crate::ApiError;
@@ -16,26 +17,14 @@ use crate::ApiError;
 /// Largest request body accepted; the read API takes none, admin routes take small JSON.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Why the function cannot start. Messages name the setting, never its secret value.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// The catalog is invalid.
-    #[error(transparent)]
-    Catalog(#[from] CatalogError),
-    /// The cache cannot be built.
-    #[error(transparent)]
-    Cache(#[from] CacheError),
-    /// The database pool cannot be built.
-    #[error(transparent)]
-    Database(#[from] DbError),
-}
-
 /// Clients and catalog of one Lambda instance.
 #[derive(Debug)]
 pub struct App {
     cache: Cache,
     catalog: Catalog,
-    db: Database,
+    databases: Databases,
+    objects: Option<ObjectStore>,
+    object_policy: ObjectPolicy,
 }
 
 /// Body of `GET /queries/{name}`.
@@ -81,13 +70,26 @@ fn iso8601(unix_ms: u64) -> String {
 }
 
 impl App {
-    /// Builds every client from `config` without connecting: start-up succeeds while Redis or
-    /// the database is down, and the first request that needs them connects.
-    pub fn from_config(config: &ServiceConfig) -> Result<Self, StartupError> {
-        let catalog = Catalog::load(config.catalog_path.as_deref())?;
-        let cache = Cache::connect_lazy(&config.redis_url, config.cache.clone())?;
-        let db = Database::connect_lazy(&config.database_url, &config.database)?;
-        Ok(Self { cache, catalog, db })
+    /// Builds every client from `config` (see [`Clients::build`]): start-up succeeds while
+    /// Redis or a database is down, and the first request that needs them connects.
+    pub async fn from_config(config: &ServiceConfig) -> Result<Self, StartupError> {
+        Ok(Self::new(Clients::build(config).await?))
+    }
+
+    /// An app over already built clients.
+    pub fn new(clients: Clients) -> Self {
+        let settings = &clients.object_settings;
+        Self {
+            object_policy: ObjectPolicy {
+                ttl: settings.ttl,
+                missing_ttl: settings.missing_ttl,
+                max_cached_bytes: settings.max_cached_bytes,
+            },
+            cache: clients.cache,
+            catalog: clients.catalog,
+            databases: clients.databases,
+            objects: clients.objects,
+        }
     }
 
     /// The cache (tests and tools).
@@ -130,13 +132,25 @@ impl App {
             (Route::Catalog, &Method::GET) => Ok(self.list_queries()),
             (Route::Query(name), &Method::GET) => self.run_query(&name, req).await,
             (Route::QueryCache(name), &Method::DELETE) => self.invalidate_query(&name).await,
-            (Route::Health | Route::Catalog | Route::Query(_), m) => {
+            (Route::Object(key), &Method::GET) => self.get_object(&key, req).await,
+            (Route::Health | Route::Catalog | Route::Query(_) | Route::Object(_), m) => {
                 Err(ApiError::method_not_allowed(m.as_str(), "GET"))
             }
             (Route::QueryCache(_), m) => Err(ApiError::method_not_allowed(m.as_str(), "DELETE")),
+            (Route::BadObjectKey(problem), _) => Err(ApiError::bad_key(&problem)),
             (Route::NotFound, _) => Err(ApiError::no_route(path)),
         }
     }
+}
+
+/// Runs futures one after another; there are only a few databases, and `futures` is not worth
+/// a dependency here.
+async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    for f in futures {
+        out.push(f.await);
+    }
+    out
 }
 
 /// The request path without an API Gateway stage prefix (`/prod/queries/x` -> `/queries/x`).
@@ -161,21 +175,38 @@ fn request_path(req: &Request) -> String {
 
 impl App {
     async fn health(&self) -> Response<Body> {
-        let (redis, db) = tokio::join!(self.cache.store().ping(), self.db.ping());
         let probe = |r: Result<std::time::Duration, String>| match r {
             Ok(d) => serde_json::json!({"ok": true, "latency_ms": millis(d)}),
             Err(e) => serde_json::json!({"ok": false, "error": e}),
         };
-        let status = match (redis.is_ok(), db.is_ok()) {
-            (true, true) => "ok",
-            (false, false) => "down",
+        let databases = self.databases.iter().map(|d| async move {
+            let result = d.ping().await.map_err(|e| e.to_string());
+            let mut state = probe(result);
+            state["name"] = d.name().into();
+            state
+        });
+        let (redis, databases) = tokio::join!(self.cache.store().ping(), futures_join_all(databases));
+        let redis = probe(redis.map_err(|e| e.to_string()));
+        let up = std::iter::once(&redis)
+            .chain(&databases)
+            .filter(|s| s["ok"] == true)
+            .count();
+        let status = match up {
+            n if n == 1 + databases.len() => "ok",
+            0 => "down",
             _ => "degraded",
         };
-        let body = serde_json::json!({
-            "status": status,
-            "redis": probe(redis.map_err(|e| e.to_string())),
-            "database": probe(db.map_err(|e| e.to_string())),
-        });
+        let mut body = serde_json::json!({ "status": status, "redis": redis, "databases": databases });
+        if let Some(main) = databases
+            .iter()
+            .find(|d| d["name"] == query_catalog::MAIN_DATABASE)
+        {
+            body["database"] = main.clone();
+        }
+        body["objects"] = match &self.objects {
+            Some(store) => serde_json::json!({"bucket": store.bucket()}),
+            None => serde_json::Value::Null,
+        };
         json_response(200, body.to_string())
     }
 
@@ -230,7 +261,7 @@ impl App {
         let lookup = self
             .cache
             .get_or_load::<QueryRows, DbError, _, _>(&entry, query.ttl(), mode, || {
-                self.db.fetch_rows(query, &params)
+                self.databases.fetch_rows(query, &params)
             })
             .await?;
         let body = QueryResponse {
@@ -270,5 +301,50 @@ impl App {
         tracing::info!(query = %query.name, generation, "query cache invalidated");
         let body = serde_json::json!({"invalidated": {"query": query.name}, "generation": generation});
         Ok(json_response(200, body.to_string()))
+    }
+}
+
+impl App {
+    async fn get_object(&self, key: &str, req: &Request) -> Result<Response<Body>, ApiError> {
+        let store = self
+            .objects
+            .as_ref()
+            .ok_or_else(ApiError::objects_not_configured)?;
+        let mode = if req.query_string_parameters().first("source") == Some("s3") {
+            ReadMode::Bypass
+        } else if wants_refresh(req.headers()) {
+            ReadMode::Refresh
+        } else {
+            ReadMode::Cached
+        };
+        let lookup = self
+            .cache
+            .get_or_load_object(key, self.object_policy, mode, || async {
+                let stored = store.get(key).await?;
+                Ok::<_, aws_clients::ObjectStoreError>(stored.map(|o| CachedObject {
+                    bytes: o.bytes,
+                    content_type: o.content_type,
+                }))
+            })
+            .await
+            .map_err(ApiError::object_store)?;
+        let Some(object) = lookup.object else {
+            let mut response = ApiError::object_not_found(key).into_response();
+            if let Ok(v) = lookup.state.header_value().parse() {
+                response.headers_mut().insert("x-cache", v);
+            }
+            return Ok(response);
+        };
+        let mut builder = Response::builder()
+            .status(200)
+            .header("content-type", object.content_type)
+            .header("content-length", object.bytes.len())
+            .header("x-cache", lookup.state.header_value());
+        if !lookup.cached {
+            builder = builder.header("x-cache-skipped", "too-large");
+        }
+        builder
+            .body(Body::Binary(object.bytes))
+            .map_err(|e| ApiError::internal(&e))
     }
 }

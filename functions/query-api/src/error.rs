@@ -72,6 +72,43 @@ impl ApiError {
         )
     }
 
+    /// 400 for an object key that cannot exist.
+    pub fn bad_key(problem: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad_key",
+            format!("invalid object key: {problem}"),
+        )
+    }
+
+    /// 404 for an object S3 does not have.
+    pub fn object_not_found(key: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "object_not_found",
+            format!("no object {key:?}"),
+        )
+    }
+
+    /// 503 when no bucket is configured.
+    pub fn objects_not_configured() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "objects_unavailable",
+            "objects are not configured (OBJECTS_BUCKET is not set)",
+        )
+    }
+
+    /// 503 when S3 fails and nothing is cached.
+    pub fn object_store(e: aws_clients::ObjectStoreError) -> Self {
+        tracing::warn!(error = %e, "object store failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "origin_unavailable",
+            "S3 is unavailable and the object is not cached",
+        )
+    }
+
     /// 503 when Redis must work for the operation (invalidation).
     pub fn cache_unavailable(e: &CacheError) -> Self {
         tracing::warn!(error = %e, "cache operation failed");
@@ -113,7 +150,7 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         tracing::warn!(error = %e, "origin failed");
         match e {
-            DbError::Unavailable(_) => Self::new(
+            DbError::Unavailable(_) | DbError::AuthFailed | DbError::Credentials(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "origin_unavailable",
                 "the database is unavailable and no cached result exists",
@@ -127,6 +164,14 @@ impl From<DbError> for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "origin_error",
                 format!("the database rejected the query (SQLSTATE {code})"),
+            ),
+            DbError::NotConfigured(name) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "origin_unavailable",
+                format!(
+                    "database {name:?} is not configured (set DATABASE_URL_{})",
+                    name.to_uppercase()
+                ),
             ),
             other => Self::internal(&other),
         }

@@ -8,5 +8,6 @@ mod app;
 mod error;
 mod routes;
 
-pub use app::{App, StartupError};
+pub use app::App;
 pub use error::ApiError;
+pub use service_config::StartupError;

@@ -10,7 +10,7 @@ use service_config::ServiceConfig;
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = ServiceConfig::from_env()?;
-    let app = Arc::new(App::from_config(&config)?);
+    let app = Arc::new(App::from_config(&config).await?);
     tracing::info!(queries = app.catalog().queries().len(), "query API ready");
     run(service_fn(move |req: Request| {
         let app = Arc::clone(&app);

@@ -11,12 +11,22 @@ pub(crate) enum Route {
     Query(String),
     /// `/cache/queries/{name}`
     QueryCache(String),
+    /// `/objects/{key}` (the key may hold `/`; percent-decoded).
+    Object(String),
+    /// `/objects/...` with a key that cannot be an object key.
+    BadObjectKey(String),
     /// Anything else.
     NotFound,
 }
 
 /// Routes `path`; a trailing slash is tolerated, empty segments are not.
 pub(crate) fn route(path: &str) -> Route {
+    if let Some(raw) = path.strip_prefix("/objects/") {
+        return match object_key(raw) {
+            Ok(key) => Route::Object(key),
+            Err(problem) => Route::BadObjectKey(problem),
+        };
+    }
     let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
     let segments: Vec<&str> = trimmed.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
@@ -26,6 +36,30 @@ pub(crate) fn route(path: &str) -> Route {
         ["cache", "queries", name] if !name.is_empty() => Route::QueryCache((*name).to_owned()),
         _ => Route::NotFound,
     }
+}
+
+/// Longest S3 key.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// Percent-decodes and validates an object key: 1-1024 bytes of UTF-8, no control characters,
+/// no empty, `.` or `..` segments.
+fn object_key(raw: &str) -> Result<String, String> {
+    let key = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| "the key is not valid UTF-8".to_owned())?;
+    if key.is_empty() {
+        return Err("the key is empty".into());
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(format!("the key is {} bytes; at most {MAX_KEY_BYTES}", key.len()));
+    }
+    if key.chars().any(char::is_control) {
+        return Err("the key contains control characters".into());
+    }
+    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err("the key has an empty, . or .. segment".into());
+    }
+    Ok(key.into_owned())
 }
 
 #[cfg(test)]
@@ -41,6 +75,24 @@ mod tests {
             Route::Query("slow_version".into())
         );
         assert_eq!(route("/cache/queries/x"), Route::QueryCache("x".into()));
+        assert_eq!(
+            route("/objects/filename1.txt"),
+            Route::Object("filename1.txt".into())
+        );
+        assert_eq!(route("/objects/a/b%20c.txt"), Route::Object("a/b c.txt".into()));
+        for bad in [
+            "/objects/",
+            "/objects/a//b",
+            "/objects/../x",
+            "/objects/%00",
+            "/objects/%ff",
+        ] {
+            assert!(matches!(route(bad), Route::BadObjectKey(_)), "{bad}");
+        }
+        assert!(matches!(
+            route(&format!("/objects/{}", "k".repeat(1025))),
+            Route::BadObjectKey(_)
+        ));
         for p in ["/", "", "/queries//", "/queries/a/b", "/cache/queries", "/nope"] {
             assert_eq!(route(p), Route::NotFound, "{p}");
         }

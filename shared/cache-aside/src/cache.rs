@@ -316,7 +316,7 @@ where
     })
 }
 
-fn log_store_error(e: &StoreError, what: &str) {
+pub(crate) fn log_store_error(e: &StoreError, what: &str) {
     match e {
         // Already reported when the breaker opened; stay quiet while it is open.
         StoreError::CircuitOpen => tracing::debug!(error = %e, "{what}"),

@@ -86,10 +86,23 @@ impl RedisStore {
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
+        self.run_within(name, self.op_timeout, op).await
+    }
+
+    async fn run_within<T, F, Fut>(
+        &self,
+        name: &'static str,
+        budget: Duration,
+        op: F,
+    ) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
         if !self.breaker.allow() {
             return Err(StoreError::CircuitOpen);
         }
-        let deadline = tokio::time::Instant::now() + self.op_timeout;
+        let deadline = tokio::time::Instant::now() + budget;
         let mut retried = false;
         let result = loop {
             match tokio::time::timeout_at(deadline, op(self.conn.clone())).await {
@@ -126,6 +139,22 @@ impl RedisStore {
     ) -> Result<T, StoreError> {
         self.run(name, |mut c| async move { pipe.query_async(&mut c).await })
             .await
+    }
+
+    /// [`Self::pipeline`] with its own budget, for bulk writes larger than one request's.
+    /// The connection's per-reply timeout still applies to each reply.
+    pub async fn pipeline_within<T: FromRedisValue>(
+        &self,
+        name: &'static str,
+        pipe: &Pipeline,
+        budget: Duration,
+    ) -> Result<T, StoreError> {
+        self.run_within(
+            name,
+            budget,
+            |mut c| async move { pipe.query_async(&mut c).await },
+        )
+        .await
     }
 
     /// `GET key`.

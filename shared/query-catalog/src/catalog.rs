@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::params::{kind_name, ParamSpec};
-use crate::CatalogError;
+use crate::{CatalogError, Engine};
 
 /// The catalog shipped in the repository, compiled into every function so a Lambda package
 /// needs no extra file. `QUERY_CATALOG_PATH` may point at another file.
@@ -24,7 +24,11 @@ pub struct NamedQuery {
     /// What it returns, for the catalog listing.
     #[serde(default)]
     pub description: String,
-    /// SQL with `$1..$n` placeholders, bound from `params` in order. Never sent to clients.
+    /// Which configured database runs it (`main` unless given).
+    #[serde(default = "main_database")]
+    pub database: String,
+    /// SQL with placeholders bound from `params` in order: `$1..$n` (PostgreSQL) or `?`
+    /// (MySQL). Never sent to clients.
     #[serde(skip_serializing)]
     pub sql: String,
     /// Freshness of cached results; the cache default when absent.
@@ -36,6 +40,13 @@ pub struct NamedQuery {
     /// Parameters, in placeholder order.
     #[serde(default)]
     pub params: Vec<ParamSpec>,
+}
+
+/// The database a query uses when it names none.
+pub const MAIN_DATABASE: &str = "main";
+
+fn main_database() -> String {
+    MAIN_DATABASE.to_owned()
 }
 
 /// The invalidation scope every result of query `name` belongs to.
@@ -107,17 +118,41 @@ impl NamedQuery {
                 ));
             }
         }
-        let used = placeholders(&self.sql);
+        if !is_identifier(&self.database, 64) {
+            return Err(format!(
+                "database {:?} must be lower-case letters, digits or _",
+                self.database
+            ));
+        }
+        let (numbered, positional) = placeholders(&self.sql);
+        if !numbered.is_empty() && positional > 0 {
+            return Err("sql mixes $n and ? placeholders; use $n for PostgreSQL, ? for MySQL".into());
+        }
         let expected: Vec<usize> = (1..=self.params.len()).collect();
-        if used != expected {
+        if positional > 0 && positional != self.params.len() {
+            return Err(format!(
+                "sql has {positional} ? placeholder(s) but {} parameter(s) are declared",
+                self.params.len()
+            ));
+        }
+        if positional == 0 && numbered != expected {
             return Err(format!(
                 "sql uses placeholders {:?} but {} parameter(s) are declared; they must be $1..${} each used",
-                used.iter().map(|n| format!("${n}")).collect::<Vec<_>>(),
+                numbered.iter().map(|n| format!("${n}")).collect::<Vec<_>>(),
                 self.params.len(),
                 self.params.len()
             ));
         }
         Ok(())
+    }
+
+    /// The engine the placeholders are written for, if the SQL has any.
+    pub fn placeholder_engine(&self) -> Option<Engine> {
+        match placeholders(&self.sql) {
+            (_, n) if n > 0 => Some(Engine::MySql),
+            (numbered, _) if !numbered.is_empty() => Some(Engine::Postgres),
+            _ => None,
+        }
     }
 }
 
@@ -128,14 +163,17 @@ fn is_identifier(s: &str, max: usize) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Distinct `$n` placeholders in `sql`, sorted. Text inside single quotes is skipped.
-fn placeholders(sql: &str) -> Vec<usize> {
+/// Distinct `$n` placeholders in `sql` (sorted) and the number of `?` placeholders. Text inside
+/// single quotes is skipped.
+fn placeholders(sql: &str) -> (Vec<usize>, usize) {
     let mut found = std::collections::BTreeSet::new();
+    let mut positional = 0;
     let bytes = sql.as_bytes();
     let (mut i, mut quoted) = (0, false);
     while i < bytes.len() {
         match bytes[i] {
             b'\'' => quoted = !quoted,
+            b'?' if !quoted => positional += 1,
             b'$' if !quoted => {
                 let digits = bytes[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
                 if digits > 0 {
@@ -149,7 +187,7 @@ fn placeholders(sql: &str) -> Vec<usize> {
         }
         i += 1;
     }
-    found.into_iter().collect()
+    (found.into_iter().collect(), positional)
 }
 
 #[derive(Deserialize)]
@@ -223,6 +261,34 @@ impl Catalog {
     pub fn queries(&self) -> &[NamedQuery] {
         &self.queries
     }
+
+    /// Checks each query against the configured databases (name, engine): a placeholder style
+    /// that does not match its database's engine is an error. Returns the names of databases
+    /// the catalog uses but that are not configured (their queries answer 503 until they are).
+    pub fn check_databases(&self, configured: &[(&str, Engine)]) -> Result<Vec<String>, CatalogError> {
+        let mut missing = Vec::new();
+        for q in &self.queries {
+            match configured.iter().find(|(name, _)| *name == q.database) {
+                None => {
+                    if !missing.contains(&q.database) {
+                        missing.push(q.database.clone());
+                    }
+                }
+                Some((_, engine)) => {
+                    if let Some(written_for) = q.placeholder_engine().filter(|e| e != engine) {
+                        return Err(CatalogError::Invalid {
+                            query: q.name.clone(),
+                            problem: format!(
+                                "its placeholders are for {written_for:?} but database {:?} is {engine:?}",
+                                q.database
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(missing)
+    }
 }
 
 #[cfg(test)]
@@ -237,11 +303,38 @@ mod tests {
     }
 
     #[test]
+    fn checks_engines_and_reports_unconfigured_databases() {
+        let c = Catalog::load(None).unwrap();
+        let missing = c.check_databases(&[("main", Engine::Postgres)]).unwrap();
+        assert_eq!(missing, ["articles"]);
+        assert!(c
+            .check_databases(&[("main", Engine::Postgres), ("articles", Engine::MySql)])
+            .unwrap()
+            .is_empty());
+        let e = c
+            .check_databases(&[("main", Engine::MySql)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("placeholders are for Postgres"), "{e}");
+    }
+
+    #[test]
+    fn refuses_mixed_or_miscounted_question_marks() {
+        let q = |sql: &str| {
+            format!("[[query]]\nname = 'm'\nsql = '{sql}'\n[[query.params]]\nname = 'n'\ntype = 'int'")
+        };
+        assert!(problem(&q("select $1, ?")).contains("mixes"));
+        assert!(problem(&q("select ?, ?")).contains("2 ? placeholder(s) but 1"));
+        assert!(Catalog::from_toml(&q("select ?")).is_ok());
+    }
+
+    #[test]
     fn finds_placeholders_outside_quotes() {
         assert_eq!(
             placeholders("select $1, '$2', $3::int, $$x$$ where a=$10"),
-            [1, 3, 10]
+            (vec![1, 3, 10], 0)
         );
+        assert_eq!(placeholders("select ? where a = '?' and b like ?"), (vec![], 2));
     }
 
     fn problem(toml_text: &str) -> String {

@@ -1,13 +1,18 @@
-//! The SQL origin: a pool built once per process, named queries run with bound parameters.
+//! The SQL origins: PostgreSQL or MySQL/MariaDB pools, built once per process, with credentials
+//! from a URL or from a rotating source (Secrets Manager), re-read once when authentication fails.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::Arguments;
+use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Arguments, Executor};
 
-use crate::rows::row_to_json;
+use crate::rows::{mysql_row_to_json, pg_row_to_json};
 use crate::{DbError, NamedQuery, ParamValue, ResolvedParams};
 
 /// Pool and timeout settings.
@@ -35,6 +40,85 @@ impl Default for DatabaseSettings {
     }
 }
 
+/// The SQL dialect of a database, which decides its placeholder syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// PostgreSQL: `$1, $2, ...`.
+    Postgres,
+    /// MySQL or MariaDB: `?`.
+    MySql,
+}
+
+impl Engine {
+    /// The engine of a `postgres://` / `mysql://` URL.
+    pub fn of_url(url: &str) -> Option<Self> {
+        let scheme = url.split("://").next()?;
+        match scheme {
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            "mysql" | "mariadb" => Some(Self::MySql),
+            _ => None,
+        }
+    }
+
+    /// The engine named in an RDS secret (`postgres`, `aurora-postgresql`, `mysql`, `mariadb`, ...).
+    pub fn of_secret(engine: &str) -> Option<Self> {
+        match engine {
+            e if e.contains("postgres") => Some(Self::Postgres),
+            e if e.contains("mysql") || e.contains("mariadb") || e == "aurora" => Some(Self::MySql),
+            _ => None,
+        }
+    }
+}
+
+/// Credentials for one database, as a rotating source hands them out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbCredentials {
+    /// Engine.
+    pub engine: Engine,
+    /// Host.
+    pub host: String,
+    /// Port; the engine's default when `None`.
+    pub port: Option<u16>,
+    /// User.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Database name.
+    pub dbname: Option<String>,
+}
+
+impl std::fmt::Debug for DbCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbCredentials")
+            .field("engine", &self.engine)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("dbname", &self.dbname)
+            .finish()
+    }
+}
+
+/// Boxed future returned by [`CredentialSource::fetch`].
+pub type CredentialsFuture<'a> = Pin<Box<dyn Future<Output = Result<DbCredentials, DbError>> + Send + 'a>>;
+
+/// Where credentials come from when they may change (Secrets Manager rotation).
+pub trait CredentialSource: Send + Sync + std::fmt::Debug {
+    /// The current credentials.
+    fn fetch(&self) -> CredentialsFuture<'_>;
+}
+
+/// A connection pool of either engine; cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// MySQL / MariaDB.
+    MySql(MySqlPool),
+}
+
 /// Rows of a query result, already serialized: a cache hit hands the bytes on without
 /// building JSON values again.
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,26 +129,31 @@ pub struct QueryRows {
     pub rows: Box<RawValue>,
 }
 
-/// The database behind the named queries.
-#[derive(Debug, Clone)]
+/// One named database behind the catalog's queries.
+#[derive(Debug)]
 pub struct Database {
-    pool: PgPool,
-    /// Client-side bound on one query: statement timeout plus connecting plus slack. The
-    /// statement timeout is enforced by the server, which cannot help when the network dies.
-    query_deadline: Duration,
-    connect_timeout: Duration,
+    name: String,
+    engine: Engine,
+    /// The pool and how many times it was rebuilt with fresh credentials.
+    pool: RwLock<(u64, Pool)>,
+    source: Option<Arc<dyn CredentialSource>>,
+    settings: DatabaseSettings,
+    /// Serialises credential reloads so one rotation causes one secret read.
+    reload: tokio::sync::Mutex<()>,
 }
 
 fn classify(e: sqlx::Error) -> DbError {
     match e {
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            tracing::warn!(sqlstate = %code, message = %db.message(), "database rejected a query");
+            tracing::warn!(sqlstate = %code, message = %db.message(), "database error");
             match code.as_str() {
-                // query_canceled: statement_timeout fired.
-                "57014" => DbError::Timeout,
-                // Server shutting down, too many connections, auth failures.
-                c if c.starts_with("57P") || c.starts_with("28") || c == "53300" => {
+                // PostgreSQL query_canceled (statement_timeout); MariaDB max_statement_time.
+                "57014" | "70100" => DbError::Timeout,
+                // Invalid authorization (both engines report SQLSTATE class 28).
+                c if c.starts_with("28") => DbError::AuthFailed,
+                // Server shutting down, too many connections.
+                c if c.starts_with("57P") || c == "53300" || c == "08004" => {
                     DbError::Unavailable(format!("SQLSTATE {c}"))
                 }
                 _ => DbError::Rejected { code },
@@ -79,37 +168,211 @@ fn classify(e: sqlx::Error) -> DbError {
     }
 }
 
-impl Database {
-    /// Builds the pool without connecting, so start-up succeeds while the database is down.
-    /// Must run inside a Tokio runtime.
-    pub fn connect_lazy(url: &str, settings: &DatabaseSettings) -> Result<Self, DbError> {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(DbError::InvalidUrl("the scheme must be postgres://".into()));
-        }
-        let options: PgConnectOptions = url
-            .parse()
-            .map_err(|_| DbError::InvalidUrl("it does not parse".into()))?;
-        let timeout_ms = settings.statement_timeout.as_millis().to_string();
-        let options = options
-            .application_name("cache-aside")
-            .options([("statement_timeout", timeout_ms.as_str())]);
-        let pool = PgPoolOptions::new()
+fn pg_pool(options: PgConnectOptions, settings: &DatabaseSettings) -> Pool {
+    let timeout_ms = settings.statement_timeout.as_millis().to_string();
+    let options = options
+        .application_name("cache-aside")
+        .options([("statement_timeout", timeout_ms.as_str())]);
+    Pool::Postgres(
+        PgPoolOptions::new()
             .max_connections(settings.max_connections.max(1))
-            .min_connections(0)
             .acquire_timeout(settings.connect_timeout)
             .idle_timeout(Some(settings.idle_timeout))
-            .test_before_acquire(true)
-            .connect_lazy_with(options);
-        Ok(Self {
-            pool,
-            query_deadline: settings.statement_timeout + settings.connect_timeout + Duration::from_secs(1),
-            connect_timeout: settings.connect_timeout,
-        })
+            .connect_lazy_with(options),
+    )
+}
+
+fn mysql_pool(options: MySqlConnectOptions, settings: &DatabaseSettings) -> Pool {
+    let seconds = settings.statement_timeout.as_secs_f64();
+    let millis = settings.statement_timeout.as_millis();
+    Pool::MySql(
+        MySqlPoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .acquire_timeout(settings.connect_timeout)
+            .idle_timeout(Some(settings.idle_timeout))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    // MariaDB calls it max_statement_time (s), MySQL max_execution_time (ms).
+                    let mariadb = format!("SET SESSION max_statement_time = {seconds}");
+                    if conn.execute(mariadb.as_str()).await.is_err() {
+                        conn.execute(format!("SET SESSION max_execution_time = {millis}").as_str())
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(options),
+    )
+}
+
+fn pool_for(credentials: &DbCredentials, settings: &DatabaseSettings) -> Pool {
+    match credentials.engine {
+        Engine::Postgres => {
+            let mut options = PgConnectOptions::new()
+                .host(&credentials.host)
+                .username(&credentials.username)
+                .password(&credentials.password);
+            if let Some(port) = credentials.port {
+                options = options.port(port);
+            }
+            if let Some(db) = &credentials.dbname {
+                options = options.database(db);
+            }
+            pg_pool(options, settings)
+        }
+        Engine::MySql => {
+            let mut options = MySqlConnectOptions::new()
+                .host(&credentials.host)
+                .username(&credentials.username)
+                .password(&credentials.password);
+            if let Some(port) = credentials.port {
+                options = options.port(port);
+            }
+            if let Some(db) = &credentials.dbname {
+                options = options.database(db);
+            }
+            mysql_pool(options, settings)
+        }
+    }
+}
+
+/// Binds `params` in order into an engine's argument buffer.
+fn bind_all<'q, A: Arguments<'q>>(params: &'q ResolvedParams) -> Result<A, DbError>
+where
+    i64: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    f64: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    bool: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    &'q str: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+{
+    let mut args = A::default();
+    for value in params.values() {
+        match value {
+            ParamValue::Int(i) => args.add(*i),
+            ParamValue::Float(f) => args.add(*f),
+            ParamValue::Text(s) => args.add(s.as_str()),
+            ParamValue::Bool(b) => args.add(*b),
+        }
+        .map_err(|e| DbError::Other(format!("cannot bind parameter: {e}")))?;
+    }
+    Ok(args)
+}
+
+impl Database {
+    /// A database reached by `url` (`postgres://` or `mysql://`), without connecting yet.
+    pub fn connect_lazy(name: &str, url: &str, settings: &DatabaseSettings) -> Result<Self, DbError> {
+        let engine = Engine::of_url(url)
+            .ok_or_else(|| DbError::InvalidUrl("the scheme must be postgres:// or mysql://".into()))?;
+        let invalid = || DbError::InvalidUrl("it does not parse".into());
+        let pool = match engine {
+            Engine::Postgres => pg_pool(url.parse().map_err(|_| invalid())?, settings),
+            Engine::MySql => mysql_pool(url.parse().map_err(|_| invalid())?, settings),
+        };
+        Ok(Self::with_pool(name, engine, pool, None, settings))
     }
 
-    /// The pool, for seeding and tests.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// A database whose credentials come from `source`, read now and again on auth failure.
+    pub async fn from_source(
+        name: &str,
+        source: Arc<dyn CredentialSource>,
+        settings: &DatabaseSettings,
+    ) -> Result<Self, DbError> {
+        let credentials = source.fetch().await?;
+        let pool = pool_for(&credentials, settings);
+        Ok(Self::with_pool(
+            name,
+            credentials.engine,
+            pool,
+            Some(source),
+            settings,
+        ))
+    }
+
+    fn with_pool(
+        name: &str,
+        engine: Engine,
+        pool: Pool,
+        source: Option<Arc<dyn CredentialSource>>,
+        settings: &DatabaseSettings,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            engine,
+            pool: RwLock::new((0, pool)),
+            source,
+            settings: settings.clone(),
+            reload: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The catalog's name for this database.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The current pool (for seeding datasets and tests).
+    pub fn pool(&self) -> Pool {
+        self.current().1
+    }
+
+    fn current(&self) -> (u64, Pool) {
+        self.pool.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Statement timeout plus connecting plus slack: the client-side bound on one query, for
+    /// when the network dies and the server-side timeout cannot help.
+    fn deadline(&self) -> Duration {
+        self.settings.statement_timeout + self.settings.connect_timeout + Duration::from_secs(1)
+    }
+
+    /// Runs `op` against the current pool; on an authentication failure with a rotating
+    /// credential source, re-reads the credentials once, rebuilds the pool and runs it again.
+    async fn with_pool_retrying_auth<T, F, Fut>(&self, op: F) -> Result<T, DbError>
+    where
+        F: Fn(Pool) -> Fut,
+        Fut: Future<Output = Result<T, DbError>>,
+    {
+        let (generation, pool) = self.current();
+        let run = |pool: Pool| async {
+            tokio::time::timeout(self.deadline(), op(pool))
+                .await
+                .map_err(|_| DbError::Unavailable("no answer within the query deadline".into()))?
+        };
+        match run(pool).await {
+            Err(DbError::AuthFailed) if self.source.is_some() => {
+                self.reload_credentials(generation).await?;
+                run(self.pool()).await
+            }
+            other => other,
+        }
+    }
+
+    /// Rebuilds the pool from freshly read credentials, unless another request already did so
+    /// since `failed_generation`.
+    async fn reload_credentials(&self, failed_generation: u64) -> Result<(), DbError> {
+        let Some(source) = &self.source else { return Ok(()) };
+        let _one_at_a_time = self.reload.lock().await;
+        if self.current().0 != failed_generation {
+            return Ok(());
+        }
+        tracing::info!(database = %self.name, "authentication failed; re-reading credentials");
+        let credentials = source.fetch().await?;
+        let pool = pool_for(&credentials, &self.settings);
+        let mut slot = self.pool.write().unwrap_or_else(|p| p.into_inner());
+        let (_, old) = std::mem::replace(&mut *slot, (failed_generation + 1, pool));
+        drop(slot);
+        // Close the old pool's idle connections in the background; busy ones finish first.
+        tokio::spawn(async move {
+            match old {
+                Pool::Postgres(p) => p.close().await,
+                Pool::MySql(p) => p.close().await,
+            }
+        });
+        Ok(())
     }
 
     /// Runs `query` with `params` bound in order and returns its rows as JSON.
@@ -118,24 +381,28 @@ impl Database {
         query: &NamedQuery,
         params: &ResolvedParams,
     ) -> Result<QueryRows, DbError> {
-        let mut args = sqlx::postgres::PgArguments::default();
-        for value in params.values() {
-            let bound = match value {
-                ParamValue::Int(i) => args.add(*i),
-                ParamValue::Float(f) => args.add(*f),
-                ParamValue::Text(s) => args.add(s.as_str()),
-                ParamValue::Bool(b) => args.add(*b),
-            };
-            bound.map_err(|e| DbError::Other(format!("cannot bind parameter: {e}")))?;
-        }
-        let rows = tokio::time::timeout(
-            self.query_deadline,
-            sqlx::query_with(&query.sql, args).fetch_all(&self.pool),
-        )
-        .await
-        .map_err(|_| DbError::Unavailable("no answer within the query deadline".into()))?
-        .map_err(classify)?;
-        let json_rows = rows.iter().map(row_to_json).collect::<Result<Vec<_>, _>>()?;
+        let json_rows = self
+            .with_pool_retrying_auth(|pool| async move {
+                match pool {
+                    Pool::Postgres(pool) => {
+                        let args: PgArguments = bind_all(params)?;
+                        let rows = sqlx::query_with(&query.sql, args)
+                            .fetch_all(&pool)
+                            .await
+                            .map_err(classify)?;
+                        rows.iter().map(pg_row_to_json).collect::<Result<Vec<_>, _>>()
+                    }
+                    Pool::MySql(pool) => {
+                        let args: MySqlArguments = bind_all(params)?;
+                        let rows = sqlx::query_with(&query.sql, args)
+                            .fetch_all(&pool)
+                            .await
+                            .map_err(classify)?;
+                        rows.iter().map(mysql_row_to_json).collect::<Result<Vec<_>, _>>()
+                    }
+                }
+            })
+            .await?;
         let raw = serde_json::value::to_raw_value(&json_rows)
             .map_err(|e| DbError::Other(format!("rows cannot be encoded: {e}")))?;
         Ok(QueryRows {
@@ -147,11 +414,49 @@ impl Database {
     /// `SELECT 1`, returning the round-trip time.
     pub async fn ping(&self) -> Result<Duration, DbError> {
         let started = Instant::now();
-        let ping = sqlx::query("SELECT 1").execute(&self.pool);
-        tokio::time::timeout(self.connect_timeout + Duration::from_secs(1), ping)
-            .await
-            .map_err(|_| DbError::Unavailable("no answer to SELECT 1".into()))?
-            .map_err(classify)?;
+        self.with_pool_retrying_auth(|pool| async move {
+            match pool {
+                Pool::Postgres(p) => p.execute("SELECT 1").await.map(drop),
+                Pool::MySql(p) => p.execute("SELECT 1").await.map(drop),
+            }
+            .map_err(classify)
+        })
+        .await?;
         Ok(started.elapsed())
+    }
+}
+
+/// The configured databases, by catalog name.
+#[derive(Debug, Default)]
+pub struct Databases {
+    list: Vec<Database>,
+}
+
+impl Databases {
+    /// Wraps the list.
+    pub fn new(list: Vec<Database>) -> Self {
+        Self { list }
+    }
+
+    /// The database called `name`.
+    pub fn get(&self, name: &str) -> Option<&Database> {
+        self.list.iter().find(|d| d.name == name)
+    }
+
+    /// All of them.
+    pub fn iter(&self) -> impl Iterator<Item = &Database> {
+        self.list.iter()
+    }
+
+    /// Runs `query` on the database it names.
+    pub async fn fetch_rows(
+        &self,
+        query: &NamedQuery,
+        params: &ResolvedParams,
+    ) -> Result<QueryRows, DbError> {
+        let database = self
+            .get(&query.database)
+            .ok_or_else(|| DbError::NotConfigured(query.database.clone()))?;
+        database.fetch_rows(query, params).await
     }
 }

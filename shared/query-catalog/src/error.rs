@@ -41,6 +41,15 @@ pub enum DbError {
     /// No connection could be made or kept (down, unreachable, auth, TLS, pool exhausted).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database refused the credentials (after one re-read when they come from a secret).
+    #[error("database authentication failed")]
+    AuthFailed,
+    /// Credentials could not be obtained from their source.
+    #[error("database credentials unavailable: {0}")]
+    Credentials(String),
+    /// The catalog names a database that is not configured.
+    #[error("database {0:?} is not configured")]
+    NotConfigured(String),
     /// The query ran past the statement timeout.
     #[error("database query timed out")]
     Timeout,
@@ -62,6 +71,6 @@ pub enum DbError {
     #[error("database error: {0}")]
     Other(String),
     /// The database URL is unusable (never echoed: it may hold a password).
-    #[error("DATABASE_URL is not a valid postgres:// URL: {0}")]
+    #[error("the database URL is not valid: {0}")]
     InvalidUrl(String),
 }

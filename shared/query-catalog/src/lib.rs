@@ -11,7 +11,10 @@ mod error;
 mod params;
 mod rows;
 
-pub use catalog::{query_scope, tag_scope, Catalog, NamedQuery, BUNDLED_CATALOG};
-pub use database::{Database, DatabaseSettings, QueryRows};
+pub use catalog::{query_scope, tag_scope, Catalog, NamedQuery, BUNDLED_CATALOG, MAIN_DATABASE};
+pub use database::{
+    CredentialSource, CredentialsFuture, Database, DatabaseSettings, Databases, DbCredentials, Engine, Pool,
+    QueryRows,
+};
 pub use error::{CatalogError, DbError, ParamError};
 pub use params::{ParamSpec, ParamType, ParamValue, ResolvedParams};

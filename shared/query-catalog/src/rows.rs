@@ -1,30 +1,16 @@
-//! PostgreSQL rows as JSON objects with faithful types.
+//! Rows as JSON objects with faithful types, for PostgreSQL and MySQL/MariaDB.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{Map, Number, Value};
+use sqlx::mysql::MySqlRow;
 use sqlx::postgres::PgRow;
-use sqlx::{Column, Decode, Postgres, Row, Type, TypeInfo, ValueRef};
+use sqlx::{Column, Decode, Row, Type, TypeInfo, ValueRef};
 
 use crate::DbError;
 
-/// One row, columns in select order.
-pub(crate) fn row_to_json(row: &PgRow) -> Result<Map<String, Value>, DbError> {
-    let mut object = Map::with_capacity(row.len());
-    for (i, column) in row.columns().iter().enumerate() {
-        let value = column_value(row, i, column.type_info().name()).map_err(|e| match e {
-            ColumnError::Unsupported => DbError::UnsupportedType {
-                column: column.name().to_owned(),
-                type_name: column.type_info().name().to_owned(),
-            },
-            ColumnError::Decode(e) => DbError::Other(format!("column {:?}: {e}", column.name())),
-        })?;
-        object.insert(column.name().to_owned(), value);
-    }
-    Ok(object)
-}
-
+/// Why one column could not be mapped.
 enum ColumnError {
     Unsupported,
     Decode(sqlx::Error),
@@ -36,11 +22,45 @@ impl From<sqlx::Error> for ColumnError {
     }
 }
 
-fn get<'r, T>(row: &'r PgRow, i: usize) -> Result<Option<T>, ColumnError>
+/// One row, columns in select order, using the engine's `column_value`.
+fn row_to_json<R: Row>(
+    row: &R,
+    column_value: impl Fn(&R, usize, &str) -> Result<Value, ColumnError>,
+) -> Result<Map<String, Value>, DbError>
 where
-    T: Decode<'r, Postgres> + Type<Postgres>,
+    usize: sqlx::ColumnIndex<R>,
 {
-    Ok(row.try_get::<Option<T>, _>(i)?)
+    let mut object = Map::with_capacity(row.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        let type_name = column.type_info().name();
+        let value = if row
+            .try_get_raw(i)
+            .map_err(|e| DbError::Other(e.to_string()))?
+            .is_null()
+        {
+            Value::Null
+        } else {
+            column_value(row, i, type_name).map_err(|e| match e {
+                ColumnError::Unsupported => DbError::UnsupportedType {
+                    column: column.name().to_owned(),
+                    type_name: type_name.to_owned(),
+                },
+                ColumnError::Decode(e) => DbError::Other(format!("column {:?}: {e}", column.name())),
+            })?
+        };
+        object.insert(column.name().to_owned(), value);
+    }
+    Ok(object)
+}
+
+/// Decodes column `i` as `T` and converts it (NULLs were handled before).
+fn get<'r, R, T>(row: &'r R, i: usize, convert: impl FnOnce(T) -> Value) -> Result<Value, ColumnError>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(convert(row.try_get::<T, _>(i)?))
 }
 
 fn float(f: f64) -> Value {
@@ -62,41 +82,75 @@ fn decimal(d: Decimal) -> Value {
     }
 }
 
-fn column_value(row: &PgRow, i: usize, type_name: &str) -> Result<Value, ColumnError> {
-    if row.try_get_raw(i)?.is_null() {
-        return Ok(Value::Null);
+fn timestamp_utc(t: DateTime<Utc>) -> Value {
+    Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+fn timestamp_local(t: NaiveDateTime) -> Value {
+    Value::String(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string())
+}
+
+fn text<T: ToString>(v: T) -> Value {
+    Value::String(v.to_string())
+}
+
+fn bytes(b: Vec<u8>) -> Value {
+    let mut s = String::with_capacity(2 + 2 * b.len());
+    s.push_str("\\x");
+    for byte in b {
+        s.push_str(&format!("{byte:02x}"));
     }
-    let value = match type_name {
-        "BOOL" => get::<bool>(row, i)?.map(Value::Bool),
-        "INT2" => get::<i16>(row, i)?.map(Value::from),
-        "INT4" => get::<i32>(row, i)?.map(Value::from),
-        "INT8" => get::<i64>(row, i)?.map(Value::from),
-        "FLOAT4" => get::<f32>(row, i)?.map(|f| float(f64::from(f))),
-        "FLOAT8" => get::<f64>(row, i)?.map(float),
-        "NUMERIC" => get::<Decimal>(row, i)?.map(decimal),
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CITEXT" => get::<String>(row, i)?.map(Value::String),
-        "TIMESTAMPTZ" => get::<DateTime<Utc>>(row, i)?
-            .map(|t| Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))),
-        "TIMESTAMP" => {
-            get::<NaiveDateTime>(row, i)?.map(|t| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string()))
+    Value::String(s)
+}
+
+/// A PostgreSQL row.
+pub(crate) fn pg_row_to_json(row: &PgRow) -> Result<Map<String, Value>, DbError> {
+    row_to_json(row, |row, i, type_name| match type_name {
+        "BOOL" => get(row, i, Value::Bool),
+        "INT2" => get(row, i, |v: i16| Value::from(v)),
+        "INT4" => get(row, i, |v: i32| Value::from(v)),
+        "INT8" => get(row, i, |v: i64| Value::from(v)),
+        "FLOAT4" => get(row, i, |v: f32| float(f64::from(v))),
+        "FLOAT8" => get(row, i, float),
+        "NUMERIC" => get(row, i, decimal),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CITEXT" => get(row, i, Value::String),
+        "TIMESTAMPTZ" => get(row, i, timestamp_utc),
+        "TIMESTAMP" => get(row, i, timestamp_local),
+        "DATE" => get(row, i, text::<NaiveDate>),
+        "TIME" => get(row, i, text::<NaiveTime>),
+        "UUID" => get(row, i, text::<uuid::Uuid>),
+        "JSON" | "JSONB" => get(row, i, |v: Value| v),
+        "BYTEA" => get(row, i, bytes),
+        "TEXT[]" | "VARCHAR[]" => get(row, i, |v: Vec<String>| Value::from(v)),
+        "INT4[]" => get(row, i, |v: Vec<i32>| Value::from(v)),
+        "INT8[]" => get(row, i, |v: Vec<i64>| Value::from(v)),
+        "VOID" => Ok(Value::Null),
+        _ => Err(ColumnError::Unsupported),
+    })
+}
+
+/// A MySQL / MariaDB row.
+pub(crate) fn mysql_row_to_json(row: &MySqlRow) -> Result<Map<String, Value>, DbError> {
+    row_to_json(row, |row, i, type_name| match type_name {
+        "BOOLEAN" => get(row, i, Value::Bool),
+        "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" => get(row, i, |v: i64| Value::from(v)),
+        "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "INT UNSIGNED" | "MEDIUMINT UNSIGNED"
+        | "BIGINT UNSIGNED" | "BIT" => get(row, i, |v: u64| Value::from(v)),
+        "YEAR" => get(row, i, |v: u16| Value::from(v)),
+        "FLOAT" => get(row, i, |v: f32| float(f64::from(v))),
+        "DOUBLE" => get(row, i, float),
+        "DECIMAL" => get(row, i, decimal),
+        "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" => {
+            get(row, i, Value::String)
         }
-        "DATE" => get::<NaiveDate>(row, i)?.map(|d| Value::String(d.to_string())),
-        "TIME" => get::<NaiveTime>(row, i)?.map(|t| Value::String(t.to_string())),
-        "UUID" => get::<uuid::Uuid>(row, i)?.map(|u| Value::String(u.to_string())),
-        "JSON" | "JSONB" => get::<Value>(row, i)?,
-        "BYTEA" => get::<Vec<u8>>(row, i)?.map(|b| {
-            Value::String(b.iter().fold(String::from("\\x"), |mut s, byte| {
-                s.push_str(&format!("{byte:02x}"));
-                s
-            }))
-        }),
-        "TEXT[]" | "VARCHAR[]" => get::<Vec<String>>(row, i)?.map(Value::from),
-        "INT4[]" => get::<Vec<i32>>(row, i)?.map(Value::from),
-        "INT8[]" => get::<Vec<i64>>(row, i)?.map(Value::from),
-        "VOID" => None,
-        _ => return Err(ColumnError::Unsupported),
-    };
-    Ok(value.unwrap_or(Value::Null))
+        "TIMESTAMP" => get(row, i, timestamp_utc),
+        "DATETIME" => get(row, i, timestamp_local),
+        "DATE" => get(row, i, text::<NaiveDate>),
+        "TIME" => get(row, i, text::<NaiveTime>),
+        "JSON" => get(row, i, |v: Value| v),
+        "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => get(row, i, bytes),
+        _ => Err(ColumnError::Unsupported),
+    })
 }
 
 #[cfg(test)]

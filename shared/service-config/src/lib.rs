@@ -1,8 +1,12 @@
-//! Configuration from the environment, shared by every function.
+//! Configuration from the environment, shared by every function, and the clients built from it.
 //!
 //! Everything is read and checked once at start-up, so a typo stops the function with a message
 //! naming the variable instead of failing requests later. Values of secret-bearing variables
 //! (URLs with passwords) are never echoed.
+
+mod clients;
+
+pub use clients::{Clients, StartupError};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -36,13 +40,49 @@ pub enum ConfigError {
     Cache(#[from] cache_aside::CacheError),
 }
 
+/// How to reach one named database: a URL, or a Secrets Manager secret (RDS JSON shape).
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseSource {
+    /// `postgres://` or `mysql://` URL (may hold a password).
+    Url(String),
+    /// Secret id or ARN.
+    Secret(String),
+}
+
+impl std::fmt::Debug for DatabaseSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Url(_) => f.write_str("Url(<redacted>)"),
+            Self::Secret(id) => write!(f, "Secret({id:?})"),
+        }
+    }
+}
+
+/// Settings of the object cache (`GET /objects/{key}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectSettings {
+    /// `OBJECTS_BUCKET`; objects are unavailable without it.
+    pub bucket: Option<String>,
+    /// Objects larger than this are served but not cached.
+    pub max_cached_bytes: usize,
+    /// TTL of cached objects.
+    pub ttl: Duration,
+    /// TTL of "no such object" answers (negative caching).
+    pub missing_ttl: Duration,
+}
+
 /// Everything a function needs to build its clients.
 #[derive(Clone, PartialEq)]
 pub struct ServiceConfig {
     /// `REDIS_URL`: `redis://` or `rediss://` (TLS); may hold the AUTH password.
     pub redis_url: String,
-    /// `DATABASE_URL`: a `postgres://` URL; may hold the password.
-    pub database_url: String,
+    /// Databases by catalog name: `main` from `DATABASE_URL` / `DB_SECRET_ID`, others from
+    /// `DATABASE_URL_<NAME>` / `DB_SECRET_ID_<NAME>`.
+    pub databases: Vec<(String, DatabaseSource)>,
+    /// Object cache settings.
+    pub objects: ObjectSettings,
+    /// AWS endpoint, region and credentials as found in the environment.
+    pub aws: aws_clients::AwsSettings,
     /// `QUERY_CATALOG_PATH`: a catalog file replacing the bundled one.
     pub catalog_path: Option<String>,
     /// Cache behaviour (`CACHE_*`, `REDIS_*`).
@@ -56,7 +96,9 @@ impl std::fmt::Debug for ServiceConfig {
         // URLs may carry passwords: never print them.
         f.debug_struct("ServiceConfig")
             .field("redis_url", &"<redacted>")
-            .field("database_url", &"<redacted>")
+            .field("databases", &self.databases)
+            .field("objects", &self.objects)
+            .field("aws", &self.aws)
             .field("catalog_path", &self.catalog_path)
             .field("cache", &self.cache)
             .field("database", &self.database)
@@ -99,6 +141,48 @@ impl Vars<'_> {
     }
 }
 
+/// Collects `DATABASE_URL[_<NAME>]` and `DB_SECRET_ID[_<NAME>]`; `main` is required.
+fn databases(vars: &HashMap<String, String>) -> Result<Vec<(String, DatabaseSource)>, ConfigError> {
+    let mut found: Vec<(String, DatabaseSource)> = Vec::new();
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    for var in names {
+        let value = vars[var].trim();
+        let (name, source) = if let Some(rest) = var.strip_prefix("DATABASE_URL") {
+            (rest, DatabaseSource::Url(value.to_owned()))
+        } else if let Some(rest) = var.strip_prefix("DB_SECRET_ID") {
+            (rest, DatabaseSource::Secret(value.to_owned()))
+        } else {
+            continue;
+        };
+        if value.is_empty() {
+            continue;
+        }
+        let name = match name.strip_prefix('_') {
+            None if name.is_empty() => "main".to_owned(),
+            Some(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                n.to_ascii_lowercase()
+            }
+            _ => continue,
+        };
+        if found.iter().any(|(n, _)| *n == name) {
+            return Err(ConfigError::Invalid {
+                name: "DB_SECRET_ID",
+                value: name,
+                problem: "this database has both a URL and a secret; set only one".into(),
+            });
+        }
+        found.push((name, source));
+    }
+    if !found.iter().any(|(n, _)| n == "main") {
+        return Err(ConfigError::Missing {
+            name: "DATABASE_URL",
+            hint: "set it to postgres://user:password@host:port/db (or DB_SECRET_ID to a secret)",
+        });
+    }
+    Ok(found)
+}
+
 impl ServiceConfig {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -135,12 +219,27 @@ impl ServiceConfig {
             statement_timeout: v.millis("DB_STATEMENT_TIMEOUT_MS", db_defaults.statement_timeout, 900_000)?,
             idle_timeout: db_defaults.idle_timeout,
         };
+        let objects = ObjectSettings {
+            bucket: v.text("OBJECTS_BUCKET"),
+            max_cached_bytes: v.number("CACHE_OBJECT_MAX_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024)? as usize,
+            ttl: Duration::from_secs(v.number("CACHE_OBJECT_TTL_SECONDS", 3600, 1, 7 * 24 * 3600)?),
+            missing_ttl: Duration::from_secs(v.number("CACHE_OBJECT_MISSING_TTL_SECONDS", 30, 1, 3600)?),
+        };
         Ok(Self {
             redis_url: v.required(
                 "REDIS_URL",
                 "set it to redis://host:port or rediss://user:token@host:port",
             )?,
-            database_url: v.required("DATABASE_URL", "set it to postgres://user:password@host:port/db")?,
+            databases: databases(vars)?,
+            objects,
+            aws: aws_clients::AwsSettings {
+                endpoint_url: v.text("AWS_ENDPOINT_URL"),
+                region: v.text("AWS_REGION").or_else(|| v.text("AWS_DEFAULT_REGION")),
+                static_credentials: v
+                    .text("AWS_ACCESS_KEY_ID")
+                    .zip(v.text("AWS_SECRET_ACCESS_KEY"))
+                    .map(|(key, secret)| (key, secret, v.text("AWS_SESSION_TOKEN"))),
+            },
             catalog_path: v.text("QUERY_CATALOG_PATH"),
             cache,
             database,
@@ -169,11 +268,39 @@ mod tests {
         let c = ServiceConfig::from_map(&vars(&BASE)).unwrap();
         assert_eq!(c.cache, CacheSettings::default());
         assert_eq!(c.database, DatabaseSettings::default());
+        assert_eq!(
+            c.databases,
+            [(
+                "main".to_owned(),
+                DatabaseSource::Url("postgres://u:secret@h/db".into())
+            )]
+        );
+        assert_eq!(c.objects.bucket, None);
         assert!(c.catalog_path.is_none());
         let printed = format!("{c:?}");
         assert!(
             !printed.contains("secret") && !printed.contains(":pw@"),
             "{printed}"
+        );
+    }
+
+    #[test]
+    fn databases_come_from_urls_and_secrets() {
+        let mut more = vars(&BASE);
+        more.insert("DB_SECRET_ID_ARTICLES".into(), "arn:aws:secretsmanager:x".into());
+        more.insert("DATABASE_URL_REPORTS".into(), "mysql://r@h/db".into());
+        let c = ServiceConfig::from_map(&more).unwrap();
+        let names: Vec<&str> = c.databases.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["articles", "main", "reports"]);
+        more.insert("DB_SECRET_ID".into(), "also-main".into());
+        assert!(ServiceConfig::from_map(&more)
+            .unwrap_err()
+            .to_string()
+            .contains("both a URL and a secret"));
+        more.remove("DATABASE_URL");
+        assert!(
+            ServiceConfig::from_map(&more).is_ok(),
+            "a secret alone is enough for main"
         );
     }
 

@@ -1,14 +1,19 @@
-//! Real services for tests and benchmarks: `redis-server` and PostgreSQL started on free
+//! Real services for tests and benchmarks: `redis-server`, PostgreSQL, MariaDB and moto_server
+//! (S3 + Secrets Manager) started on free
 //! loopback ports in temporary directories, and stopped (by PID) when dropped.
 //!
 //! Children are spawned from one long-lived thread with `PR_SET_PDEATHSIG`, so the kernel kills
 //! them if the test process dies without running destructors (a timeout, a SIGKILL).
 
+mod mariadb;
+mod moto;
 mod postgres;
 mod process;
 mod redis_server;
 pub mod stats;
 
+pub use mariadb::MariaDb;
+pub use moto::Moto;
 pub use postgres::Postgres;
 pub use process::{free_port, wait_for};
 pub use redis_server::RedisServer;

@@ -27,16 +27,27 @@ fn server_bin_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// When running as root, the server must run as the `postgres` user.
-fn postgres_user() -> Option<(u32, u32)> {
+/// Whether this process runs as root (servers then run as their system user).
+pub(crate) fn is_root() -> bool {
     // SAFETY: getuid has no preconditions.
-    if unsafe { libc::getuid() } != 0 {
-        return None;
-    }
+    unsafe { libc::getuid() == 0 }
+}
+
+/// uid and gid of system user `name`.
+pub(crate) fn system_user(name: &str) -> Option<(u32, u32)> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    let line = passwd.lines().find(|l| l.starts_with("postgres:"))?;
+    let line = passwd.lines().find(|l| l.split(':').next() == Some(name))?;
     let fields: Vec<&str> = line.split(':').collect();
     Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))
+}
+
+/// When running as root, the server must run as the `postgres` user.
+fn postgres_user() -> Option<(u32, u32)> {
+    if is_root() {
+        system_user("postgres")
+    } else {
+        None
+    }
 }
 
 fn as_server_user(cmd: &mut Command, user: Option<(u32, u32)>) {

@@ -1,0 +1,49 @@
+//! `{"warm": [...]}`: refresh named queries with their default parameters.
+
+use cache_aside::{EntryKey, ReadMode};
+use query_catalog::{DbError, QueryRows, ResolvedParams};
+use serde_json::{json, Value};
+use service_config::Clients;
+
+use crate::IngestError;
+
+pub(crate) async fn run(clients: &Clients, names: &[String]) -> Result<Value, IngestError> {
+    if names.is_empty() {
+        return Err(IngestError::Payload(format!(
+            "no queries to warm; {}",
+            crate::ACCEPTED
+        )));
+    }
+    let mut report = Vec::new();
+    let mut warmed: Vec<&str> = Vec::new();
+    for name in names {
+        let fail = |problem: String| {
+            IngestError::Partial(format!(
+                "query {name:?} cannot be warmed: {problem}; warmed before it: {warmed:?}"
+            ))
+        };
+        let query = clients
+            .catalog
+            .get(name)
+            .ok_or_else(|| fail("not in the catalog".into()))?;
+        let params = ResolvedParams::resolve(&query.params, []).map_err(|e| fail(e.to_string()))?;
+        let entry = EntryKey::new("q", &query.name, &params.as_map())
+            .and_then(|e| e.with_scopes(query.scopes()))
+            .map_err(|e| fail(e.to_string()))?;
+        let lookup = clients
+            .cache
+            .get_or_load::<QueryRows, DbError, _, _>(&entry, query.ttl(), ReadMode::Refresh, || {
+                clients.databases.fetch_rows(query, &params)
+            })
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        report.push(json!({
+            "query": name,
+            "rows": lookup.value.row_count,
+            "cache": lookup.state.as_str(),
+            "load_ms": lookup.load_duration.as_millis() as u64,
+        }));
+        warmed.push(name);
+    }
+    Ok(json!({ "warmed": report }))
+}

@@ -1,0 +1,11 @@
+//! AWS clients, built once per Lambda instance and reused: S3 for objects, Secrets Manager for
+//! credentials. They honour the SDK's own environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
+//! credentials), so tests point them at a local emulator.
+
+mod objects;
+mod sdk;
+mod secrets;
+
+pub use objects::{ObjectStore, ObjectStoreError, StoredObject};
+pub use sdk::{load_sdk_config, AwsSettings};
+pub use secrets::{DbSecret, SecretError, Secrets};

@@ -1,0 +1,139 @@
+//! The composition root: every client a function needs, built once from the configuration.
+
+use std::sync::Arc;
+
+use aws_clients::{load_sdk_config, ObjectStore, Secrets};
+use cache_aside::{Cache, CacheError};
+use query_catalog::{
+    Catalog, CatalogError, CredentialSource, CredentialsFuture, Database, Databases, DbCredentials, DbError,
+    Engine,
+};
+
+use crate::{DatabaseSource, ObjectSettings, ServiceConfig};
+
+/// Why the function cannot start. Messages name the setting, never a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The catalog is invalid or does not fit the configured databases.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The cache cannot be built.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// A database cannot be set up.
+    #[error("database {name:?}: {source}")]
+    Database {
+        /// The catalog's name for it.
+        name: String,
+        /// Why.
+        #[source]
+        source: DbError,
+    },
+}
+
+/// Reads database credentials from a Secrets Manager secret in the RDS JSON shape.
+#[derive(Debug)]
+struct SecretCredentials {
+    secrets: Secrets,
+    id: String,
+}
+
+impl CredentialSource for SecretCredentials {
+    fn fetch(&self) -> CredentialsFuture<'_> {
+        Box::pin(async move {
+            let secret = self
+                .secrets
+                .db_secret(&self.id)
+                .await
+                .map_err(|e| DbError::Credentials(e.to_string()))?;
+            let engine = Engine::of_secret(&secret.engine).ok_or_else(|| {
+                DbError::Credentials(format!(
+                    "secret {:?} names unsupported engine {:?}",
+                    self.id, secret.engine
+                ))
+            })?;
+            Ok(DbCredentials {
+                engine,
+                host: secret.host,
+                port: secret.port,
+                username: secret.username,
+                password: secret.password,
+                dbname: secret.dbname,
+            })
+        })
+    }
+}
+
+/// Clients of one Lambda instance.
+#[derive(Debug)]
+pub struct Clients {
+    /// Redis cache.
+    pub cache: Cache,
+    /// Named queries.
+    pub catalog: Catalog,
+    /// The configured databases.
+    pub databases: Databases,
+    /// S3 objects, when `OBJECTS_BUCKET` is set.
+    pub objects: Option<ObjectStore>,
+    /// Object cache settings.
+    pub object_settings: ObjectSettings,
+}
+
+impl Clients {
+    /// Builds every client. Redis and the databases are connected lazily (start-up succeeds
+    /// while they are down); credentials held in Secrets Manager are read now.
+    pub async fn build(config: &ServiceConfig) -> Result<Self, StartupError> {
+        let catalog = Catalog::load(config.catalog_path.as_deref())?;
+        let cache = Cache::connect_lazy(&config.redis_url, config.cache.clone())?;
+        let needs_aws = config.objects.bucket.is_some()
+            || config
+                .databases
+                .iter()
+                .any(|(_, s)| matches!(s, DatabaseSource::Secret(_)));
+        let sdk = if needs_aws {
+            Some(load_sdk_config(&config.aws).await)
+        } else {
+            None
+        };
+        let mut databases = Vec::new();
+        for (name, source) in &config.databases {
+            let fail = |source: DbError| StartupError::Database {
+                name: name.clone(),
+                source,
+            };
+            let database = match (source, &sdk) {
+                (DatabaseSource::Url(url), _) => {
+                    Database::connect_lazy(name, url, &config.database).map_err(fail)?
+                }
+                (DatabaseSource::Secret(id), Some(sdk)) => {
+                    let source = Arc::new(SecretCredentials {
+                        secrets: Secrets::new(sdk),
+                        id: id.clone(),
+                    });
+                    Database::from_source(name, source, &config.database)
+                        .await
+                        .map_err(fail)?
+                }
+                (DatabaseSource::Secret(_), None) => {
+                    unreachable!("the SDK is loaded whenever a secret is configured")
+                }
+            };
+            databases.push(database);
+        }
+        let engines: Vec<(&str, Engine)> = databases.iter().map(|d| (d.name(), d.engine())).collect();
+        for missing in catalog.check_databases(&engines)? {
+            tracing::warn!(database = %missing, "catalog queries use an unconfigured database; they answer 503");
+        }
+        let objects = match (&config.objects.bucket, &sdk) {
+            (Some(bucket), Some(sdk)) => Some(ObjectStore::new(sdk, bucket)),
+            _ => None,
+        };
+        Ok(Self {
+            cache,
+            catalog,
+            databases: Databases::new(databases),
+            objects,
+            object_settings: config.objects.clone(),
+        })
+    }
+}
