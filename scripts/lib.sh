@@ -31,11 +31,12 @@ trap 'exit 130' INT TERM
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages: redis-server, PostgreSQL (server + psql), curl.
+# Debian packages: redis-server, PostgreSQL (server + psql), MariaDB, curl.
 ensure_packages() {
   local missing=()
   command -v redis-server >/dev/null || missing+=(redis-server)
   { command -v psql >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing+=(postgresql)
+  { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; } || missing+=(mariadb-server)
   command -v curl >/dev/null || missing+=(curl)
   [ ${#missing[@]} -eq 0 ] && return 0
   say "installing ${missing[*]} (apt)"
@@ -44,10 +45,11 @@ ensure_packages() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# Python tools in a private venv: cargo-lambda (+ zig), cfn-lint.
+# Python tools in a private venv, given as binary=pip-package (or just the name when equal):
+# cargo-lambda (+ zig), cfn-lint, moto_server='moto[server]'.
 ensure_tools() {
-  local want=("$@") missing=() tool
-  for tool in "${want[@]}"; do [ -x "$TOOLS/bin/$tool" ] || missing+=("$tool"); done
+  local spec missing=()
+  for spec in "$@"; do [ -x "$TOOLS/bin/${spec%%=*}" ] || missing+=("${spec#*=}"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   say "installing ${missing[*]} into $TOOLS (pip)"
   [ -x "$TOOLS/bin/pip" ] || python3 -m venv "$TOOLS"

@@ -174,6 +174,7 @@ fn databases(vars: &HashMap<String, String>) -> Result<Vec<(String, DatabaseSour
         }
         found.push((name, source));
     }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
     if !found.iter().any(|(n, _)| n == "main") {
         return Err(ConfigError::Missing {
             name: "DATABASE_URL",
