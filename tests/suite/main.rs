@@ -2,5 +2,8 @@
 //! One binary (one link); each area is a module.
 
 mod functions;
+mod mysql;
+mod objects;
 mod query_api;
+mod secrets;
 mod support;

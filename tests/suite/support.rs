@@ -160,3 +160,59 @@ pub fn dead_url(scheme: &str) -> String {
         _ => format!("postgres://postgres:nopassword@127.0.0.1:{port}/none"),
     }
 }
+
+/// A name no other test in this process uses (buckets, databases, secrets, users).
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Variables pointing the AWS clients at the shared moto_server, with `bucket` for objects.
+pub fn aws_vars(bucket: &str) -> Vec<(&'static str, String)> {
+    let mut vars = test_support::Moto::shared().env();
+    vars.push(("OBJECTS_BUCKET", bucket.to_owned()));
+    vars
+}
+
+/// `(name, value)` pairs as the `&[(&str, &str)]` the helpers take.
+pub fn pairs<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// A raw (non-JSON) reply.
+pub struct RawReply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl RawReply {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("<none>")
+    }
+}
+
+/// Sends `req` through the handler and keeps the body as bytes.
+pub async fn call_raw(app: &App, req: Request) -> RawReply {
+    let response = app.handle(req).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = match response.into_body() {
+        Body::Text(t) => t.into_bytes(),
+        Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    RawReply {
+        status,
+        headers,
+        bytes,
+    }
+}

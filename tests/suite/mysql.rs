@@ -1,0 +1,107 @@
+//! The article search of the MySQL demo on real MariaDB (and its PostgreSQL twin), loaded by
+//! the ingester's dataset job.
+
+use lambda_http::http::StatusCode;
+use serde_json::json;
+use test_support::{MariaDb, RedisServer};
+
+use crate::support::{app, call, clients, config, get_query, seeded_database, unique};
+
+#[tokio::test]
+async fn article_search_on_mariadb_goes_miss_then_hit_and_the_dataset_load_is_idempotent() {
+    let redis = RedisServer::start();
+    let (_, pg) = seeded_database();
+    let articles = MariaDb::shared().create_database(&unique("articles"));
+    let extra = [("DATABASE_URL_ARTICLES", articles.as_str())];
+
+    let ingester = ingester::Ingester::new(clients(&redis.url(), &pg, &extra).await);
+    let loaded = ingester.handle(json!({"dataset": "articles"})).await.unwrap();
+    assert_eq!(loaded["databases"]["articles"]["inserted"], 20_000, "{loaded}");
+    assert_eq!(loaded["databases"]["articles"]["engine"], "mysql");
+    assert_eq!(loaded["databases"]["main"]["inserted"], 20_000, "{loaded}");
+    let again = ingester
+        .handle(json!({"dataset": "articles", "databases": ["articles"]}))
+        .await
+        .unwrap();
+    assert_eq!(again["databases"]["articles"]["inserted"], 0, "{again}");
+    assert_eq!(again["databases"]["articles"]["already_present"], 20_000);
+
+    let app = app(&redis.url(), &pg, &extra).await;
+    let miss = call(&app, get_query("article_search", &[])).await;
+    assert_eq!(
+        (miss.status, miss.cache()),
+        (StatusCode::OK, "miss"),
+        "{}",
+        miss.text
+    );
+    assert_eq!(miss.body["row_count"], 500, "LIMIT 500 of about 600 matches");
+    assert_eq!(miss.body["ttl_seconds"].as_u64().map(|t| t <= 60), Some(true));
+    let row = &miss.body["rows"][0];
+    assert!(
+        row["objectid"].is_i64() && row["sentence"].as_str().is_some_and(|s| s.contains("delta")),
+        "{row}"
+    );
+    assert_eq!(
+        row.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        Some(vec![
+            "objectid".to_owned(),
+            "sentence".to_owned(),
+            "title".to_owned(),
+            "source".to_owned()
+        ])
+    );
+    let hit = call(&app, get_query("article_search", &[])).await;
+    assert_eq!((hit.cache(), hit.x_cache()), ("hit", "HIT"));
+    assert_eq!(hit.body["rows"], miss.body["rows"]);
+    let direct = call(&app, get_query("article_search", &[("source", "database")])).await;
+    assert_eq!(direct.cache(), "bypass");
+    let none = call(&app, get_query("article_search", &[("term", "zebra")])).await;
+    assert_eq!((none.cache(), none.body["row_count"].as_u64()), ("miss", Some(0)));
+
+    let pg_twin = call(&app, get_query("article_search_pg", &[])).await;
+    assert_eq!(
+        pg_twin.body["rows"], miss.body["rows"],
+        "both engines hold the same dataset"
+    );
+
+    let health = call(&app, crate::support::fixture("v2-health")).await;
+    let names: Vec<&str> = health.body["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert_eq!(names, ["articles", "main"]);
+}
+
+#[tokio::test]
+async fn unconfigured_or_mismatched_databases_are_reported_clearly() {
+    let redis = RedisServer::start();
+    let (_, pg) = seeded_database();
+    let app = app(&redis.url(), &pg, &[]).await;
+    let reply = call(&app, get_query("article_search", &[])).await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "origin_unavailable")
+    );
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("DATABASE_URL_ARTICLES"),
+        "{}",
+        reply.text
+    );
+
+    // A PostgreSQL catalog query pointed at MySQL is refused at start-up, naming the query.
+    let mysql = MariaDb::shared().create_database(&unique("wrong"));
+    let e = service_config::Clients::build(&config(&redis.url(), &mysql, &[]))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("placeholders are for Postgres") && e.contains("database \"main\" is MySql"),
+        "{e}"
+    );
+    assert!(!e.contains(MariaDb::shared().password()), "no password in errors");
+}
