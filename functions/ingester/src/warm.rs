@@ -1,7 +1,7 @@
 //! `{"warm": [...]}`: refresh named queries with their default parameters.
 
-use cache_aside::{EntryKey, ReadMode};
-use query_catalog::{DbError, QueryRows, ResolvedParams};
+use cache_aside::ReadMode;
+use query_catalog::ResolvedParams;
 use serde_json::{json, Value};
 use service_config::Clients;
 
@@ -27,14 +27,8 @@ pub(crate) async fn run(clients: &Clients, names: &[String]) -> Result<Value, In
             .get(name)
             .ok_or_else(|| fail("not in the catalog".into()))?;
         let params = ResolvedParams::resolve(&query.params, []).map_err(|e| fail(e.to_string()))?;
-        let entry = EntryKey::new("q", &query.name, &params.as_map())
-            .and_then(|e| e.with_scopes(query.scopes()))
-            .map_err(|e| fail(e.to_string()))?;
         let lookup = clients
-            .cache
-            .get_or_load::<QueryRows, DbError, _, _>(&entry, query.ttl(), ReadMode::Refresh, || {
-                clients.databases.fetch_rows(query, &params)
-            })
+            .query(query, &params, ReadMode::Refresh)
             .await
             .map_err(|e| fail(e.to_string()))?;
         report.push(json!({

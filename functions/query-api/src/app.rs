@@ -2,14 +2,13 @@
 
 use std::time::Instant;
 
-use aws_clients::ObjectStore;
-use cache_aside::{Cache, CacheError, CacheState, CachedObject, EntryKey, ObjectPolicy, ReadMode};
+use cache_aside::{Cache, CacheState, CachedObject, ObjectPolicy, ReadMode};
 use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, Request, RequestExt, Response};
-use query_catalog::{Catalog, Databases, DbError, NamedQuery, QueryRows, ResolvedParams};
+use query_catalog::{Catalog, ResolvedParams};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use service_config::{Clients, ServiceConfig, StartupError};
+use service_config::{Clients, QueryError, ServiceConfig, StartupError};
 
 use crate::routes::{route, Route};
 use crate::ApiError;
@@ -20,10 +19,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Clients and catalog of one Lambda instance.
 #[derive(Debug)]
 pub struct App {
-    cache: Cache,
-    catalog: Catalog,
-    databases: Databases,
-    objects: Option<ObjectStore>,
+    clients: Clients,
     object_policy: ObjectPolicy,
 }
 
@@ -85,21 +81,18 @@ impl App {
                 missing_ttl: settings.missing_ttl,
                 max_cached_bytes: settings.max_cached_bytes,
             },
-            cache: clients.cache,
-            catalog: clients.catalog,
-            databases: clients.databases,
-            objects: clients.objects,
+            clients,
         }
     }
 
     /// The cache (tests and tools).
     pub fn cache(&self) -> &Cache {
-        &self.cache
+        &self.clients.cache
     }
 
     /// The catalog.
     pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+        &self.clients.catalog
     }
 
     /// Answers one request. Never fails and never panics on input: errors are JSON responses.
@@ -179,13 +172,13 @@ impl App {
             Ok(d) => serde_json::json!({"ok": true, "latency_ms": millis(d)}),
             Err(e) => serde_json::json!({"ok": false, "error": e}),
         };
-        let databases = self.databases.iter().map(|d| async move {
+        let databases = self.clients.databases.iter().map(|d| async move {
             let result = d.ping().await.map_err(|e| e.to_string());
             let mut state = probe(result);
             state["name"] = d.name().into();
             state
         });
-        let (redis, databases) = tokio::join!(self.cache.store().ping(), futures_join_all(databases));
+        let (redis, databases) = tokio::join!(self.clients.cache.store().ping(), futures_join_all(databases));
         let redis = probe(redis.map_err(|e| e.to_string()));
         let up = std::iter::once(&redis)
             .chain(&databases)
@@ -203,7 +196,7 @@ impl App {
         {
             body["database"] = main.clone();
         }
-        body["objects"] = match &self.objects {
+        body["objects"] = match &self.clients.objects {
             Some(store) => serde_json::json!({"bucket": store.bucket()}),
             None => serde_json::Value::Null,
         };
@@ -211,8 +204,9 @@ impl App {
     }
 
     fn list_queries(&self) -> Response<Body> {
-        let default_ttl = self.cache.settings().default_ttl.as_secs();
+        let default_ttl = self.clients.cache.settings().default_ttl.as_secs();
         let queries: Vec<serde_json::Value> = self
+            .clients
             .catalog
             .queries()
             .iter()
@@ -225,13 +219,10 @@ impl App {
         json_response(200, serde_json::json!({ "queries": queries }).to_string())
     }
 
-    fn entry_key(query: &NamedQuery, params: &ResolvedParams) -> Result<EntryKey, CacheError> {
-        EntryKey::new("q", &query.name, &params.as_map())?.with_scopes(query.scopes())
-    }
-
     async fn run_query(&self, name: &str, req: &Request) -> Result<Response<Body>, ApiError> {
         let started = Instant::now();
         let query = self
+            .clients
             .catalog
             .get(name)
             .ok_or_else(|| ApiError::unknown_query(name))?;
@@ -257,13 +248,14 @@ impl App {
         } else {
             ReadMode::Cached
         };
-        let entry = Self::entry_key(query, &params).map_err(|e| ApiError::internal(&e))?;
         let lookup = self
-            .cache
-            .get_or_load::<QueryRows, DbError, _, _>(&entry, query.ttl(), mode, || {
-                self.databases.fetch_rows(query, &params)
-            })
-            .await?;
+            .clients
+            .query(query, &params, mode)
+            .await
+            .map_err(|e| match e {
+                QueryError::Origin(e) => ApiError::from(e),
+                QueryError::Key(e) => ApiError::internal(&e),
+            })?;
         let body = QueryResponse {
             query: &query.name,
             params: params.as_map(),
@@ -289,11 +281,13 @@ impl App {
 
     async fn invalidate_query(&self, name: &str) -> Result<Response<Body>, ApiError> {
         let query = self
+            .clients
             .catalog
             .get(name)
             .ok_or_else(|| ApiError::unknown_query(name))?;
         let scope = query_catalog::query_scope(&query.name);
         let generation = self
+            .clients
             .cache
             .invalidate(&scope)
             .await
@@ -307,6 +301,7 @@ impl App {
 impl App {
     async fn get_object(&self, key: &str, req: &Request) -> Result<Response<Body>, ApiError> {
         let store = self
+            .clients
             .objects
             .as_ref()
             .ok_or_else(ApiError::objects_not_configured)?;
@@ -318,6 +313,7 @@ impl App {
             ReadMode::Cached
         };
         let lookup = self
+            .clients
             .cache
             .get_or_load_object(key, self.object_policy, mode, || async {
                 let stored = store.get(key).await?;

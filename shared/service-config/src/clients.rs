@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use aws_clients::{load_sdk_config, ObjectStore, Secrets};
-use cache_aside::{Cache, CacheError};
+use cache_aside::{Cache, CacheError, EntryKey, Lookup, ReadMode};
 use query_catalog::{
     Catalog, CatalogError, CredentialSource, CredentialsFuture, Database, Databases, DbCredentials, DbError,
-    Engine,
+    Engine, NamedQuery, QueryRows, ResolvedParams,
 };
 
 use crate::{DatabaseSource, ObjectSettings, ServiceConfig};
@@ -135,5 +135,40 @@ impl Clients {
             objects,
             object_settings: config.objects.clone(),
         })
+    }
+}
+
+/// The cache key of `query` with `params`: its name, the hash of the typed parameters, and the
+/// scopes (the query's own and its tags') whose invalidation drops it.
+pub fn query_entry(query: &NamedQuery, params: &ResolvedParams) -> Result<EntryKey, CacheError> {
+    EntryKey::new("q", &query.name, &params.as_map())?.with_scopes(query.scopes())
+}
+
+/// Why a named query could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The cache key could not be built (a bug in the catalog's names).
+    #[error(transparent)]
+    Key(#[from] CacheError),
+    /// The database failed and nothing usable was cached.
+    #[error(transparent)]
+    Origin(#[from] DbError),
+}
+
+impl Clients {
+    /// Runs `query` with `params` through the cache (`mode` decides how), on its database.
+    pub async fn query(
+        &self,
+        query: &NamedQuery,
+        params: &ResolvedParams,
+        mode: ReadMode,
+    ) -> Result<Lookup<QueryRows>, QueryError> {
+        let entry = query_entry(query, params)?;
+        Ok(self
+            .cache
+            .get_or_load::<QueryRows, DbError, _, _>(&entry, query.ttl(), mode, || {
+                self.databases.fetch_rows(query, params)
+            })
+            .await?)
     }
 }

@@ -6,7 +6,7 @@
 
 mod clients;
 
-pub use clients::{Clients, StartupError};
+pub use clients::{query_entry, Clients, QueryError, StartupError};
 
 use std::collections::HashMap;
 use std::time::Duration;

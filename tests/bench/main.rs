@@ -1,0 +1,274 @@
+//! Latency report, reproducing the reference S3-vs-Redis scripts and going past them: object
+//! reads from S3, from Redis (raw HGET) and through the cache-aside library (hit); the slow query
+//! and the article search, miss vs hit. Starts every service it needs on loopback, prints
+//! percentiles, and writes `latency.md` and `latency.svg` into the output folder.
+//!
+//! cargo run --release -p integration-tests --bin bench -- [--n 200] [--origin-samples 30]
+//!     [--slow-misses 2] [--out results]
+
+mod svg;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use cache_aside::{CachedObject, ObjectPolicy, ReadMode};
+use indicatif::{ProgressBar, ProgressStyle};
+use query_catalog::ResolvedParams;
+use serde_json::json;
+use service_config::{Clients, ServiceConfig};
+use test_support::stats::{summarize, table_row, Summary, TABLE_HEADER};
+use test_support::{MariaDb, Moto, Postgres, RedisServer};
+
+struct Args {
+    n: usize,
+    origin_samples: usize,
+    slow_misses: usize,
+    out: std::path::PathBuf,
+}
+
+const USAGE: &str =
+    "usage: bench [--n N (200)] [--origin-samples N (30)] [--slow-misses N (2)] [--out DIR (results)]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        n: 200,
+        origin_samples: 30,
+        slow_misses: 2,
+        out: "results".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut number = |name: &str| -> Result<usize, String> {
+            let v = it.next().ok_or(format!("{name} needs a value; {USAGE}"))?;
+            v.parse()
+                .map_err(|_| format!("{name} must be a whole number, got {v:?}; {USAGE}"))
+        };
+        match flag.as_str() {
+            "--n" => args.n = number("--n")?,
+            "--origin-samples" => args.origin_samples = number("--origin-samples")?,
+            "--slow-misses" => args.slow_misses = number("--slow-misses")?,
+            "--out" => args.out = it.next().ok_or(format!("--out needs a value; {USAGE}"))?.into(),
+            "--bench" => {} // passed by `cargo bench`
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
+        }
+    }
+    if !(1..=100_000).contains(&args.n) {
+        return Err(format!("--n must be 1..=100000; {USAGE}"));
+    }
+    Ok(args)
+}
+
+/// Times `count` calls of `op(i)`, advancing `bar`.
+async fn sample<F, Fut>(bar: &ProgressBar, label: &str, count: usize, mut op: F) -> Vec<Duration>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    bar.set_message(label.to_owned());
+    let mut samples = Vec::with_capacity(count);
+    for i in 0..count {
+        let started = Instant::now();
+        op(i).await;
+        samples.push(started.elapsed());
+        bar.inc(1);
+    }
+    samples
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("bench: {e}");
+        std::process::exit(2);
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let args = parse_args()?;
+    eprintln!("starting redis-server, PostgreSQL, MariaDB and moto_server on loopback ...");
+    let redis = RedisServer::start();
+    let postgres = Postgres::start();
+    let maria = MariaDb::start();
+    let moto = Moto::start();
+    let main_url = postgres.create_database("bench", &["shared/query-catalog/sql/postgres-seed.sql"]);
+    let articles_url = maria.create_database("bench");
+
+    let mut vars: HashMap<String, String> = moto.env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    for (k, v) in [
+        ("REDIS_URL", redis.url()),
+        ("DATABASE_URL", main_url),
+        ("DATABASE_URL_ARTICLES", articles_url),
+        ("OBJECTS_BUCKET", "bench-objects".to_owned()),
+        ("CACHE_NAMESPACE", "bench".to_owned()),
+    ] {
+        vars.insert(k.to_owned(), v);
+    }
+    let config = ServiceConfig::from_map(&vars).map_err(|e| e.to_string())?;
+    let clients = Clients::build(&config).await.map_err(|e| e.to_string())?;
+    let ingester = ingester::Ingester::new(Clients::build(&config).await.map_err(|e| e.to_string())?);
+
+    eprintln!(
+        "ingesting {} objects into S3 and Redis, and 20,000 articles into both databases ...",
+        args.n
+    );
+    let report = ingester
+        .handle(
+            json!({"objects": {"count": args.n, "min_bytes": 200, "max_bytes": 400, "prefix": "filename"}}),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!("  {}", report["objects"]);
+    ingester
+        .handle(json!({"dataset": "articles"}))
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let store = clients.objects.as_ref().ok_or("objects are not configured")?;
+    let key = |i: usize| format!("filename{}.txt", i % args.n);
+    let mut raw = clients.cache.store().connection();
+    let policy = ObjectPolicy {
+        ttl: config.objects.ttl,
+        missing_ttl: config.objects.missing_ttl,
+        max_cached_bytes: config.objects.max_cached_bytes,
+    };
+    let catalog = &clients.catalog;
+    let query = |name: &str| catalog.get(name).ok_or(format!("{name} is not in the catalog"));
+    let (slow, articles, articles_pg) = (
+        query("slow_version")?,
+        query("article_search")?,
+        query("article_search_pg")?,
+    );
+    let defaults =
+        |q: &query_catalog::NamedQuery| ResolvedParams::resolve(&q.params, []).map_err(|e| e.to_string());
+    let (slow_params, article_params, article_pg_params) =
+        (defaults(slow)?, defaults(articles)?, defaults(articles_pg)?);
+
+    let total = 3 * args.n + 2 * args.slow_misses.max(1) + args.n + 4 * args.origin_samples + 2 * args.n;
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}")
+            .map_err(|e| e.to_string())?,
+    );
+
+    let mut rows: Vec<(String, Summary)> = Vec::new();
+    let mut record =
+        |label: &str, mut samples: Vec<Duration>| rows.push((label.to_owned(), summarize(&mut samples)));
+
+    record(
+        "S3 GetObject",
+        sample(&bar, "S3 GetObject", args.n, |i| {
+            let key = key(i);
+            async move {
+                store.get(&key).await.ok().flatten().expect("object in S3");
+            }
+        })
+        .await,
+    );
+    let raw_samples = {
+        let mut samples = Vec::with_capacity(args.n);
+        bar.set_message("Redis HGET (raw)");
+        for i in 0..args.n {
+            let started = Instant::now();
+            let bytes: Option<Vec<u8>> = redis::cmd("HGET")
+                .arg(clients.cache.object_key(&key(i)))
+                .arg("b")
+                .query_async(&mut raw)
+                .await
+                .map_err(|e| e.to_string())?;
+            samples.push(started.elapsed());
+            bytes.ok_or("object missing from Redis")?;
+            bar.inc(1);
+        }
+        samples
+    };
+    record("Redis HGET (raw)", raw_samples);
+    record(
+        "cache-aside object hit",
+        sample(&bar, "cache-aside object hit", args.n, |i| {
+            let key = key(i);
+            let cache = &clients.cache;
+            async move {
+                let lookup = cache
+                    .get_or_load_object(&key, policy, ReadMode::Cached, || async {
+                        Ok::<Option<CachedObject>, String>(None)
+                    })
+                    .await
+                    .expect("no origin error");
+                assert_eq!(lookup.state.as_str(), "hit", "ingested objects are cached");
+            }
+        })
+        .await,
+    );
+
+    let run_query = |q, p, mode| {
+        let clients = &clients;
+        async move {
+            clients.query(q, p, mode).await.expect("query answers");
+        }
+    };
+    let slow_misses = args.slow_misses.max(1);
+    record(
+        "slow_version miss (PostgreSQL, 5 s)",
+        sample(&bar, "slow_version miss", slow_misses, |_| {
+            run_query(slow, &slow_params, ReadMode::Refresh)
+        })
+        .await,
+    );
+    bar.inc(slow_misses as u64);
+    record(
+        "slow_version hit",
+        sample(&bar, "slow_version hit", args.n, |_| {
+            run_query(slow, &slow_params, ReadMode::Cached)
+        })
+        .await,
+    );
+    record(
+        "article_search miss (MariaDB)",
+        sample(&bar, "article_search miss", args.origin_samples, |_| {
+            run_query(articles, &article_params, ReadMode::Refresh)
+        })
+        .await,
+    );
+    record(
+        "article_search hit",
+        sample(&bar, "article_search hit", args.n, |_| {
+            run_query(articles, &article_params, ReadMode::Cached)
+        })
+        .await,
+    );
+    record(
+        "article_search_pg miss (PostgreSQL)",
+        sample(&bar, "article_search_pg miss", args.origin_samples, |_| {
+            run_query(articles_pg, &article_pg_params, ReadMode::Refresh)
+        })
+        .await,
+    );
+    record(
+        "article_search_pg hit",
+        sample(&bar, "article_search_pg hit", args.n, |_| {
+            run_query(articles_pg, &article_pg_params, ReadMode::Cached)
+        })
+        .await,
+    );
+    bar.finish_and_clear();
+
+    let mut table = format!(
+        "Latency, {} objects of 200-400 bytes, {} origin samples per query miss, loopback services\n\n{TABLE_HEADER}\n",
+        args.n, args.origin_samples
+    );
+    for (label, summary) in &rows {
+        table.push_str(&table_row(label, summary));
+        table.push('\n');
+    }
+    println!("\n{table}");
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    let md = args.out.join("latency.md");
+    let plot = args.out.join("latency.svg");
+    std::fs::write(&md, &table).map_err(|e| format!("cannot write {}: {e}", md.display()))?;
+    std::fs::write(&plot, svg::latency_chart(&rows))
+        .map_err(|e| format!("cannot write {}: {e}", plot.display()))?;
+    println!("wrote {} and {}", md.display(), plot.display());
+    Ok(())
+}
