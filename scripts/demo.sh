@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The demo: a 5-second PostgreSQL query served in milliseconds from Redis through the query API
-# running under `cargo lambda watch`. Installs what is missing, starts Redis and PostgreSQL on
-# free loopback ports, seeds the schema, calls the API, prints timings, stops what it started.
+# running under `cargo lambda watch`; objects ingested into S3 and Redis; the MySQL article
+# search; then the latency report (S3 vs Redis vs cache hit). Installs what is missing, starts
+# Redis, PostgreSQL, MariaDB and an S3 emulator on free loopback ports, stops what it started.
 source "$(dirname "$0")/lib.sh"
 ensure_packages
-ensure_tools cargo-lambda
+ensure_tools cargo-lambda "moto_server=moto[server]"
 cd "$ROOT"
 
 start_redis
 start_postgres
 seed_postgres
+start_mariadb
+start_moto
 
 say "building the functions (first build takes a few minutes)"
 cargo build --locked -p query-api -p ingester -p invalidator 2>&1 | grep -E '^(error|warning: unused)' || true
@@ -19,6 +22,12 @@ ENV_FILE="$WORK_DIR/function.env"
 ( umask 077; cat > "$ENV_FILE" <<ENV
 REDIS_URL=$REDIS_URL
 DATABASE_URL=$DATABASE_URL
+DATABASE_URL_ARTICLES=$ARTICLES_URL
+OBJECTS_BUCKET=demo-objects
+AWS_ENDPOINT_URL=$MOTO_URL
+AWS_REGION=us-east-1
+AWS_ACCESS_KEY_ID=test
+AWS_SECRET_ACCESS_KEY=test
 CACHE_NAMESPACE=demo
 RUST_LOG=info
 ENV
@@ -81,9 +90,34 @@ print(f"{'invoke v1-get-slow-version':<34} HTTP {reply['statusCode']}  cache={bo
 PY
 
 echo
+say "ingester: 200 objects into S3 and Redis, 20,000 articles into PostgreSQL and MariaDB"
+invoke_ingester() {
+  cargo lambda invoke ingester --data-file "$1" --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
+    | python3 -c 'import json,sys; print("  ", json.dumps(json.load(sys.stdin)))'
+}
+invoke_ingester events/ingester/objects-200.json
+invoke_ingester events/ingester/objects-200.json   # a re-run changes nothing
+invoke_ingester events/ingester/dataset-articles.json
+call "article_search (MariaDB)" "/queries/article_search?term=delta"
+call "article_search (MariaDB)" "/queries/article_search?term=delta"
+objects() { # label, key
+  local out; out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -D "$WORK_DIR/headers" "$BASE/objects/$2")
+  printf '%-34s HTTP %s  X-Cache=%-5s wall=%7.1f ms\n' "$1" "${out% *}" \
+    "$(grep -i '^x-cache:' "$WORK_DIR/headers" | tr -d '\r' | awk '{print $2}')" "$(python3 -c "print(${out#* }*1000)")"
+}
+objects "GET /objects/filename1.txt" filename1.txt
+objects "GET /objects/nope.txt" nope.txt
+objects "GET /objects/nope.txt (negative)" nope.txt
+
+echo
 say "stopping Redis: reads degrade to the database, they do not fail"
 kill -INT "${STARTED_PIDS[0]}"; wait "${STARTED_PIDS[0]}" 2>/dev/null || true
 call "product id=7 with Redis down" "/queries/product?id=7"
 call "product id=7 with Redis down" "/queries/product?id=7"
+echo
+say "latency report: S3 vs Redis vs cache hit, query misses vs hits (first build takes a few minutes)"
+cargo run --locked --quiet --profile bench -p integration-tests --bin bench -- \
+  --n 200 --origin-samples 20 --slow-misses 1 --out "$ROOT/results"
+
 echo
 say "done; stopping everything this demo started"

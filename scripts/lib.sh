@@ -102,6 +102,36 @@ start_postgres() {
   say "PostgreSQL ready on 127.0.0.1:$PG_PORT"
 }
 
+# Sets MARIA_PORT and ARTICLES_URL (database `articles`, user `app`).
+start_mariadb() {
+  local dir="$WORK_DIR/maria" pw
+  MARIA_PORT=$(free_port)
+  pw=$(python3 -c 'import secrets;print(secrets.token_hex(16))')
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown mysql:mysql "$dir"
+  mariadb-install-db --no-defaults --user=mysql --datadir="$dir/data" \
+    --auth-root-authentication-method=normal --skip-test-db >/dev/null
+  mariadbd --no-defaults --user=mysql --datadir="$dir/data" --port="$MARIA_PORT" --socket="$dir/sock" \
+    --pid-file="$dir/pid" --bind-address=127.0.0.1 --skip-name-resolve --skip-log-bin \
+    --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 >"$dir/log" 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_until 30 "MariaDB" mariadb --no-defaults --socket="$dir/sock" -uroot -e 'select 1'
+  mariadb --no-defaults --socket="$dir/sock" -uroot -e \
+    "CREATE DATABASE articles; CREATE USER 'app'@'%' IDENTIFIED BY '$pw'; GRANT ALL ON articles.* TO 'app'@'%';"
+  ARTICLES_URL="mysql://app:$pw@127.0.0.1:$MARIA_PORT/articles"
+  say "MariaDB ready on 127.0.0.1:$MARIA_PORT"
+}
+
+# Sets MOTO_URL (S3 + Secrets Manager emulator).
+start_moto() {
+  local port; port=$(free_port)
+  moto_server -H 127.0.0.1 -p "$port" >"$WORK_DIR/moto.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  MOTO_URL="http://127.0.0.1:$port"
+  wait_until 30 "moto_server" curl -sf "$MOTO_URL/moto-api/"
+  say "moto_server (S3, Secrets Manager) ready on 127.0.0.1:$port"
+}
+
 seed_postgres() {
   psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
     -f "$ROOT/shared/query-catalog/sql/postgres-seed.sql" >/dev/null

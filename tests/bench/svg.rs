@@ -22,6 +22,23 @@ fn label_us(us: f64) -> String {
     }
 }
 
+/// A measured value with a sensible unit and 3 significant digits.
+fn value_us(us: f64) -> String {
+    let (v, unit) = match us {
+        u if u >= 1_000_000.0 => (u / 1_000_000.0, "s"),
+        u if u >= 1_000.0 => (u / 1_000.0, "ms"),
+        u => (u, "µs"),
+    };
+    let decimals = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.decimals$} {unit}")
+}
+
 /// p50 (dark) and p99 (light) bars per path on a log axis in microseconds.
 pub fn latency_chart(rows: &[(String, Summary)]) -> String {
     let max = rows
@@ -55,11 +72,18 @@ pub fn latency_chart(rows: &[(String, Summary)]) -> String {
     }
     for (i, (label, s)) in rows.iter().enumerate() {
         let y = TOP + ROW * i as f64;
+        let text = format!("{} / {}", value_us(s.p50_us), value_us(s.p99_us));
+        // Past the right edge the label goes inside the bar, right-aligned, in white.
+        let (tx, anchor, colour) = if x(s.p99_us) + 150.0 > WIDTH {
+            (x(s.p99_us) - 6.0, "end", "white")
+        } else {
+            (x(s.p99_us) + 6.0, "start", "#333")
+        };
         svg.push_str(&format!(
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n\
              <rect x=\"{LEFT}\" y=\"{:.1}\" width=\"{:.1}\" height=\"22\" fill=\"#9ecae1\"/>\n\
              <rect x=\"{LEFT}\" y=\"{:.1}\" width=\"{:.1}\" height=\"12\" fill=\"#08519c\"/>\n\
-             <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#333\">{:.0} / {:.0} µs</text>\n",
+             <text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" fill=\"{colour}\">{text}</text>\n",
             LEFT - 8.0,
             y + 16.0,
             escape(label),
@@ -67,12 +91,32 @@ pub fn latency_chart(rows: &[(String, Summary)]) -> String {
             (x(s.p99_us) - LEFT).max(1.0),
             y + 9.0,
             (x(s.p50_us) - LEFT).max(1.0),
-            (x(s.p99_us) + 6.0).min(WIDTH - 140.0),
             y + 16.0,
-            s.p50_us,
-            s.p99_us
         ));
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use test_support::stats::summarize;
+
+    #[test]
+    fn draws_one_row_per_path_with_readable_units() {
+        let mut fast: Vec<Duration> = (90..110).map(Duration::from_micros).collect();
+        let mut slow = vec![Duration::from_secs(5); 3];
+        let rows = vec![
+            ("raw <GET>".to_owned(), summarize(&mut fast)),
+            ("slow".to_owned(), summarize(&mut slow)),
+        ];
+        let svg = latency_chart(&rows);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(
+            svg.contains("raw &lt;GET&gt;") && svg.contains("99.0 µs") && svg.contains("5.00 s / 5.00 s")
+        );
+        assert!(!svg.contains("NaN") && !svg.contains("inf"));
+    }
 }

@@ -15,7 +15,10 @@ async fn article_search_on_mariadb_goes_miss_then_hit_and_the_dataset_load_is_id
     let extra = [("DATABASE_URL_ARTICLES", articles.as_str())];
 
     let ingester = ingester::Ingester::new(clients(&redis.url(), &pg, &extra).await);
-    let loaded = ingester.handle(json!({"dataset": "articles"})).await.unwrap();
+    let loaded = ingester
+        .handle(crate::support::payload("ingester/dataset-articles"))
+        .await
+        .unwrap();
     assert_eq!(loaded["databases"]["articles"]["inserted"], 20_000, "{loaded}");
     assert_eq!(loaded["databases"]["articles"]["engine"], "mysql");
     assert_eq!(loaded["databases"]["main"]["inserted"], 20_000, "{loaded}");
@@ -27,7 +30,7 @@ async fn article_search_on_mariadb_goes_miss_then_hit_and_the_dataset_load_is_id
     assert_eq!(again["databases"]["articles"]["already_present"], 20_000);
 
     let app = app(&redis.url(), &pg, &extra).await;
-    let miss = call(&app, get_query("article_search", &[])).await;
+    let miss = call(&app, crate::support::fixture("v2-get-article-search")).await;
     assert_eq!(
         (miss.status, miss.cache()),
         (StatusCode::OK, "miss"),
@@ -50,7 +53,7 @@ async fn article_search_on_mariadb_goes_miss_then_hit_and_the_dataset_load_is_id
             "source".to_owned()
         ])
     );
-    let hit = call(&app, get_query("article_search", &[])).await;
+    let hit = call(&app, crate::support::fixture("v1-get-article-search")).await;
     assert_eq!((hit.cache(), hit.x_cache()), ("hit", "HIT"));
     assert_eq!(hit.body["rows"], miss.body["rows"]);
     let direct = call(&app, get_query("article_search", &[("source", "database")])).await;

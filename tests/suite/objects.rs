@@ -46,6 +46,22 @@ async fn ingested_objects_are_identical_in_s3_and_redis_and_a_rerun_changes_noth
     let etags_before = store.etags("filename").await.unwrap();
     assert_eq!(etags_before.len(), 1500, "two listing pages");
 
+    let app = app(&redis.url(), &db, &pairs(&vars)).await;
+    let served = call_raw(&app, crate::support::fixture("v2-get-object")).await;
+    assert_eq!(
+        (served.status, served.header("x-cache")),
+        (StatusCode::OK, "HIT"),
+        "ingested objects are cached"
+    );
+    assert_eq!(Some(served.bytes), redis_bytes(&redis, "filename1.txt").await);
+    let staged = call_raw(&app, crate::support::fixture("v1-get-object")).await;
+    assert_eq!((staged.status, staged.header("x-cache")), (StatusCode::OK, "HIT"));
+    let missing = call(&app, crate::support::fixture("v2-get-object-missing")).await;
+    assert_eq!(
+        (missing.status, missing.error_code()),
+        (StatusCode::NOT_FOUND, "object_not_found")
+    );
+
     let again = ingester.handle(job).await.unwrap();
     assert_eq!(
         (
