@@ -434,7 +434,7 @@ async fn every_fixture_gets_its_documented_answer_including_the_slow_query() {
             continue;
         }
         let reply = call(&app, fixture(name)).await;
-        let expected = if name.contains("bad-param") {
+        let expected = if name.contains("bad-") {
             StatusCode::BAD_REQUEST
         } else if name.contains("unknown") {
             StatusCode::NOT_FOUND
