@@ -17,8 +17,11 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 cleanup() {
   local pid
   for pid in "${STARTED_PIDS[@]}"; do
+    # INT is PostgreSQL's fast shutdown, TERM is MariaDB's; each ignores or outranks the other.
     # Signal the whole process group when we made one (cargo lambda watch spawns children).
-    kill -INT -- "-$pid" 2>/dev/null || kill -INT "$pid" 2>/dev/null || true
+    for sig in INT TERM; do
+      kill -"$sig" -- "-$pid" 2>/dev/null || kill -"$sig" "$pid" 2>/dev/null || true
+    done
   done
   for pid in "${STARTED_PIDS[@]}"; do
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

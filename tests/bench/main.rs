@@ -145,6 +145,33 @@ async fn run() -> Result<(), String> {
     let (slow_params, article_params, article_pg_params) =
         (defaults(slow)?, defaults(articles)?, defaults(articles_pg)?);
 
+    eprintln!("verifying every object is byte-identical in S3 and Redis ...");
+    let mut mismatched = Vec::new();
+    for i in 0..args.n {
+        let s3 = store
+            .get(&key(i))
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|o| o.bytes);
+        let cached: Option<Vec<u8>> = redis::cmd("HGET")
+            .arg(clients.cache.object_key(&key(i)))
+            .arg("b")
+            .query_async(&mut raw)
+            .await
+            .map_err(|e| e.to_string())?;
+        if s3.is_none() || s3 != cached {
+            mismatched.push(key(i));
+        }
+    }
+    if !mismatched.is_empty() {
+        return Err(format!(
+            "{} objects differ between S3 and Redis: {:?}",
+            mismatched.len(),
+            &mismatched[..mismatched.len().min(10)]
+        ));
+    }
+    eprintln!("  all {} objects identical", args.n);
+
     let total = 3 * args.n + 2 * args.slow_misses.max(1) + args.n + 4 * args.origin_samples + 2 * args.n;
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
