@@ -51,6 +51,18 @@ fn json_response(status: u16, body: String) -> Response<Body> {
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
+/// `Bypass` when the client asked for the origin, `Refresh` on `Cache-Control: no-cache`,
+/// else the normal cached read.
+fn read_mode(origin_requested: bool, headers: &HeaderMap) -> ReadMode {
+    if origin_requested {
+        ReadMode::Bypass
+    } else if wants_refresh(headers) {
+        ReadMode::Refresh
+    } else {
+        ReadMode::Cached
+    }
+}
+
 fn wants_refresh(headers: &HeaderMap) -> bool {
     headers.get_all("cache-control").iter().any(|v| {
         v.to_str()
@@ -241,13 +253,7 @@ impl App {
             }
         }
         let params = ResolvedParams::resolve(&query.params, given)?;
-        let mode = if from_database {
-            ReadMode::Bypass
-        } else if wants_refresh(req.headers()) {
-            ReadMode::Refresh
-        } else {
-            ReadMode::Cached
-        };
+        let mode = read_mode(from_database, req.headers());
         let lookup = self
             .clients
             .query(query, &params, mode)
@@ -305,13 +311,10 @@ impl App {
             .objects
             .as_ref()
             .ok_or_else(ApiError::objects_not_configured)?;
-        let mode = if req.query_string_parameters().first("source") == Some("s3") {
-            ReadMode::Bypass
-        } else if wants_refresh(req.headers()) {
-            ReadMode::Refresh
-        } else {
-            ReadMode::Cached
-        };
+        let mode = read_mode(
+            req.query_string_parameters().first("source") == Some("s3"),
+            req.headers(),
+        );
         let lookup = self
             .clients
             .cache

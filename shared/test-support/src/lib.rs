@@ -10,6 +10,7 @@ mod moto;
 mod postgres;
 mod process;
 mod redis_server;
+mod server;
 pub mod stats;
 
 pub use mariadb::MariaDb;

@@ -1,20 +1,20 @@
 //! A throwaway MariaDB (or MySQL) server on a free loopback port.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::process::{find_binary, free_port, spawn_owned, stop_child, wait_for};
+use crate::process::{find_binary, free_port, spawn_owned, wait_for};
+use crate::server::{shared, OwnedServer, SharedServer};
 
 /// A running MariaDB with an `app` user (password authentication over TCP).
 pub struct MariaDb {
-    child: Mutex<Option<Child>>,
+    server: OwnedServer,
     port: u16,
     password: String,
     client: PathBuf,
     socket: PathBuf,
-    dir: Mutex<Option<tempfile::TempDir>>,
 }
 
 fn sbin() -> Vec<PathBuf> {
@@ -83,12 +83,11 @@ impl MariaDb {
         let child = spawn_owned(cmd).expect("cannot spawn mariadbd");
         let password = format!("app{:x}", std::process::id() as u64 * 104_729 + port as u64);
         let server = Self {
-            child: Mutex::new(Some(child)),
+            server: OwnedServer::new(child, Some(dir), libc::SIGTERM, Duration::from_secs(20)),
             port,
             password,
             client,
             socket,
-            dir: Mutex::new(Some(dir)),
         };
         assert!(
             wait_for(Duration::from_secs(30), || server.root_sql("SELECT 1").is_ok()),
@@ -106,28 +105,12 @@ impl MariaDb {
     /// One server per test process, stopped (and its directory removed) when the process exits.
     pub fn shared() -> &'static MariaDb {
         static SHARED: OnceLock<MariaDb> = OnceLock::new();
-        extern "C" fn stop_shared() {
-            if let Some(server) = SHARED.get() {
-                server.stop();
-            }
-        }
-        SHARED.get_or_init(|| {
-            let server = MariaDb::start();
-            // SAFETY: registering a plain extern "C" function.
-            unsafe {
-                libc::atexit(stop_shared);
-            }
-            server
-        })
+        shared(&SHARED, MariaDb::start)
     }
 
     /// Stops the server and removes its directory.
     pub fn stop(&self) {
-        let child = self.child.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(mut child) = child {
-            stop_child(&mut child, libc::SIGTERM, Duration::from_secs(20));
-        }
-        drop(self.dir.lock().unwrap_or_else(|p| p.into_inner()).take());
+        self.server.stop();
     }
 
     /// The TCP port.
@@ -168,8 +151,8 @@ impl MariaDb {
     }
 }
 
-impl Drop for MariaDb {
-    fn drop(&mut self) {
-        self.stop();
+impl SharedServer for MariaDb {
+    fn owned(&self) -> &OwnedServer {
+        &self.server
     }
 }

@@ -2,15 +2,16 @@
 
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::process::{find_binary, free_port, spawn_owned, stop_child, wait_for};
+use crate::process::{find_binary, free_port, spawn_owned, wait_for};
+use crate::server::{shared, OwnedServer, SharedServer};
 
 /// A running moto_server on 127.0.0.1.
 pub struct Moto {
-    child: Mutex<Option<Child>>,
+    server: OwnedServer,
     port: u16,
 }
 
@@ -34,7 +35,7 @@ impl Moto {
             .stderr(Stdio::null());
         let child = spawn_owned(cmd).expect("cannot spawn moto_server");
         let moto = Self {
-            child: Mutex::new(Some(child)),
+            server: OwnedServer::new(child, None, libc::SIGTERM, Duration::from_secs(5)),
             port,
         };
         assert!(
@@ -51,27 +52,12 @@ impl Moto {
     /// One emulator per test process (tests use distinct buckets and secret names).
     pub fn shared() -> &'static Moto {
         static SHARED: OnceLock<Moto> = OnceLock::new();
-        extern "C" fn stop_shared() {
-            if let Some(moto) = SHARED.get() {
-                moto.stop();
-            }
-        }
-        SHARED.get_or_init(|| {
-            let moto = Moto::start();
-            // SAFETY: registering a plain extern "C" function.
-            unsafe {
-                libc::atexit(stop_shared);
-            }
-            moto
-        })
+        shared(&SHARED, Moto::start)
     }
 
     /// Stops the emulator.
     pub fn stop(&self) {
-        let child = self.child.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(mut child) = child {
-            stop_child(&mut child, libc::SIGTERM, Duration::from_secs(5));
-        }
+        self.server.stop();
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -90,8 +76,8 @@ impl Moto {
     }
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        self.stop();
+impl SharedServer for Moto {
+    fn owned(&self) -> &OwnedServer {
+        &self.server
     }
 }

@@ -1,20 +1,19 @@
 //! A throwaway PostgreSQL cluster: initdb into a temp dir, postmaster on a free loopback port.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::process::{find_binary, free_port, spawn_owned, stop_child, wait_for};
+use crate::process::{find_binary, free_port, spawn_owned, wait_for};
+use crate::server::{shared, OwnedServer, SharedServer};
 
 /// A running PostgreSQL server with password (SCRAM) authentication over TCP.
 pub struct Postgres {
-    /// Taken by [`Postgres::stop`]; behind a lock so a shared `&'static` server can be stopped.
-    child: Mutex<Option<Child>>,
+    server: OwnedServer,
     port: u16,
     password: String,
     psql: PathBuf,
-    dir: Mutex<Option<tempfile::TempDir>>,
 }
 
 /// Debian keeps the server binaries off PATH.
@@ -113,12 +112,12 @@ impl Postgres {
             .stderr(Stdio::null());
         as_server_user(&mut cmd, user);
         let child = spawn_owned(cmd).expect("cannot spawn postgres");
+        // SIGINT: fast shutdown, clients are disconnected.
         let server = Self {
-            child: Mutex::new(Some(child)),
+            server: OwnedServer::new(child, Some(dir), libc::SIGINT, Duration::from_secs(10)),
             port,
             password,
             psql,
-            dir: Mutex::new(Some(dir)),
         };
         assert!(
             wait_for(Duration::from_secs(20), || server
@@ -132,28 +131,12 @@ impl Postgres {
     /// One server per test process, stopped (and its directory removed) when the process exits.
     pub fn shared() -> &'static Postgres {
         static SHARED: OnceLock<Postgres> = OnceLock::new();
-        extern "C" fn stop_shared() {
-            if let Some(server) = SHARED.get() {
-                server.stop();
-            }
-        }
-        SHARED.get_or_init(|| {
-            let server = Postgres::start();
-            // SAFETY: registering a plain extern "C" function.
-            unsafe {
-                libc::atexit(stop_shared);
-            }
-            server
-        })
+        shared(&SHARED, Postgres::start)
     }
 
     /// Stops the server (fast shutdown: clients are disconnected) and removes its directory.
     pub fn stop(&self) {
-        let child = self.child.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(mut child) = child {
-            stop_child(&mut child, libc::SIGINT, Duration::from_secs(10));
-        }
-        drop(self.dir.lock().unwrap_or_else(|p| p.into_inner()).take());
+        self.server.stop();
     }
 
     /// The TCP port.
@@ -200,8 +183,8 @@ impl Postgres {
     }
 }
 
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        self.stop();
+impl SharedServer for Postgres {
+    fn owned(&self) -> &OwnedServer {
+        &self.server
     }
 }
