@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -31,6 +31,9 @@ pub struct Cache {
     settings: CacheSettings,
     /// Last generation seen per scope: lets a hit read generations and value in one round trip.
     seen_generations: Mutex<HashMap<String, u64>>,
+    /// One in-process gate per key being filled: concurrent requests of this process wait here
+    /// instead of polling Redis.
+    fills: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
 }
 
 /// Microseconds since the epoch: the first value of a generation counter. A counter lost to
@@ -62,6 +65,7 @@ impl Cache {
             keys: KeySpace::new(&settings.namespace)?,
             settings,
             seen_generations: Mutex::new(HashMap::new()),
+            fills: Mutex::new(HashMap::new()),
         })
     }
 
@@ -115,6 +119,9 @@ impl Cache {
             },
         };
         match generations {
+            Ok(generations) if mode == ReadMode::Cached => {
+                self.fill_once(entry, &generations, policy, load).await
+            }
             Ok(generations) => {
                 let key = self.keys.value_key(entry, &generations);
                 self.load_and_store(&key, policy, load).await
@@ -124,6 +131,11 @@ impl Cache {
                 bypass(load, BypassReason::RedisUnavailable).await
             }
         }
+    }
+
+    /// The current generations of `entry`'s scopes (seeding missing ones), in scope order.
+    pub async fn generations_of(&self, entry: &EntryKey) -> Result<Vec<u64>, StoreError> {
+        self.current_generations(entry.scopes()).await
     }
 
     /// Invalidates every entry that depends on `scope`, in O(1), and returns the new generation.
@@ -143,6 +155,87 @@ impl Cache {
         let (generation,): (u64,) = self.store.pipeline("invalidate", &pipe).await?;
         self.remember(&[scope.to_owned()], &[generation]);
         Ok(generation)
+    }
+
+    /// Stampede control for a cold key: across processes one request holds a Redis fill lock
+    /// and loads the origin while the others wait (bounded backoff) for its value; inside a
+    /// process, requests for the same key queue on a local gate first. A holder that dies frees
+    /// the key when its lock expires; a waiter past `fill_wait` loads the origin itself.
+    async fn fill_once<T, E, F, Fut>(
+        &self,
+        entry: &EntryKey,
+        generations: &[u64],
+        policy: TtlPolicy,
+        load: F,
+    ) -> Result<Lookup<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let key = self.keys.value_key(entry, generations);
+        let gate = self.gate(&key);
+        let _in_process_turn = gate.lock().await;
+        if let Ok(Some(lookup)) = self.read_fresh::<T>(&key).await {
+            return Ok(lookup);
+        }
+        let lock_key = self.keys.lock_key(entry, generations);
+        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let deadline = Instant::now() + self.settings.fill_wait;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            match self
+                .store
+                .try_lock(&lock_key, &token, self.settings.fill_lock_ttl)
+                .await
+            {
+                Ok(true) => {
+                    let result = self.load_and_store(&key, policy, load).await;
+                    if let Err(e) = self.store.unlock(&lock_key, &token).await {
+                        log_store_error(&e, "fill lock release failed; it expires by itself");
+                    }
+                    return result;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    log_store_error(&e, "fill lock unavailable; loading without it");
+                    return self.load_and_store(&key, policy, load).await;
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::warn!(key = %key, "waited the whole fill budget; loading the origin");
+                return self.load_and_store(&key, policy, load).await;
+            }
+            let jitter = Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64 / 2));
+            tokio::time::sleep((pause + jitter).min(deadline - now)).await;
+            pause = (pause * 3 / 2).min(Duration::from_millis(200));
+            if let Ok(Some(lookup)) = self.read_fresh::<T>(&key).await {
+                return Ok(lookup);
+            }
+        }
+    }
+
+    /// The local gate for `key`, shared by this process's concurrent fills of it.
+    fn gate(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut fills = self.fills.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(gate) = fills.get(key).and_then(Weak::upgrade) {
+            return gate;
+        }
+        if fills.len() > 1024 {
+            fills.retain(|_, g| g.strong_count() > 0);
+        }
+        let gate = Arc::new(tokio::sync::Mutex::new(()));
+        fills.insert(key.to_owned(), Arc::downgrade(&gate));
+        gate
+    }
+
+    /// The value at `key` if present, readable and fresh.
+    async fn read_fresh<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Lookup<T>>, StoreError> {
+        let Some(bytes) = self.store.get(key).await? else {
+            return Ok(None);
+        };
+        Ok(fresh_lookup(&bytes, unix_now_ms()))
     }
 
     /// One round trip on the common path: the scopes' generations plus the value under the
@@ -177,22 +270,8 @@ impl Cache {
             self.remember(scopes, &generations);
             self.store.get(&self.keys.value_key(entry, &generations)).await?
         };
-        let now = unix_now_ms();
-        if let Some(bytes) = value {
-            match Envelope::<T>::decode(&bytes) {
-                Ok(envelope) if envelope.is_fresh(now) => {
-                    return Ok(Found::Fresh(Lookup {
-                        ttl_remaining: Some(envelope.remaining(now)),
-                        loaded_at_ms: envelope.created_ms,
-                        load_duration: Duration::from_millis(envelope.load_ms),
-                        value: envelope.value,
-                        state: CacheState::Hit,
-                        bypass_reason: None,
-                    }))
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "unreadable cache entry; reloading"),
-            }
+        if let Some(lookup) = value.and_then(|bytes| fresh_lookup(&bytes, unix_now_ms())) {
+            return Ok(Found::Fresh(lookup));
         }
         Ok(Found::Absent(generations))
     }
@@ -289,6 +368,25 @@ impl Cache {
         let mut seen = self.seen_generations.lock().unwrap_or_else(|p| p.into_inner());
         for (scope, g) in scopes.iter().zip(generations) {
             seen.insert(scope.clone(), *g);
+        }
+    }
+}
+
+/// A hit from stored bytes, if they are a readable envelope still fresh at `now`.
+fn fresh_lookup<T: DeserializeOwned>(bytes: &[u8], now: u64) -> Option<Lookup<T>> {
+    match Envelope::<T>::decode(bytes) {
+        Ok(envelope) if envelope.is_fresh(now) => Some(Lookup {
+            ttl_remaining: Some(envelope.remaining(now)),
+            loaded_at_ms: envelope.created_ms,
+            load_duration: Duration::from_millis(envelope.load_ms),
+            value: envelope.value,
+            state: CacheState::Hit,
+            bypass_reason: None,
+        }),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable cache entry; reloading");
+            None
         }
     }
 }

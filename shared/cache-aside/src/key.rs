@@ -142,6 +142,13 @@ impl KeySpace {
         )
     }
 
+    /// The fill lock of `entry` at these generations: same hash tag, so same slot, as the value.
+    pub fn lock_key(&self, entry: &EntryKey, generations: &[u64]) -> String {
+        let value = self.value_key(entry, generations);
+        let tag = value.split_once(":v:").map_or(value.as_str(), |(_, tag)| tag);
+        format!("{}:lock:{tag}", self.namespace)
+    }
+
     /// The Redis key of a scope's generation counter.
     pub fn generation_key(&self, scope: &str) -> String {
         format!("{}:gen:{{{}}}", self.namespace, scope)
@@ -183,6 +190,10 @@ mod tests {
         assert_eq!(k, format!("app:v:{{q:top:g7.9:{}}}", e.digest()));
         assert_ne!(k, ks.value_key(&e, &[8, 9]));
         assert_eq!(ks.generation_key("tag:products"), "app:gen:{tag:products}");
+        assert_eq!(
+            ks.lock_key(&e, &[7, 9]),
+            format!("app:lock:{{q:top:g7.9:{}}}", e.digest())
+        );
     }
 
     #[test]

@@ -22,6 +22,12 @@ pub struct CacheSettings {
     pub breaker_failures: u32,
     /// How long Redis is skipped once the breaker opens; then one probe goes through.
     pub breaker_cooldown: Duration,
+    /// Lifetime of a fill lock: longer than the slowest origin load, so one process loads a
+    /// cold key while the others wait; short enough that a dead holder frees the key soon.
+    pub fill_lock_ttl: Duration,
+    /// How long a request waits for another's fill before loading the origin itself. Longer
+    /// than `fill_lock_ttl`, so a dead holder's lock expires and one waiter takes over first.
+    pub fill_wait: Duration,
 }
 
 impl Default for CacheSettings {
@@ -34,6 +40,8 @@ impl Default for CacheSettings {
             connect_timeout: Duration::from_millis(500),
             breaker_failures: 2,
             breaker_cooldown: Duration::from_millis(1000),
+            fill_lock_ttl: Duration::from_secs(10),
+            fill_wait: Duration::from_secs(12),
         }
     }
 }
@@ -53,6 +61,11 @@ impl CacheSettings {
         }
         if self.op_timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(CacheError::Settings("Redis timeouts must be above zero".into()));
+        }
+        if self.fill_lock_ttl.is_zero() || self.fill_wait.is_zero() {
+            return Err(CacheError::Settings(
+                "fill lock TTL and fill wait must be above zero".into(),
+            ));
         }
         if self.breaker_failures == 0 {
             return Err(CacheError::Settings("breaker failures must be at least 1".into()));

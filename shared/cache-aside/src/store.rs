@@ -180,6 +180,41 @@ impl RedisStore {
         .await
     }
 
+    /// `SET key token NX PX ttl`: whether the lock was taken.
+    pub async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let ttl_ms = ttl.as_millis().max(1) as u64;
+        let reply: Option<String> = self
+            .run("SET NX", |mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(token)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(reply.is_some())
+    }
+
+    /// Deletes `key` only if it still holds `token` (a lock that expired and was taken by
+    /// someone else is left alone).
+    pub async fn unlock(&self, key: &str, token: &str) -> Result<bool, StoreError> {
+        static RELEASE: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let script = RELEASE.get_or_init(|| {
+            redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+            )
+        });
+        let deleted: i64 = self
+            .run("unlock", |mut c| async move {
+                script.key(key).arg(token).invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(deleted == 1)
+    }
+
     /// `PING`, returning the round-trip time. Bypasses the breaker so health checks always
     /// report the truth.
     pub async fn ping(&self) -> Result<Duration, StoreError> {

@@ -128,3 +128,98 @@ async fn refresh_overwrites_and_bypass_leaves_the_cache_alone() {
     assert_eq!((refresh.state, refresh.value), (CacheState::Miss, 7));
     assert_eq!(read(&cache, "modes", 9).await, (CacheState::Hit, 7));
 }
+
+mod stampede {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    fn settings(lock_ms: u64, wait_ms: u64) -> CacheSettings {
+        CacheSettings {
+            namespace: "lib".into(),
+            fill_lock_ttl: Duration::from_millis(lock_ms),
+            fill_wait: Duration::from_millis(wait_ms),
+            ..CacheSettings::default()
+        }
+    }
+
+    async fn slow_counted(loads: Arc<AtomicUsize>, pause: Duration) -> Result<u32, Infallible> {
+        loads.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(pause).await;
+        Ok(42)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_cold_key_is_loaded_once_across_instances_and_requests() {
+        let redis = RedisServer::start();
+        let caches: Vec<Arc<Cache>> = (0..4)
+            .map(|_| Arc::new(Cache::connect_lazy(&redis.url(), settings(5_000, 8_000)).unwrap()))
+            .collect();
+        let loads = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for i in 0..100 {
+            let cache = Arc::clone(&caches[i % 4]);
+            let loads = Arc::clone(&loads);
+            tasks.push(tokio::spawn(async move {
+                let lookup = cache
+                    .get_or_load(&entry("cold"), None, ReadMode::Cached, || {
+                        slow_counted(loads, Duration::from_millis(300))
+                    })
+                    .await
+                    .unwrap();
+                (lookup.state, lookup.value)
+            }));
+        }
+        let mut states = std::collections::HashMap::new();
+        for task in tasks {
+            let (state, value) = task.await.unwrap();
+            assert_eq!(value, 42);
+            *states.entry(state.as_str()).or_insert(0) += 1;
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "one origin load: {states:?}");
+        assert_eq!(states.get("miss"), Some(&1), "{states:?}");
+        assert_eq!(states.get("hit"), Some(&99), "{states:?}");
+    }
+
+    #[tokio::test]
+    async fn a_dead_lock_holder_frees_the_key_when_its_lock_expires() {
+        let redis = RedisServer::start();
+        let cache = Cache::connect_lazy(&redis.url(), settings(800, 3_000)).unwrap();
+        // A holder that took the lock and died: nobody will release it.
+        let generations = cache.generations_of(&entry("orphan")).await.unwrap();
+        let lock = cache.key_space().lock_key(&entry("orphan"), &generations);
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(&lock)
+            .arg("dead-holder")
+            .arg("PX")
+            .arg(800)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+
+        let loads = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let lookup = cache
+            .get_or_load(&entry("orphan"), None, ReadMode::Cached, || {
+                slow_counted(Arc::clone(&loads), Duration::from_millis(10))
+            })
+            .await
+            .unwrap();
+        let waited = started.elapsed();
+        assert_eq!(
+            (lookup.state, loads.load(Ordering::SeqCst)),
+            (CacheState::Miss, 1)
+        );
+        assert!(
+            waited >= Duration::from_millis(600),
+            "it waited for the lock to expire: {waited:?}"
+        );
+        assert!(
+            waited < Duration::from_millis(3_000),
+            "within its fill budget: {waited:?}"
+        );
+    }
+}

@@ -212,6 +212,8 @@ impl ServiceConfig {
                 cache_defaults.breaker_cooldown,
                 600_000,
             )?,
+            fill_lock_ttl: v.millis("CACHE_FILL_LOCK_TTL_MS", cache_defaults.fill_lock_ttl, 900_000)?,
+            fill_wait: v.millis("CACHE_FILL_WAIT_MS", cache_defaults.fill_wait, 900_000)?,
         };
         cache.validate()?;
         let database = DatabaseSettings {

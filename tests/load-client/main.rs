@@ -1,0 +1,60 @@
+//! One "Lambda instance" for the concurrency tests: builds the query API from the environment
+//! like `main` does, sends `LOAD_REQUESTS` concurrent `GET LOAD_PATH` requests through its
+//! handler, and prints `{"states": {...}, "statuses": {...}}` on one line.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use query_api::App;
+use service_config::ServiceConfig;
+
+fn event(path: &str) -> String {
+    let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
+    serde_json::json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": raw_path, "rawQueryString": query,
+        "headers": {"host": "localhost"},
+        "requestContext": {"accountId": "1", "apiId": "load", "domainName": "localhost", "domainPrefix": "localhost",
+            "http": {"method": "GET", "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "load"},
+            "requestId": "load", "routeKey": "$default", "stage": "$default", "time": "", "timeEpoch": 0},
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let config = ServiceConfig::from_env().map_err(|e| e.to_string())?;
+    let app = Arc::new(App::from_config(&config).await.map_err(|e| e.to_string())?);
+    let path = std::env::var("LOAD_PATH").map_err(|_| "LOAD_PATH is not set")?;
+    let requests: usize = std::env::var("LOAD_REQUESTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(25);
+    let event = event(&path);
+    let tasks: Vec<_> = (0..requests)
+        .map(|_| {
+            let app = Arc::clone(&app);
+            let request = lambda_http::request::from_str(&event).map_err(|e| e.to_string());
+            tokio::spawn(async move {
+                let response = app.handle(request?).await;
+                let status = response.status().as_u16();
+                let state = response
+                    .headers()
+                    .get("x-cache")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+                    .to_owned();
+                Ok::<_, String>((status, state))
+            })
+        })
+        .collect();
+    let mut states: BTreeMap<String, usize> = BTreeMap::new();
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    for task in tasks {
+        let (status, state) = task.await.map_err(|e| e.to_string())??;
+        *states.entry(state).or_default() += 1;
+        *statuses.entry(status).or_default() += 1;
+    }
+    println!("{}", serde_json::json!({"states": states, "statuses": statuses}));
+    Ok(())
+}
