@@ -119,6 +119,26 @@ async fn delete_invalidates_every_parameter_variant() {
         "other queries keep their entries"
     );
 
+    // A tag drops every query that depends on it, whatever its parameters.
+    let by_tag = call(&app, request("DELETE", "/cache/tags/products", &[], &[])).await;
+    assert_eq!(by_tag.status, StatusCode::OK, "{}", by_tag.text);
+    assert!(
+        by_tag.body["invalidated"]["queries"]
+            .as_array()
+            .is_some_and(|q| q.len() >= 3),
+        "{}",
+        by_tag.text
+    );
+    assert_eq!(
+        call(&app, get_query("product", &[("id", "1")])).await.cache(),
+        "miss"
+    );
+    let no_tag = call(&app, request("DELETE", "/cache/tags/nothing_here", &[], &[])).await;
+    assert_eq!(
+        (no_tag.status, no_tag.error_code()),
+        (StatusCode::NOT_FOUND, "unknown_tag")
+    );
+
     let unknown = call(&app, request("DELETE", "/cache/queries/nope", &[], &[])).await;
     assert_eq!(
         (unknown.status, unknown.error_code()),

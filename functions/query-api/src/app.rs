@@ -141,7 +141,10 @@ impl App {
             (Route::Health | Route::Catalog | Route::Query(_) | Route::Object(_), m) => {
                 Err(ApiError::method_not_allowed(m.as_str(), "GET"))
             }
-            (Route::QueryCache(_), m) => Err(ApiError::method_not_allowed(m.as_str(), "DELETE")),
+            (Route::TagCache(tag), &Method::DELETE) => self.invalidate_tag(&tag).await,
+            (Route::QueryCache(_) | Route::TagCache(_), m) => {
+                Err(ApiError::method_not_allowed(m.as_str(), "DELETE"))
+            }
             (Route::BadObjectKey(problem), _) => Err(ApiError::bad_key(&problem)),
             (Route::NotFound, _) => Err(ApiError::no_route(path)),
         }
@@ -283,6 +286,31 @@ impl App {
             response.headers_mut().insert("x-cache", v);
         }
         Ok(response)
+    }
+
+    async fn invalidate_tag(&self, tag: &str) -> Result<Response<Body>, ApiError> {
+        let dependents: Vec<&str> = self
+            .clients
+            .catalog
+            .queries()
+            .iter()
+            .filter(|q| q.tags.iter().any(|t| t == tag))
+            .map(|q| q.name.as_str())
+            .collect();
+        if dependents.is_empty() {
+            return Err(ApiError::unknown_tag(tag));
+        }
+        let scope = query_catalog::tag_scope(tag);
+        let generation = self
+            .clients
+            .cache
+            .invalidate(&scope)
+            .await
+            .map_err(|e| ApiError::cache_unavailable(&e))?;
+        tracing::info!(tag, generation, "tag invalidated");
+        let body =
+            serde_json::json!({"invalidated": {"tag": tag, "queries": dependents}, "generation": generation});
+        Ok(json_response(200, body.to_string()))
     }
 
     async fn invalidate_query(&self, name: &str) -> Result<Response<Body>, ApiError> {

@@ -42,6 +42,15 @@ impl ApiError {
         )
     }
 
+    /// 404 for a tag no query depends on (most likely a typo).
+    pub fn unknown_tag(tag: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "unknown_tag",
+            format!("no query depends on tag {tag:?}; GET /queries lists the tags"),
+        )
+    }
+
     /// 405 with the methods the route accepts.
     pub fn method_not_allowed(method: &str, allow: &'static str) -> Self {
         Self {

@@ -11,6 +11,8 @@ pub(crate) enum Route {
     Query(String),
     /// `/cache/queries/{name}`
     QueryCache(String),
+    /// `/cache/tags/{tag}`
+    TagCache(String),
     /// `/objects/{key}` (the key may hold `/`; percent-decoded).
     Object(String),
     /// `/objects/...` with a key that cannot be an object key.
@@ -34,6 +36,7 @@ pub(crate) fn route(path: &str) -> Route {
         ["queries"] => Route::Catalog,
         ["queries", name] if !name.is_empty() => Route::Query((*name).to_owned()),
         ["cache", "queries", name] if !name.is_empty() => Route::QueryCache((*name).to_owned()),
+        ["cache", "tags", tag] if !tag.is_empty() => Route::TagCache((*tag).to_owned()),
         _ => Route::NotFound,
     }
 }
@@ -75,6 +78,7 @@ mod tests {
             Route::Query("slow_version".into())
         );
         assert_eq!(route("/cache/queries/x"), Route::QueryCache("x".into()));
+        assert_eq!(route("/cache/tags/products"), Route::TagCache("products".into()));
         assert_eq!(
             route("/objects/filename1.txt"),
             Route::Object("filename1.txt".into())

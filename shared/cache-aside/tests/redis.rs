@@ -223,3 +223,44 @@ mod stampede {
         );
     }
 }
+
+#[tokio::test]
+async fn a_thousand_fills_racing_invalidations_never_expose_pre_invalidation_data() {
+    let redis = RedisServer::start();
+    let (writer, reader) = (cache(&redis), cache(&redis));
+    let key = entry("raced");
+    let mut stale_reads = 0;
+    for round in 0u32..1000 {
+        writer.invalidate("query:x").await.unwrap(); // each round starts cold
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (finish_tx, finish_rx) = tokio::sync::oneshot::channel::<()>();
+        // A fill that read the origin before the write ("old" = round) and stores after it.
+        let fill = writer.get_or_load(&key, None, ReadMode::Cached, || async move {
+            let _ = started_tx.send(());
+            let _ = finish_rx.await;
+            Ok::<_, Infallible>(round)
+        });
+        let write_then_invalidate = async {
+            started_rx.await.unwrap();
+            reader.invalidate("tag:t").await.unwrap();
+            finish_tx.send(()).unwrap();
+        };
+        let (filled, ()) = tokio::join!(fill, write_then_invalidate);
+        assert_eq!(
+            filled.unwrap().value,
+            round,
+            "the racing fill did load the old value"
+        );
+        // After the invalidation returned, the origin holds round + 1_000_000.
+        let after = reader
+            .get_or_load(&key, None, ReadMode::Cached, || async move {
+                Ok::<_, Infallible>(round + 1_000_000)
+            })
+            .await
+            .unwrap();
+        if after.value != round + 1_000_000 {
+            stale_reads += 1;
+        }
+    }
+    assert_eq!(stale_reads, 0);
+}
