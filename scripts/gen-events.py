@@ -37,6 +37,13 @@ def v2(method, path, query=None, headers=None):
     return event
 
 
+def with_body(event, body):
+    """A JSON request body, as API Gateway passes it."""
+    event["headers"]["content-type"] = "application/json"
+    event["body"] = json.dumps(body)
+    return event
+
+
 def v1(method, path, resource, path_params=None, query=None, headers=None, stage="Prod"):
     """API Gateway REST API (payload format 1.0), deployed under a stage."""
     hdrs = {**HEADERS, **(headers or {})}
@@ -91,6 +98,12 @@ QUERY_API = {
     "v2-get-object": v2("GET", "/objects/filename1.txt"),
     "v2-get-object-missing": v2("GET", "/objects/no-such-object.txt"),
     "v2-bad-object-key": v2("GET", "/objects/a//b.txt"),
+    "v2-get-restaurant-summary": v2("GET", "/restaurants/Blue%20Fig/summary"),
+    "v2-post-review": with_body(v2("POST", "/restaurants/Blue%20Fig/reviews"),
+                                {"author": "Ana", "rating": 5, "body": "Lovely figs."}),
+    "v2-bad-review": with_body(v2("POST", "/restaurants/Blue%20Fig/reviews"),
+                               {"author": "Ana", "rating": 9, "body": "Too good."}),
+    "v2-delete-cache-tag-products": v2("DELETE", "/cache/tags/products"),
     "v1-health": v1("GET", "/health", "/health"),
     "v1-list-queries": v1("GET", "/queries", "/queries"),
     "v1-get-slow-version": v1("GET", "/queries/slow_version", "/queries/{name}",

@@ -6,5 +6,6 @@ mod functions;
 mod mysql;
 mod objects;
 mod query_api;
+mod restaurants;
 mod secrets;
 mod support;

@@ -460,6 +460,8 @@ async fn every_fixture_gets_its_documented_answer_including_the_slow_query() {
             StatusCode::NOT_FOUND
         } else if name.contains("wrong-method") {
             StatusCode::METHOD_NOT_ALLOWED
+        } else if name.contains("-post-") {
+            StatusCode::CREATED
         } else {
             StatusCode::OK
         };

@@ -138,6 +138,10 @@ impl App {
             (Route::Query(name), &Method::GET) => self.run_query(&name, req).await,
             (Route::QueryCache(name), &Method::DELETE) => self.invalidate_query(&name).await,
             (Route::Object(key), &Method::GET) => self.get_object(&key, req).await,
+            (Route::RestaurantSummary(name), &Method::GET) => self.restaurant_summary(&name, req).await,
+            (Route::RestaurantReviews(name), &Method::POST) => self.add_review(&name, req).await,
+            (Route::RestaurantSummary(_), m) => Err(ApiError::method_not_allowed(m.as_str(), "GET")),
+            (Route::RestaurantReviews(_), m) => Err(ApiError::method_not_allowed(m.as_str(), "POST")),
             (Route::Health | Route::Catalog | Route::Query(_) | Route::Object(_), m) => {
                 Err(ApiError::method_not_allowed(m.as_str(), "GET"))
             }
@@ -332,7 +336,132 @@ impl App {
     }
 }
 
+/// The summary query and the review statement of the restaurant scenario.
+const SUMMARY: &str = "restaurant_summary";
+const ADD_REVIEW: &str = "add_review";
+
 impl App {
+    fn summary_query(&self) -> Result<&query_catalog::NamedQuery, ApiError> {
+        self.clients
+            .catalog
+            .get(SUMMARY)
+            .ok_or_else(|| ApiError::unknown_query(SUMMARY))
+    }
+
+    /// The cached summary of restaurant `name` (`mode` as for any query).
+    async fn summary(
+        &self,
+        name: &str,
+        mode: ReadMode,
+    ) -> Result<(serde_json::Value, cache_aside::Lookup<query_catalog::QueryRows>), ApiError> {
+        let query = self.summary_query()?;
+        let params = ResolvedParams::resolve(&query.params, [("name", name)])?;
+        let lookup = self
+            .clients
+            .query(query, &params, mode)
+            .await
+            .map_err(|e| match e {
+                QueryError::Origin(e) => ApiError::from(e),
+                QueryError::Key(e) => ApiError::internal(&e),
+            })?;
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_str(lookup.value.rows.get()).map_err(|e| ApiError::internal(&e))?;
+        let row = rows
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::restaurant_not_found(name))?;
+        Ok((row, lookup))
+    }
+
+    async fn restaurant_summary(&self, name: &str, req: &Request) -> Result<Response<Body>, ApiError> {
+        let started = Instant::now();
+        let mode = read_mode(
+            req.query_string_parameters().first("source") == Some("database"),
+            req.headers(),
+        );
+        let (row, lookup) = self.summary(name, mode).await?;
+        let body = serde_json::json!({
+            "restaurant": row,
+            "cache": lookup.state.as_str(),
+            "elapsed_ms": millis(started.elapsed()),
+            "ttl_seconds": lookup.ttl_remaining.filter(|_| lookup.state != CacheState::Bypass)
+                .map(|d| d.as_millis().div_ceil(1000) as u64),
+            "loaded_at": iso8601(lookup.loaded_at_ms),
+        });
+        let mut response = json_response(200, body.to_string());
+        if let Ok(v) = lookup.state.header_value().parse() {
+            response.headers_mut().insert("x-cache", v);
+        }
+        Ok(response)
+    }
+
+    /// Stores a review, then drops the restaurant's cached summary (O(1), fencing any fill that
+    /// started before the write) and fills it again: the next read includes the review.
+    async fn add_review(&self, name: &str, req: &Request) -> Result<Response<Body>, ApiError> {
+        let statement = self
+            .clients
+            .catalog
+            .statement(ADD_REVIEW)
+            .ok_or_else(|| ApiError::unknown_query(ADD_REVIEW))?;
+        let review: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(req.body().as_ref())
+            .map_err(|e| {
+                ApiError::bad_body(&format!("expected a JSON object {{author, rating, body}}: {e}"))
+            })?;
+        if let Some(unknown) = review
+            .keys()
+            .find(|k| !["author", "rating", "body"].contains(&k.as_str()))
+        {
+            return Err(ApiError::bad_parameter(
+                unknown,
+                "unknown field; expected author, rating, body",
+            ));
+        }
+        let text = |field: &str| match review.get(field) {
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(serde_json::Value::Number(n)) if field == "rating" => Ok(Some(n.to_string())),
+            None => Ok(None),
+            Some(_) => Err(ApiError::bad_parameter(field, "has the wrong JSON type")),
+        };
+        let mut given = vec![("name".to_owned(), name.to_owned())];
+        for field in ["author", "rating", "body"] {
+            if let Some(value) = text(field)? {
+                given.push((field.to_owned(), value));
+            }
+        }
+        let params = ResolvedParams::resolve(
+            &statement.params,
+            given.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )?;
+        let inserted = self.clients.execute(statement, &params).await?;
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_str(inserted.rows.get()).map_err(|e| ApiError::internal(&e))?;
+        let stored = rows
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::restaurant_not_found(name))?;
+
+        let summary_query = self.summary_query()?;
+        let invalidated = self
+            .clients
+            .invalidate_entity(
+                summary_query,
+                "name",
+                &query_catalog::ParamValue::Text(name.to_owned()),
+            )
+            .await;
+        if let Err(e) = &invalidated {
+            tracing::error!(error = %e, restaurant = name, "review stored but its cached summary could not be invalidated");
+        }
+        let (summary, lookup) = self.summary(name, ReadMode::Cached).await?;
+        let body = serde_json::json!({
+            "review": stored,
+            "summary": summary,
+            "cache": lookup.state.as_str(),
+            "summary_invalidated": invalidated.is_ok(),
+        });
+        Ok(json_response(201, body.to_string()))
+    }
+
     async fn get_object(&self, key: &str, req: &Request) -> Result<Response<Body>, ApiError> {
         let store = self
             .clients

@@ -42,6 +42,20 @@ impl ApiError {
         )
     }
 
+    /// 404 for a restaurant that does not exist.
+    pub fn restaurant_not_found(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "restaurant_not_found",
+            format!("no restaurant named {name:?}"),
+        )
+    }
+
+    /// 400 for a body that is not what the route takes.
+    pub fn bad_body(problem: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_body", problem.to_owned())
+    }
+
     /// 404 for a tag no query depends on (most likely a typo).
     pub fn unknown_tag(tag: &str) -> Self {
         Self::new(

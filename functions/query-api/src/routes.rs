@@ -13,6 +13,10 @@ pub(crate) enum Route {
     QueryCache(String),
     /// `/cache/tags/{tag}`
     TagCache(String),
+    /// `/restaurants/{name}/summary`
+    RestaurantSummary(String),
+    /// `/restaurants/{name}/reviews`
+    RestaurantReviews(String),
     /// `/objects/{key}` (the key may hold `/`; percent-decoded).
     Object(String),
     /// `/objects/...` with a key that cannot be an object key.
@@ -37,6 +41,13 @@ pub(crate) fn route(path: &str) -> Route {
         ["queries", name] if !name.is_empty() => Route::Query((*name).to_owned()),
         ["cache", "queries", name] if !name.is_empty() => Route::QueryCache((*name).to_owned()),
         ["cache", "tags", tag] if !tag.is_empty() => Route::TagCache((*tag).to_owned()),
+        ["restaurants", name, what @ ("summary" | "reviews")] if !name.is_empty() => {
+            match percent_encoding::percent_decode_str(name).decode_utf8() {
+                Ok(name) if *what == "summary" => Route::RestaurantSummary(name.into_owned()),
+                Ok(name) => Route::RestaurantReviews(name.into_owned()),
+                Err(_) => Route::NotFound,
+            }
+        }
         _ => Route::NotFound,
     }
 }
@@ -79,6 +90,14 @@ mod tests {
         );
         assert_eq!(route("/cache/queries/x"), Route::QueryCache("x".into()));
         assert_eq!(route("/cache/tags/products"), Route::TagCache("products".into()));
+        assert_eq!(
+            route("/restaurants/Blue%20Fig/summary"),
+            Route::RestaurantSummary("Blue Fig".into())
+        );
+        assert_eq!(
+            route("/restaurants/Saffron/reviews"),
+            Route::RestaurantReviews("Saffron".into())
+        );
         assert_eq!(
             route("/objects/filename1.txt"),
             Route::Object("filename1.txt".into())

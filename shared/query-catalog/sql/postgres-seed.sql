@@ -29,3 +29,37 @@ SELECT i,
        CASE WHEN i % 4 = 0 THEN NULL ELSE 'note ' || i END
 FROM generate_series(1, 60) AS i
 ON CONFLICT (id) DO NOTHING;
+
+-- The restaurant-summary scenario: 10 restaurants, 250 reviews.
+CREATE TABLE IF NOT EXISTS restaurants (
+  id      integer PRIMARY KEY,
+  name    text NOT NULL UNIQUE,
+  cuisine text NOT NULL,
+  city    text NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS reviews (
+  id            bigserial PRIMARY KEY,
+  restaurant_id integer NOT NULL REFERENCES restaurants (id),
+  author        text NOT NULL,
+  rating        smallint NOT NULL CHECK (rating BETWEEN 1 AND 5),
+  body          text NOT NULL,
+  created_at    timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS reviews_newest ON reviews (restaurant_id, created_at DESC, id DESC);
+
+INSERT INTO restaurants (id, name, cuisine, city)
+SELECT i,
+       (ARRAY['Blue Fig', 'Casa Luna', 'Golden Wok', 'Harbor Grill', 'Juniper', 'Little Saigon',
+              'Olive Tree', 'Saffron', 'The Copper Pot', 'Umami House'])[i],
+       (ARRAY['mediterranean', 'mexican', 'chinese', 'seafood', 'nordic', 'vietnamese',
+              'greek', 'indian', 'bistro', 'japanese'])[i],
+       (ARRAY['Lisbon', 'Austin', 'Osaka', 'Perth', 'Oslo', 'Hanoi', 'Athens', 'Delhi', 'Lyon', 'Kyoto'])[i]
+FROM generate_series(1, 10) AS i
+ON CONFLICT (id) DO NOTHING;
+
+INSERT INTO reviews (restaurant_id, author, rating, body, created_at)
+SELECT 1 + i % 10, 'reviewer ' || i, 1 + (i * 7) % 5, 'Seed review ' || i,
+       timestamptz '2026-01-01 00:00:00+00' + i * interval '1 hour'
+FROM generate_series(1, 250) AS i
+WHERE NOT EXISTS (SELECT 1 FROM reviews LIMIT 1);

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::params::{kind_name, ParamSpec};
 use crate::{CatalogError, Engine};
+use crate::{ParamValue, ResolvedParams};
 
 /// The catalog shipped in the repository, compiled into every function so a Lambda package
 /// needs no extra file. `QUERY_CATALOG_PATH` may point at another file.
@@ -40,6 +41,10 @@ pub struct NamedQuery {
     /// Parameters, in placeholder order.
     #[serde(default)]
     pub params: Vec<ParamSpec>,
+    /// Parameters whose value names an entity with its own invalidation scope (e.g. the
+    /// restaurant `name`): a write to that entity drops just its entries, in O(1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scope_params: Vec<String>,
 }
 
 /// The database a query uses when it names none.
@@ -54,6 +59,15 @@ pub fn query_scope(name: &str) -> String {
     format!("query:{name}")
 }
 
+/// The scope of the entity named by `value` of parameter `param` of `query`. Values may hold
+/// any text, so they are hashed into the scope name.
+pub fn entity_scope(query: &str, param: &str, value: &ParamValue) -> String {
+    use sha2::Digest;
+    let canonical = serde_json::to_vec(value).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&canonical);
+    format!("entity:{query}:{param}:{}", hex::encode(&digest[..8]))
+}
+
 /// The invalidation scope of data tag `tag` (usually a table).
 pub fn tag_scope(tag: &str) -> String {
     format!("tag:{tag}")
@@ -65,6 +79,17 @@ impl NamedQuery {
         std::iter::once(query_scope(&self.name))
             .chain(self.tags.iter().map(|t| tag_scope(t)))
             .collect()
+    }
+
+    /// [`Self::scopes`] plus one entity scope per `scope_params` entry, for these parameters.
+    pub fn scopes_for(&self, params: &ResolvedParams) -> Vec<String> {
+        let mut scopes = self.scopes();
+        for param in &self.scope_params {
+            if let Some(value) = params.as_map().get(param.as_str()) {
+                scopes.push(entity_scope(&self.name, param, value));
+            }
+        }
+        scopes
     }
 
     /// The declared TTL, if any.
@@ -117,6 +142,15 @@ impl NamedQuery {
                     kind_name(p.kind)
                 ));
             }
+        }
+        if let Some(unknown) = self
+            .scope_params
+            .iter()
+            .find(|p| !self.params.iter().any(|s| &s.name == *p))
+        {
+            return Err(format!(
+                "scope_params names {unknown:?}, which is not a parameter"
+            ));
         }
         if !is_identifier(&self.database, 64) {
             return Err(format!(
@@ -195,6 +229,9 @@ fn placeholders(sql: &str) -> (Vec<usize>, usize) {
 struct CatalogFile {
     #[serde(default, rename = "query")]
     queries: Vec<NamedQuery>,
+    /// Writes used by the service's own routes; never served by `GET /queries/{name}`.
+    #[serde(default, rename = "statement")]
+    statements: Vec<NamedQuery>,
 }
 
 /// All named queries, validated.
@@ -202,6 +239,7 @@ struct CatalogFile {
 pub struct Catalog {
     queries: Vec<NamedQuery>,
     by_name: HashMap<String, usize>,
+    statements: Vec<NamedQuery>,
 }
 
 impl Catalog {
@@ -226,6 +264,20 @@ impl Catalog {
                 });
             }
         }
+        for st in &file.statements {
+            st.validate().map_err(|problem| CatalogError::Invalid {
+                query: st.name.clone(),
+                problem,
+            })?;
+            if by_name.contains_key(&st.name)
+                || file.statements.iter().filter(|o| o.name == st.name).count() > 1
+            {
+                return Err(CatalogError::Invalid {
+                    query: st.name.clone(),
+                    problem: "declared twice".into(),
+                });
+            }
+        }
         if file.queries.is_empty() {
             return Err(CatalogError::Invalid {
                 query: "-".into(),
@@ -235,6 +287,7 @@ impl Catalog {
         Ok(Self {
             queries: file.queries,
             by_name,
+            statements: file.statements,
         })
     }
 
@@ -257,6 +310,11 @@ impl Catalog {
         self.by_name.get(name).map(|&i| &self.queries[i])
     }
 
+    /// The write statement called `name`.
+    pub fn statement(&self, name: &str) -> Option<&NamedQuery> {
+        self.statements.iter().find(|s| s.name == name)
+    }
+
     /// Every query, in file order.
     pub fn queries(&self) -> &[NamedQuery] {
         &self.queries
@@ -267,7 +325,7 @@ impl Catalog {
     /// the catalog uses but that are not configured (their queries answer 503 until they are).
     pub fn check_databases(&self, configured: &[(&str, Engine)]) -> Result<Vec<String>, CatalogError> {
         let mut missing = Vec::new();
-        for q in &self.queries {
+        for q in self.queries.iter().chain(&self.statements) {
             match configured.iter().find(|(name, _)| *name == q.database) {
                 None => {
                     if !missing.contains(&q.database) {

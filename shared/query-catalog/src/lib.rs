@@ -11,7 +11,9 @@ mod error;
 mod params;
 mod rows;
 
-pub use catalog::{query_scope, tag_scope, Catalog, NamedQuery, BUNDLED_CATALOG, MAIN_DATABASE};
+pub use catalog::{
+    entity_scope, query_scope, tag_scope, Catalog, NamedQuery, BUNDLED_CATALOG, MAIN_DATABASE,
+};
 pub use database::{
     CredentialSource, CredentialsFuture, Database, DatabaseSettings, Databases, DbCredentials, Engine, Pool,
     QueryRows,

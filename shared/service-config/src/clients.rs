@@ -141,7 +141,7 @@ impl Clients {
 /// The cache key of `query` with `params`: its name, the hash of the typed parameters, and the
 /// scopes (the query's own and its tags') whose invalidation drops it.
 pub fn query_entry(query: &NamedQuery, params: &ResolvedParams) -> Result<EntryKey, CacheError> {
-    EntryKey::new("q", &query.name, &params.as_map())?.with_scopes(query.scopes())
+    EntryKey::new("q", &query.name, &params.as_map())?.with_scopes(query.scopes_for(params))
 }
 
 /// Why a named query could not be answered.
@@ -170,5 +170,27 @@ impl Clients {
                 self.databases.fetch_rows(query, params)
             })
             .await?)
+    }
+
+    /// Runs write `statement` with `params` on its database; returns what it RETURNs.
+    pub async fn execute(
+        &self,
+        statement: &NamedQuery,
+        params: &ResolvedParams,
+    ) -> Result<QueryRows, DbError> {
+        self.databases.fetch_rows(statement, params).await
+    }
+
+    /// Drops every cached result of `query` whose scope parameter `param` equals `value`
+    /// (O(1); fills that started earlier can no longer be read).
+    pub async fn invalidate_entity(
+        &self,
+        query: &NamedQuery,
+        param: &str,
+        value: &query_catalog::ParamValue,
+    ) -> Result<u64, CacheError> {
+        self.cache
+            .invalidate(&query_catalog::entity_scope(&query.name, param, value))
+            .await
     }
 }
