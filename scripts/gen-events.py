@@ -75,6 +75,31 @@ def v1(method, path, resource, path_params=None, query=None, headers=None, stage
     }
 
 
+def s3_event(name, key):
+    """An S3 notification (key URL-encoded, + for spaces, as S3 sends it)."""
+    return {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-23T12:00:00.000Z", "eventName": name,
+        "userIdentity": {"principalId": "AWS:EXAMPLE"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "1", "x-amz-id-2": "2"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "invalidate",
+               "bucket": {"name": "demo-objects", "ownerIdentity": {"principalId": "EXAMPLE"},
+                          "arn": "arn:aws:s3:::demo-objects"},
+               "object": {"key": key, "size": 300, "eTag": "0", "sequencer": "0"}}}]}
+
+
+def sqs_batch(messages):
+    """An SQS batch of invalidation messages."""
+    return {"Records": [{
+        "messageId": mid, "receiptHandle": "r-" + mid, "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795435200000",
+                       "SenderId": "EXAMPLE", "ApproximateFirstReceiveTimestamp": "1795435200000"},
+        "messageAttributes": {}, "md5OfBody": "0", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:invalidations", "awsRegion": "us-east-1",
+    } for mid, body in messages]}
+
+
 PRODUCTS = {"category": "tools", "limit": "5"}
 QUERY_API = {
     "v2-health": v2("GET", "/health"),
@@ -132,6 +157,14 @@ OTHERS = {
     "invalidator/direct-queries": {"queries": ["products_by_category", "product"]},
     "invalidator/direct-tags": {"tags": ["products"]},
     "invalidator/bad-payload": {"table": 42},
+    "invalidator/db-change-products": {"table": "products", "operation": "UPDATE", "keys": {"id": "3"}},
+    "invalidator/s3-object-created": s3_event("ObjectCreated:Put", "docs/a+b%2Bc.txt"),
+    "invalidator/s3-object-removed": s3_event("ObjectRemoved:Delete", "filename1.txt"),
+    "invalidator/sqs-batch": sqs_batch([
+        ("msg-change", json.dumps({"table": "products", "operation": "INSERT", "keys": {"id": "61"}})),
+        ("msg-broken", "{not json"),
+        ("msg-direct", json.dumps({"queries": ["slow_version"]})),
+    ]),
 }
 
 for name, event in QUERY_API.items():

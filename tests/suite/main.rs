@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod functions;
+mod invalidation_events;
 mod mysql;
 mod objects;
 mod query_api;

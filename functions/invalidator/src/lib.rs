@@ -1,15 +1,25 @@
-//! Invalidator: drops cached query results when their data changes.
+//! Invalidator: drops cached data when the data changes. It accepts:
 //!
-//! Direct invoke: `{"queries": ["name", ...], "tags": ["tag", ...]}`. S3, database-change and
-//! SQS triggers come with the concurrency work; until then they are refused with a clear error.
+//! - S3 notifications (`ObjectCreated:*`, `ObjectRemoved:*`): drop that object's cache entry;
+//! - database change events `{"table", "operation", "keys"}` (from the PostgreSQL trigger in
+//!   `shared/query-catalog/sql/postgres-change-events.sql`): invalidate the table's tag, so
+//!   every query depending on it reloads;
+//! - SQS batches whose messages hold any of these, answered with `batchItemFailures` so only
+//!   the failed messages are retried;
+//! - direct invokes `{"queries": [...], "tags": [...]}`.
+//!
+//! Every change is O(1) in Redis (generation bumps or one DEL), whatever is cached.
 
+use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use cache_aside::Cache;
 use query_catalog::{query_scope, tag_scope, Catalog};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// What the function accepts, quoted in every refusal.
-pub const ACCEPTED: &str = r#"accepted payloads: {"queries": ["name", ...]} and/or {"tags": ["tag", ...]}"#;
+pub const ACCEPTED: &str = "accepted events: S3 notifications, SQS batches, database changes \
+{\"table\", \"operation\", \"keys\"}, and direct {\"queries\": [...]} and/or {\"tags\": [...]}";
 
 /// A direct invalidation request.
 #[derive(Debug, Deserialize)]
@@ -21,6 +31,16 @@ struct Invalidate {
     tags: Vec<String>,
 }
 
+/// A row change reported by the database trigger.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DbChange {
+    table: String,
+    operation: String,
+    #[serde(default)]
+    keys: Value,
+}
+
 /// Why an event was not carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidateError {
@@ -30,10 +50,10 @@ pub enum InvalidateError {
     /// A query name is not in the catalog (nothing was invalidated).
     #[error("unknown query {0:?}; nothing was invalidated")]
     UnknownQuery(String),
-    /// Redis failed; the scopes listed before it were invalidated.
+    /// Redis failed; the scopes or keys listed before it were done.
     #[error("invalidation failed after {done:?}: {source}")]
     Cache {
-        /// Scopes already invalidated.
+        /// What was already done.
         done: Vec<String>,
         /// The failure.
         #[source]
@@ -41,23 +61,36 @@ pub enum InvalidateError {
     },
 }
 
-/// Invalidates what `event` names and returns each scope's new generation.
+/// The `eventSource` of the first record, when `event` is a `Records` batch.
+fn records_source(event: &Value) -> Option<&str> {
+    let records = event.get("Records")?.as_array()?;
+    Some(
+        records
+            .first()
+            .and_then(|r| r.get("eventSource"))
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+    )
+}
+
+/// Carries out one event and reports what was invalidated.
 pub async fn handle(cache: &Cache, catalog: &Catalog, event: Value) -> Result<Value, InvalidateError> {
-    let request: Invalidate =
-        serde_json::from_value(event).map_err(|e| InvalidateError::Payload(format!("{e}; {ACCEPTED}")))?;
-    if request.queries.is_empty() && request.tags.is_empty() {
-        return Err(InvalidateError::Payload(format!(
-            "nothing to invalidate; {ACCEPTED}"
-        )));
+    match records_source(&event) {
+        Some("aws:sqs") => {
+            let batch: SqsEvent = parse(event)?;
+            Ok(serde_json::to_value(sqs(cache, catalog, batch).await).unwrap_or_default())
+        }
+        Some(_) => s3(cache, parse(event)?).await,
+        None if event.get("table").is_some() => change(cache, catalog, parse(event)?).await,
+        None => direct(cache, catalog, parse(event)?).await,
     }
-    if let Some(unknown) = request.queries.iter().find(|q| catalog.get(q).is_none()) {
-        return Err(InvalidateError::UnknownQuery(unknown.clone()));
-    }
-    let scopes = request
-        .queries
-        .iter()
-        .map(|q| query_scope(q))
-        .chain(request.tags.iter().map(|t| tag_scope(t)));
+}
+
+fn parse<T: serde::de::DeserializeOwned>(event: Value) -> Result<T, InvalidateError> {
+    serde_json::from_value(event).map_err(|e| InvalidateError::Payload(format!("{e}; {ACCEPTED}")))
+}
+
+async fn invalidate_scopes(cache: &Cache, scopes: Vec<String>) -> Result<Value, InvalidateError> {
     let mut generations = serde_json::Map::new();
     for scope in scopes {
         match cache.invalidate(&scope).await {
@@ -72,4 +105,134 @@ pub async fn handle(cache: &Cache, catalog: &Catalog, event: Value) -> Result<Va
     }
     tracing::info!(scopes = generations.len(), "invalidated");
     Ok(json!({ "invalidated": generations }))
+}
+
+async fn direct(cache: &Cache, catalog: &Catalog, request: Invalidate) -> Result<Value, InvalidateError> {
+    if request.queries.is_empty() && request.tags.is_empty() {
+        return Err(InvalidateError::Payload(format!(
+            "nothing to invalidate; {ACCEPTED}"
+        )));
+    }
+    if let Some(unknown) = request.queries.iter().find(|q| catalog.get(q).is_none()) {
+        return Err(InvalidateError::UnknownQuery(unknown.clone()));
+    }
+    let scopes = request
+        .queries
+        .iter()
+        .map(|q| query_scope(q))
+        .chain(request.tags.iter().map(|t| tag_scope(t)));
+    invalidate_scopes(cache, scopes.collect()).await
+}
+
+/// A table's tag: catalog queries tag the tables they read.
+async fn change(cache: &Cache, catalog: &Catalog, change: DbChange) -> Result<Value, InvalidateError> {
+    let valid_table = !change.table.is_empty()
+        && change.table.len() <= 63
+        && change
+            .table
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid_table {
+        return Err(InvalidateError::Payload(format!(
+            "table {:?} is not a lower-case table name",
+            change.table
+        )));
+    }
+    if !["INSERT", "UPDATE", "DELETE", "TRUNCATE"].contains(&change.operation.as_str()) {
+        return Err(InvalidateError::Payload(format!(
+            "operation {:?} is not INSERT, UPDATE, DELETE or TRUNCATE",
+            change.operation
+        )));
+    }
+    let dependents: Vec<&str> = catalog
+        .queries()
+        .iter()
+        .filter(|q| q.tags.contains(&change.table))
+        .map(|q| q.name.as_str())
+        .collect();
+    if dependents.is_empty() {
+        return Ok(
+            json!({"invalidated": {}, "note": format!("no query depends on table {:?}", change.table)}),
+        );
+    }
+    tracing::debug!(table = %change.table, operation = %change.operation, keys = %change.keys, "database change");
+    let mut report = invalidate_scopes(cache, vec![tag_scope(&change.table)]).await?;
+    report["queries"] = json!(dependents);
+    Ok(report)
+}
+
+/// Object keys in S3 notifications are URL-encoded with `+` for spaces.
+fn decode_s3_key(key: &str) -> String {
+    let spaced = key.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+async fn s3(cache: &Cache, event: S3Event) -> Result<Value, InvalidateError> {
+    let mut dropped = Vec::new();
+    let mut ignored = Vec::new();
+    for record in &event.records {
+        let name = record.event_name.as_deref().unwrap_or("");
+        let key = record
+            .s3
+            .object
+            .url_decoded_key
+            .clone()
+            .or_else(|| record.s3.object.key.as_deref().map(decode_s3_key))
+            .ok_or_else(|| InvalidateError::Payload("an S3 record has no object key".into()))?;
+        if !(name.starts_with("ObjectCreated:") || name.starts_with("ObjectRemoved:")) {
+            ignored.push(json!({"key": key, "event": name}));
+            continue;
+        }
+        cache
+            .drop_object(&key)
+            .await
+            .map_err(|e| InvalidateError::Cache {
+                done: dropped.clone(),
+                source: e.into(),
+            })?;
+        dropped.push(key);
+    }
+    tracing::info!(dropped = dropped.len(), "S3 objects dropped from the cache");
+    Ok(json!({"dropped": dropped, "ignored": ignored}))
+}
+
+/// Each message is handled on its own; failures are reported per message, so a bad one never
+/// causes the good ones to be retried or lost.
+async fn sqs(cache: &Cache, catalog: &Catalog, batch: SqsEvent) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for message in batch.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let outcome = match message.body.as_deref().map(serde_json::from_str::<Value>) {
+            Some(Ok(body)) if records_source(&body) != Some("aws:sqs") => {
+                Box::pin(handle(cache, catalog, body)).await.map(drop)
+            }
+            Some(Ok(_)) => Err(InvalidateError::Payload(
+                "an SQS message may not hold another SQS batch".into(),
+            )),
+            Some(Err(e)) => Err(InvalidateError::Payload(format!("message body is not JSON: {e}"))),
+            None => Err(InvalidateError::Payload("message has no body".into())),
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(message_id = %id, error = %e, "invalidation message failed");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failures.push(failure);
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_keys_are_url_decoded() {
+        assert_eq!(decode_s3_key("docs/a+b%2Bc.txt"), "docs/a b+c.txt");
+        assert_eq!(decode_s3_key("filename1.txt"), "filename1.txt");
+    }
 }

@@ -1,0 +1,44 @@
+-- Change events for the invalidator: every INSERT/UPDATE/DELETE/TRUNCATE on a watched table
+-- sends {"table", "operation", "keys"} so the table's tag is invalidated (O(1) in Redis).
+--
+-- On RDS / Aurora PostgreSQL (needs the aws_lambda extension and an IAM role on the instance
+-- allowing lambda:InvokeFunction on the invalidator):
+--   CREATE EXTENSION IF NOT EXISTS aws_lambda CASCADE;
+--   set  cache_invalidation.function_arn  to the invalidator's ARN, e.g.
+--   ALTER DATABASE app SET cache_invalidation.function_arn = 'arn:aws:lambda:REGION:ACCOUNT:function:NAME';
+--   then run this file and attach the trigger to each table the catalog tags (see the end).
+-- The invoke is asynchronous ('Event'): the write does not wait for the invalidation, and a
+-- failed invoke is retried by Lambda; the cache TTL bounds staleness if everything fails.
+--
+-- Locally (no aws_lambda extension) the same payload goes out with pg_notify on channel
+-- cache_invalidation, and a LISTEN forwarder hands it to the invalidator (see the tests).
+
+CREATE OR REPLACE FUNCTION cache_invalidation_payload(tg_table text, tg_op text, row_data jsonb)
+RETURNS json LANGUAGE sql AS $$
+  SELECT json_build_object('table', tg_table, 'operation', tg_op,
+                           'keys', CASE WHEN row_data IS NULL THEN '{}'::json
+                                        ELSE json_build_object('id', row_data ->> 'id') END)
+$$;
+
+CREATE OR REPLACE FUNCTION cache_invalidation_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  payload json := cache_invalidation_payload(TG_TABLE_NAME, TG_OP,
+                    CASE WHEN TG_OP = 'DELETE' THEN to_jsonb(OLD)
+                         WHEN TG_OP = 'TRUNCATE' THEN NULL ELSE to_jsonb(NEW) END);
+  arn text := current_setting('cache_invalidation.function_arn', true);
+BEGIN
+  IF arn IS NOT NULL AND arn <> '' AND to_regproc('aws_lambda.invoke') IS NOT NULL THEN
+    PERFORM aws_lambda.invoke(aws_commons.create_lambda_function_arn(arn), payload, 'Event');
+  ELSE
+    PERFORM pg_notify('cache_invalidation', payload::text);
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+-- Attach to each table the catalog tags, e.g.:
+--   CREATE TRIGGER products_cache_invalidation AFTER INSERT OR UPDATE OR DELETE ON products
+--     FOR EACH ROW EXECUTE FUNCTION cache_invalidation_notify();
+--   CREATE TRIGGER products_cache_invalidation_truncate AFTER TRUNCATE ON products
+--     FOR EACH STATEMENT EXECUTE FUNCTION cache_invalidation_notify();
