@@ -77,7 +77,7 @@ async fn invalidator_refuses_bad_payloads_clearly() {
     let bad = invalidator::handle(&cache, &catalog, payload("invalidator/bad-payload"))
         .await
         .unwrap_err();
-    assert!(bad.to_string().contains("accepted payloads"), "{bad}");
+    assert!(bad.to_string().contains("accepted events"), "{bad}");
     let empty = invalidator::handle(&cache, &catalog, json!({}))
         .await
         .unwrap_err();
@@ -126,5 +126,5 @@ async fn ingester_warms_queries_so_the_first_read_hits() {
         .handle(payload("ingester/bad-payload"))
         .await
         .unwrap_err();
-    assert!(bad.to_string().contains("accepted payloads"), "{bad}");
+    assert!(bad.to_string().contains("accepted events"), "{bad}");
 }
