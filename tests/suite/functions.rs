@@ -126,5 +126,5 @@ async fn ingester_warms_queries_so_the_first_read_hits() {
         .handle(payload("ingester/bad-payload"))
         .await
         .unwrap_err();
-    assert!(bad.to_string().contains("accepted events"), "{bad}");
+    assert!(bad.to_string().contains("accepted payloads"), "{bad}");
 }
