@@ -9,7 +9,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::envelope::Envelope;
 use crate::outcome::{BypassReason, CacheState, Lookup};
-use crate::ttl::{unix_now_ms, TtlPolicy};
+use crate::ttl::{unix_now_ms, xfetch_due, Freshness, TtlPolicy};
 use crate::{CacheError, CacheSettings, EntryKey, KeySpace, RedisStore, StoreError};
 
 /// How a read uses the cache.
@@ -105,15 +105,45 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        self.get_or_load_with(entry, Freshness::ttl(ttl), mode, load)
+            .await
+    }
+
+    /// [`Self::get_or_load`] with stale windows and early refresh:
+    ///
+    /// - fresh, and XFetch says not yet: `hit`;
+    /// - fresh but XFetch says refresh, or expired within `stale_while_revalidate`: the one
+    ///   request that takes the refresh lock reloads *inside its own invocation* (a Lambda
+    ///   sandbox is frozen after the response, so background work would not run) and answers
+    ///   `miss`; every other request meanwhile gets the current value (`hit`) or the old one
+    ///   (`stale`);
+    /// - expired and the origin fails within `stale_if_error`: the old value, `stale`.
+    pub async fn get_or_load_with<T, E, F, Fut>(
+        &self,
+        entry: &EntryKey,
+        freshness: Freshness,
+        mode: ReadMode,
+        load: F,
+    ) -> Result<Lookup<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let policy = TtlPolicy {
-            ttl: ttl.unwrap_or(self.settings.default_ttl),
+            ttl: freshness.ttl.unwrap_or(self.settings.default_ttl),
             jitter: self.settings.ttl_jitter,
+            keep_stale: freshness.stale_while_revalidate.max(freshness.stale_if_error),
         };
         let generations = match mode {
             ReadMode::Bypass => return bypass(load, BypassReason::Requested).await,
             ReadMode::Refresh => self.current_generations(entry.scopes()).await,
-            ReadMode::Cached => match self.read(entry).await {
-                Ok(Found::Fresh(lookup)) => return Ok(lookup),
+            ReadMode::Cached => match self.read::<T>(entry).await {
+                Ok(Found::Entry(envelope, generations)) => {
+                    return self
+                        .serve_or_refresh(entry, envelope, &generations, freshness, policy, load)
+                        .await;
+                }
                 Ok(Found::Absent(generations)) => Ok(generations),
                 Err(e) => Err(e),
             },
@@ -155,6 +185,69 @@ impl Cache {
         let (generation,): (u64,) = self.store.pipeline("invalidate", &pipe).await?;
         self.remember(&[scope.to_owned()], &[generation]);
         Ok(generation)
+    }
+
+    /// See [`Self::get_or_load_with`]: what to do with an entry that exists.
+    async fn serve_or_refresh<T, E, F, Fut>(
+        &self,
+        entry: &EntryKey,
+        envelope: Envelope<T>,
+        generations: &[u64],
+        freshness: Freshness,
+        policy: TtlPolicy,
+        load: F,
+    ) -> Result<Lookup<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let now = unix_now_ms();
+        let fresh = envelope.is_fresh(now);
+        let ms = |d: Duration| d.as_millis() as u64;
+        let revalidating = now < envelope.fresh_until_ms + ms(freshness.stale_while_revalidate);
+        let may_serve_on_error = now < envelope.fresh_until_ms + ms(freshness.stale_if_error);
+        if fresh
+            && !xfetch_due(
+                now,
+                envelope.fresh_until_ms,
+                envelope.load_ms,
+                freshness.early_refresh_beta,
+                fastrand::f64(),
+            )
+        {
+            return Ok(from_envelope(envelope, CacheState::Hit, now));
+        }
+        let key = self.keys.value_key(entry, generations);
+        if fresh || revalidating {
+            let current = if fresh { CacheState::Hit } else { CacheState::Stale };
+            let lock_key = self.keys.lock_key(entry, generations);
+            let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+            if !matches!(
+                self.store
+                    .try_lock(&lock_key, &token, self.settings.fill_lock_ttl)
+                    .await,
+                Ok(true)
+            ) {
+                return Ok(from_envelope(envelope, current, now));
+            }
+            let refreshed = self.load_and_store(&key, policy, load).await;
+            if let Err(e) = self.store.unlock(&lock_key, &token).await {
+                log_store_error(&e, "refresh lock release failed; it expires by itself");
+            }
+            return match refreshed {
+                Ok(lookup) => Ok(lookup),
+                Err(_) if fresh || may_serve_on_error => Ok(from_envelope(envelope, current, unix_now_ms())),
+                Err(e) => Err(e),
+            };
+        }
+        match self.fill_once(entry, generations, policy, load).await {
+            Err(_) if may_serve_on_error => {
+                tracing::warn!(key = %key, "origin failed; serving the stale value (stale-if-error)");
+                Ok(from_envelope(envelope, CacheState::Stale, unix_now_ms()))
+            }
+            other => other,
+        }
     }
 
     /// Stampede control for a cold key: across processes one request holds a Redis fill lock
@@ -270,10 +363,14 @@ impl Cache {
             self.remember(scopes, &generations);
             self.store.get(&self.keys.value_key(entry, &generations)).await?
         };
-        if let Some(lookup) = value.and_then(|bytes| fresh_lookup(&bytes, unix_now_ms())) {
-            return Ok(Found::Fresh(lookup));
+        match value.map(|bytes| Envelope::<T>::decode(&bytes)) {
+            Some(Ok(envelope)) => Ok(Found::Entry(envelope, generations)),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "unreadable cache entry; reloading");
+                Ok(Found::Absent(generations))
+            }
+            None => Ok(Found::Absent(generations)),
         }
-        Ok(Found::Absent(generations))
     }
 
     /// The scopes' current generations, seeding any that do not exist yet.
@@ -343,7 +440,7 @@ impl Cache {
         let envelope = Envelope::new(&value, loaded_at_ms, ttl, load_duration);
         match envelope.encode() {
             Ok(bytes) => {
-                if let Err(e) = self.store.set_px(key, &bytes, ttl).await {
+                if let Err(e) = self.store.set_px(key, &bytes, ttl + policy.keep_stale).await {
                     log_store_error(&e, "cache write failed; value served uncached");
                 }
             }
@@ -372,6 +469,18 @@ impl Cache {
     }
 }
 
+/// The answer built from a stored envelope.
+fn from_envelope<T>(envelope: Envelope<T>, state: CacheState, now: u64) -> Lookup<T> {
+    Lookup {
+        ttl_remaining: Some(envelope.remaining(now)),
+        loaded_at_ms: envelope.created_ms,
+        load_duration: Duration::from_millis(envelope.load_ms),
+        value: envelope.value,
+        state,
+        bypass_reason: None,
+    }
+}
+
 /// A hit from stored bytes, if they are a readable envelope still fresh at `now`.
 fn fresh_lookup<T: DeserializeOwned>(bytes: &[u8], now: u64) -> Option<Lookup<T>> {
     match Envelope::<T>::decode(bytes) {
@@ -392,7 +501,8 @@ fn fresh_lookup<T: DeserializeOwned>(bytes: &[u8], now: u64) -> Option<Lookup<T>
 }
 
 enum Found<T> {
-    Fresh(Lookup<T>),
+    /// A readable entry (fresh or not) under these current generations.
+    Entry(Envelope<T>, Vec<u64>),
     /// Not cached (or expired/unreadable) under these current generations.
     Absent(Vec<u64>),
 }

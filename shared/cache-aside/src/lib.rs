@@ -29,4 +29,4 @@ pub use objects::{CachedObject, ObjectLookup, ObjectPolicy};
 pub use outcome::{BypassReason, CacheState, Lookup};
 pub use settings::CacheSettings;
 pub use store::RedisStore;
-pub use ttl::{unix_now_ms, TtlPolicy};
+pub use ttl::{unix_now_ms, xfetch_due, Freshness, TtlPolicy};

@@ -10,6 +10,8 @@ pub struct TtlPolicy {
     pub ttl: Duration,
     /// Fraction of `ttl` that may be taken off (0 = none).
     pub jitter: f64,
+    /// How long past its freshness an entry is kept in Redis, to be served stale.
+    pub keep_stale: Duration,
 }
 
 impl TtlPolicy {
@@ -24,6 +26,39 @@ impl TtlPolicy {
         let ttl = self.ttl.saturating_sub(Duration::from_secs_f64(cut));
         ttl.max(Duration::from_millis(1))
     }
+}
+
+/// How a query's entries age: freshness, stale windows, early refresh.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Freshness {
+    /// Freshness; the cache's default TTL when `None`.
+    pub ttl: Option<Duration>,
+    /// After expiry, serve the old value (`stale`) while one request refreshes it.
+    pub stale_while_revalidate: Duration,
+    /// After expiry, serve the old value (`stale`) when the origin fails.
+    pub stale_if_error: Duration,
+    /// XFetch's beta: how eagerly to refresh before expiry (0 = never early; 1 = the paper's).
+    pub early_refresh_beta: f64,
+}
+
+impl Freshness {
+    /// Just a TTL: no stale serving, XFetch with beta 1.
+    pub fn ttl(ttl: Option<Duration>) -> Self {
+        Self {
+            ttl,
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            early_refresh_beta: 1.0,
+        }
+    }
+}
+
+/// XFetch (Vattani et al.): refresh early when `now - delta * beta * ln(rand) >= expiry`, with
+/// `delta` the time the last load took. Slow loads and hot keys refresh earlier, one at a time.
+pub fn xfetch_due(now_ms: u64, fresh_until_ms: u64, load_ms: u64, beta: f64, draw: f64) -> bool {
+    let draw = draw.clamp(f64::MIN_POSITIVE, 1.0);
+    let head_start = load_ms as f64 * beta.max(0.0) * -draw.ln();
+    now_ms as f64 + head_start >= fresh_until_ms as f64
 }
 
 /// Milliseconds since the Unix epoch. Envelopes use wall time because they are read by other
@@ -44,6 +79,7 @@ mod tests {
         let p = TtlPolicy {
             ttl: Duration::from_secs(100),
             jitter: 0.1,
+            keep_stale: Duration::ZERO,
         };
         assert_eq!(p.jittered_with(0.0), Duration::from_secs(100));
         assert_eq!(p.jittered_with(1.0), Duration::from_secs(90));
@@ -57,15 +93,29 @@ mod tests {
     }
 
     #[test]
+    fn xfetch_refreshes_earlier_for_slow_loads_and_never_with_beta_zero() {
+        // 10 s before expiry: a 5 s load refreshes on an unlucky draw; a 1 ms load does not.
+        assert!(xfetch_due(0, 10_000, 5_000, 1.0, 0.1));
+        assert!(!xfetch_due(0, 10_000, 1, 1.0, 0.1));
+        assert!(!xfetch_due(0, 10_000, 5_000, 0.0, 0.0001));
+        assert!(
+            xfetch_due(10_000, 10_000, 0, 1.0, 0.5),
+            "at expiry it is always due"
+        );
+    }
+
+    #[test]
     fn no_jitter_is_exact_and_tiny_ttls_stay_positive() {
         let p = TtlPolicy {
             ttl: Duration::from_secs(7),
             jitter: 0.0,
+            keep_stale: Duration::ZERO,
         };
         assert_eq!(p.jittered(), Duration::from_secs(7));
         let tiny = TtlPolicy {
             ttl: Duration::from_micros(10),
             jitter: 0.5,
+            keep_stale: Duration::ZERO,
         };
         assert_eq!(tiny.jittered_with(1.0), Duration::from_millis(1));
     }

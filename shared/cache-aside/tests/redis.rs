@@ -264,3 +264,152 @@ async fn a_thousand_fills_racing_invalidations_never_expose_pre_invalidation_dat
     }
     assert_eq!(stale_reads, 0);
 }
+
+mod freshness {
+    use super::*;
+    use cache_aside::Freshness;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    fn policy(ttl_ms: u64, swr_ms: u64, sie_ms: u64, beta: f64) -> Freshness {
+        Freshness {
+            ttl: Some(Duration::from_millis(ttl_ms)),
+            stale_while_revalidate: Duration::from_millis(swr_ms),
+            stale_if_error: Duration::from_millis(sie_ms),
+            early_refresh_beta: beta,
+        }
+    }
+
+    fn no_jitter(redis: &RedisServer) -> Arc<Cache> {
+        let settings = CacheSettings {
+            namespace: "lib".into(),
+            ttl_jitter: 0.0,
+            ..CacheSettings::default()
+        };
+        Arc::new(Cache::connect_lazy(&redis.url(), settings).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn expired_within_swr_one_request_refreshes_while_the_others_get_stale() {
+        let redis = RedisServer::start();
+        let cache = no_jitter(&redis);
+        let fresh = policy(300, 5_000, 0, 0.0);
+        let key = entry("swr");
+        cache
+            .get_or_load_with(&key, fresh, ReadMode::Cached, || async {
+                Ok::<_, Infallible>(1u32)
+            })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(350)).await;
+
+        let loads = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let (cache, loads, key) = (Arc::clone(&cache), Arc::clone(&loads), key.clone());
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get_or_load_with(&key, fresh, ReadMode::Cached, || async move {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        Ok::<_, Infallible>(2u32)
+                    })
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut seen = Vec::new();
+        for task in tasks {
+            let lookup = task.await.unwrap();
+            seen.push((lookup.state, lookup.value));
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "{seen:?}");
+        assert_eq!(
+            seen.iter().filter(|s| **s == (CacheState::Miss, 2)).count(),
+            1,
+            "{seen:?}"
+        );
+        assert_eq!(
+            seen.iter().filter(|s| **s == (CacheState::Stale, 1)).count(),
+            9,
+            "{seen:?}"
+        );
+        let after = cache
+            .get_or_load_with(&key, fresh, ReadMode::Cached, || async {
+                Ok::<_, Infallible>(3u32)
+            })
+            .await
+            .unwrap();
+        assert_eq!((after.state, after.value), (CacheState::Hit, 2));
+    }
+
+    #[tokio::test]
+    async fn stale_if_error_serves_the_old_value_only_within_its_window() {
+        let redis = RedisServer::start();
+        let cache = no_jitter(&redis);
+        let sie = policy(200, 0, 800, 0.0);
+        let key = entry("sie");
+        cache
+            .get_or_load_with(&key, sie, ReadMode::Cached, || async { Ok::<_, &str>(1u32) })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let served = cache
+            .get_or_load_with(&key, sie, ReadMode::Cached, || async {
+                Err::<u32, _>("origin down")
+            })
+            .await;
+        assert_eq!(served.map(|l| (l.state, l.value)), Ok((CacheState::Stale, 1)));
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let gone = cache
+            .get_or_load_with(&key, sie, ReadMode::Cached, || async {
+                Err::<u32, _>("origin down")
+            })
+            .await;
+        assert_eq!(
+            gone.map(|l| l.value),
+            Err("origin down"),
+            "past the window the error is returned"
+        );
+    }
+
+    #[tokio::test]
+    async fn xfetch_refreshes_a_fresh_hot_key_early_and_beta_zero_never_does() {
+        let redis = RedisServer::start();
+        let cache = no_jitter(&redis);
+        let key = entry("xfetch");
+        // The load took 200 ms and the entry lives 60 s: with beta 0 nothing refreshes early.
+        let slow_load = || async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok::<_, Infallible>(1u32)
+        };
+        cache
+            .get_or_load_with(&key, policy(60_000, 0, 0, 0.0), ReadMode::Cached, slow_load)
+            .await
+            .unwrap();
+        for _ in 0..20 {
+            let l = cache
+                .get_or_load_with(&key, policy(60_000, 0, 0, 0.0), ReadMode::Cached, || async {
+                    Ok::<_, Infallible>(9u32)
+                })
+                .await
+                .unwrap();
+            assert_eq!((l.state, l.value), (CacheState::Hit, 1));
+        }
+        // With a huge beta the next reads are due long before expiry: one of them refreshes.
+        let mut refreshed = 0;
+        for _ in 0..20 {
+            let l = cache
+                .get_or_load_with(&key, policy(60_000, 0, 0, 1e6), ReadMode::Cached, || async {
+                    Ok::<_, Infallible>(2u32)
+                })
+                .await
+                .unwrap();
+            if l.state == CacheState::Miss {
+                refreshed += 1;
+                assert_eq!(l.value, 2);
+            }
+        }
+        assert!(refreshed >= 1, "early refresh happened");
+    }
+}

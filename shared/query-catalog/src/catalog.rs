@@ -35,6 +35,15 @@ pub struct NamedQuery {
     /// Freshness of cached results; the cache default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds: Option<u64>,
+    /// After expiry, serve the old result (`stale`) while one request refreshes it.
+    #[serde(default)]
+    pub stale_while_revalidate_seconds: u64,
+    /// After expiry, serve the old result (`stale`) when the database fails.
+    #[serde(default)]
+    pub stale_if_error_seconds: u64,
+    /// XFetch early-refresh eagerness (0 = only at expiry; 1, the default, per the paper).
+    #[serde(default = "default_beta")]
+    pub early_refresh_beta: f64,
     /// The data this query depends on (usually table names); invalidating a tag drops it.
     #[serde(default)]
     pub tags: Vec<String>,
@@ -49,6 +58,10 @@ pub struct NamedQuery {
 
 /// The database a query uses when it names none.
 pub const MAIN_DATABASE: &str = "main";
+
+fn default_beta() -> f64 {
+    1.0
+}
 
 fn main_database() -> String {
     MAIN_DATABASE.to_owned()
@@ -110,6 +123,17 @@ impl NamedQuery {
                     "ttl_seconds must be between 1 and {MAX_TTL_SECONDS}, got {ttl}"
                 ));
             }
+        }
+        if !(0.0..=10.0).contains(&self.early_refresh_beta) {
+            return Err(format!(
+                "early_refresh_beta must be between 0 and 10, got {}",
+                self.early_refresh_beta
+            ));
+        }
+        if self.stale_while_revalidate_seconds > MAX_TTL_SECONDS
+            || self.stale_if_error_seconds > MAX_TTL_SECONDS
+        {
+            return Err(format!("stale windows must be at most {MAX_TTL_SECONDS} seconds"));
         }
         for tag in &self.tags {
             if !is_identifier(tag, 64) {

@@ -1,9 +1,10 @@
 //! The composition root: every client a function needs, built once from the configuration.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_clients::{load_sdk_config, ObjectStore, Secrets};
-use cache_aside::{Cache, CacheError, EntryKey, Lookup, ReadMode};
+use cache_aside::{Cache, CacheError, EntryKey, Freshness, Lookup, ReadMode};
 use query_catalog::{
     Catalog, CatalogError, CredentialSource, CredentialsFuture, Database, Databases, DbCredentials, DbError,
     Engine, NamedQuery, QueryRows, ResolvedParams,
@@ -164,9 +165,15 @@ impl Clients {
         mode: ReadMode,
     ) -> Result<Lookup<QueryRows>, QueryError> {
         let entry = query_entry(query, params)?;
+        let freshness = Freshness {
+            ttl: query.ttl(),
+            stale_while_revalidate: Duration::from_secs(query.stale_while_revalidate_seconds),
+            stale_if_error: Duration::from_secs(query.stale_if_error_seconds),
+            early_refresh_beta: query.early_refresh_beta,
+        };
         Ok(self
             .cache
-            .get_or_load::<QueryRows, DbError, _, _>(&entry, query.ttl(), mode, || {
+            .get_or_load_with::<QueryRows, DbError, _, _>(&entry, freshness, mode, || {
                 self.databases.fetch_rows(query, params)
             })
             .await?)
