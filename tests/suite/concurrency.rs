@@ -1,6 +1,6 @@
 //! Stampede control across OS processes, counted by the database itself.
 
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -8,38 +8,56 @@ use test_support::RedisServer;
 
 use crate::support::{seeded_database, sql};
 
-/// A catalog with one slow query whose every execution leaves a row behind.
-const COUNTED_CATALOG: &str =
-    "[[query]]\\nname = 'counted_slow'\\nsql = 'SELECT counted_slow() AS calls'\\nttl_seconds = 60\\n";
+/// A catalog with one slow query whose every execution is counted by the database.
+const COUNTED_CATALOG: &str = "[[query]]
+name = 'counted_slow'
+sql = 'SELECT counted_slow() AS calls'
+ttl_seconds = 60
+";
 
+/// `counted_slow()` takes a number from a sequence (never rolled back, even when the client is
+/// killed mid-query) and sleeps a second.
 fn counted_slow_function(db: &str) {
-    sql(
-        db,
-        "CREATE TABLE origin_calls (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())",
-    );
+    sql(db, "CREATE SEQUENCE origin_calls");
     sql(
         db,
         "CREATE FUNCTION counted_slow() RETURNS bigint LANGUAGE sql VOLATILE AS $$ \
-         INSERT INTO origin_calls DEFAULT VALUES; SELECT pg_sleep(1); SELECT count(*) FROM origin_calls $$",
+         SELECT pg_sleep(1) FROM (SELECT nextval('origin_calls')) AS counted; \
+         SELECT currval('origin_calls') $$",
     );
+}
+
+/// How many times the database ran `counted_slow()`.
+fn origin_executions(db: &str) -> String {
+    sql(
+        db,
+        "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM origin_calls",
+    )
+}
+
+fn catalog_file(dir: &tempfile::TempDir) -> String {
+    let catalog = dir.path().join("queries.toml");
+    std::fs::write(&catalog, COUNTED_CATALOG).unwrap();
+    catalog.to_string_lossy().into_owned()
+}
+
+/// One "Lambda instance" sending `requests` concurrent requests.
+fn load_client(requests: usize, env: &[(&str, String)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_load-client"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LOAD_REQUESTS", requests.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("load-client starts")
 }
 
 /// Runs `processes` load clients at once, each sending `requests` concurrent requests.
 fn race(processes: usize, requests: usize, env: &[(&str, String)]) -> Vec<Value> {
-    let children: Vec<_> = (0..processes)
-        .map(|_| {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_load-client"));
-            cmd.env_clear()
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("LOAD_REQUESTS", requests.to_string())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            for (k, v) in env {
-                cmd.env(k, v);
-            }
-            cmd.spawn().expect("load-client starts")
-        })
-        .collect();
+    let children: Vec<Child> = (0..processes).map(|_| load_client(requests, env)).collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     children
         .into_iter()
@@ -62,33 +80,76 @@ fn race(processes: usize, requests: usize, env: &[(&str, String)]) -> Vec<Value>
         .collect()
 }
 
+/// (200s, misses, hits) over all clients' reports.
+fn totals(results: &[Value]) -> (u64, u64, u64) {
+    let sum = |f: &dyn Fn(&Value) -> &Value| results.iter().map(|r| f(r).as_u64().unwrap_or(0)).sum::<u64>();
+    (
+        sum(&|r| &r["statuses"]["200"]),
+        sum(&|r| &r["states"]["MISS"]),
+        sum(&|r| &r["states"]["HIT"]),
+    )
+}
+
+fn environment(
+    redis: &RedisServer,
+    db: String,
+    catalog: String,
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("REDIS_URL", redis.url()),
+        ("DATABASE_URL", db),
+        ("QUERY_CATALOG_PATH", catalog),
+        ("LOAD_PATH", "/queries/counted_slow".to_owned()),
+        ("RUST_LOG", "error".to_owned()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    env
+}
+
 #[test]
 fn a_hundred_requests_from_four_processes_load_a_cold_slow_key_once() {
     let redis = RedisServer::start();
     let (name, db) = seeded_database();
     counted_slow_function(&name);
     let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("queries.toml");
-    std::fs::write(&catalog, COUNTED_CATALOG.replace("\\n", "\n")).unwrap();
-    let env = [
-        ("REDIS_URL", redis.url()),
-        ("DATABASE_URL", db),
-        ("QUERY_CATALOG_PATH", catalog.to_string_lossy().into_owned()),
-        ("LOAD_PATH", "/queries/counted_slow".to_owned()),
-        ("RUST_LOG", "warn".to_owned()),
-    ];
+    let env = environment(&redis, db, catalog_file(&dir), &[]);
     let results = race(4, 25, &env);
-    let (mut hits, mut misses, mut ok) = (0, 0, 0);
-    for r in &results {
-        hits += r["states"]["HIT"].as_u64().unwrap_or(0);
-        misses += r["states"]["MISS"].as_u64().unwrap_or(0);
-        ok += r["statuses"]["200"].as_u64().unwrap_or(0);
-    }
-    assert_eq!(ok, 100, "{results:?}");
-    assert_eq!((misses, hits), (1, 99), "{results:?}");
-    assert_eq!(
-        sql(&name, "SELECT count(*) FROM origin_calls"),
-        "1",
-        "the database ran the query once"
+    assert_eq!(totals(&results), (100, 1, 99), "{results:?}");
+    assert_eq!(origin_executions(&name), "1", "the database ran the query once");
+}
+
+#[test]
+fn a_lock_holder_killed_mid_fill_frees_the_key_within_the_lock_ttl() {
+    let redis = RedisServer::start();
+    let (name, db) = seeded_database();
+    counted_slow_function(&name);
+    let dir = tempfile::tempdir().unwrap();
+    let env = environment(
+        &redis,
+        db,
+        catalog_file(&dir),
+        &[("CACHE_FILL_LOCK_TTL_MS", "2000"), ("CACHE_FILL_WAIT_MS", "5000")],
     );
+    // The holder takes the lock and starts the origin query, then dies.
+    let mut holder = load_client(1, &env);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while origin_executions(&name) != "1" {
+        assert!(Instant::now() < deadline, "the holder never reached the origin");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    holder.kill().expect("kill the holder");
+    let _ = holder.wait();
+
+    let started = Instant::now();
+    let results = race(4, 5, &env);
+    let waited = started.elapsed();
+    assert_eq!(totals(&results), (20, 1, 19), "{results:?}");
+    assert_eq!(
+        origin_executions(&name),
+        "2",
+        "the dead holder's load and exactly one more"
+    );
+    // Lock TTL (2 s) + one load (1 s) + process start-up, inside the 5 s fill budget.
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
 }
