@@ -231,6 +231,17 @@ impl Cache {
             ) {
                 return Ok(from_envelope(envelope, current, now));
             }
+            // Another request may have refreshed between our read and our lock: use its value.
+            if let Ok(Some(bytes)) = self.store.get(&key).await {
+                if let Ok(newer) = Envelope::<T>::decode(&bytes) {
+                    if newer.created_ms > envelope.created_ms {
+                        if let Err(e) = self.store.unlock(&lock_key, &token).await {
+                            log_store_error(&e, "refresh lock release failed; it expires by itself");
+                        }
+                        return Ok(from_envelope(newer, CacheState::Hit, unix_now_ms()));
+                    }
+                }
+            }
             let refreshed = self.load_and_store(&key, policy, load).await;
             if let Err(e) = self.store.unlock(&lock_key, &token).await {
                 log_store_error(&e, "refresh lock release failed; it expires by itself");
