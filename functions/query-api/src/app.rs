@@ -8,7 +8,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use query_catalog::{Catalog, ResolvedParams};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use service_config::{Clients, QueryError, ServiceConfig, StartupError};
+use service_config::{Clients, ServiceConfig, StartupError};
 
 use crate::routes::{route, Route};
 use crate::ApiError;
@@ -261,14 +261,7 @@ impl App {
         }
         let params = ResolvedParams::resolve(&query.params, given)?;
         let mode = read_mode(from_database, req.headers());
-        let lookup = self
-            .clients
-            .query(query, &params, mode)
-            .await
-            .map_err(|e| match e {
-                QueryError::Origin(e) => ApiError::from(e),
-                QueryError::Key(e) => ApiError::internal(&e),
-            })?;
+        let lookup = self.clients.query(query, &params, mode).await?;
         let body = QueryResponse {
             query: &query.name,
             params: params.as_map(),
@@ -356,14 +349,7 @@ impl App {
     ) -> Result<(serde_json::Value, cache_aside::Lookup<query_catalog::QueryRows>), ApiError> {
         let query = self.summary_query()?;
         let params = ResolvedParams::resolve(&query.params, [("name", name)])?;
-        let lookup = self
-            .clients
-            .query(query, &params, mode)
-            .await
-            .map_err(|e| match e {
-                QueryError::Origin(e) => ApiError::from(e),
-                QueryError::Key(e) => ApiError::internal(&e),
-            })?;
+        let lookup = self.clients.query(query, &params, mode).await?;
         let rows: Vec<serde_json::Value> =
             serde_json::from_str(lookup.value.rows.get()).map_err(|e| ApiError::internal(&e))?;
         let row = rows

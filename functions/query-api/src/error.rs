@@ -169,6 +169,15 @@ impl From<ParamError> for ApiError {
     }
 }
 
+impl From<service_config::QueryError> for ApiError {
+    fn from(e: service_config::QueryError) -> Self {
+        match e {
+            service_config::QueryError::Origin(e) => Self::from(e),
+            service_config::QueryError::Key(e) => Self::internal(&e),
+        }
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         tracing::warn!(error = %e, "origin failed");

@@ -222,7 +222,7 @@ impl Cache {
         if fresh || revalidating {
             let current = if fresh { CacheState::Hit } else { CacheState::Stale };
             let lock_key = self.keys.lock_key(entry, generations);
-            let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+            let token = lock_token();
             if !matches!(
                 self.store
                     .try_lock(&lock_key, &token, self.settings.fill_lock_ttl)
@@ -284,7 +284,7 @@ impl Cache {
             return Ok(lookup);
         }
         let lock_key = self.keys.lock_key(entry, generations);
-        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let token = lock_token();
         let deadline = Instant::now() + self.settings.fill_wait;
         let mut pause = Duration::from_millis(10);
         loop {
@@ -478,6 +478,11 @@ impl Cache {
             seen.insert(scope.clone(), *g);
         }
     }
+}
+
+/// A random token identifying one lock holder (released only by compare-and-delete on it).
+fn lock_token() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
 /// The answer built from a stored envelope.
