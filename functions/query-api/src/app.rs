@@ -298,16 +298,20 @@ impl App {
             return Err(ApiError::unknown_tag(tag));
         }
         let scope = query_catalog::tag_scope(tag);
-        let generation = self
-            .clients
-            .cache
-            .invalidate(&scope)
-            .await
-            .map_err(|e| ApiError::cache_unavailable(&e))?;
+        let generation = self.invalidate_scope(&scope).await?;
         tracing::info!(tag, generation, "tag invalidated");
         let body =
             serde_json::json!({"invalidated": {"tag": tag, "queries": dependents}, "generation": generation});
         Ok(json_response(200, body.to_string()))
+    }
+
+    /// Bumps `scope`'s generation; Redis trouble is a 503 (nothing was invalidated).
+    async fn invalidate_scope(&self, scope: &str) -> Result<u64, ApiError> {
+        self.clients
+            .cache
+            .invalidate(scope)
+            .await
+            .map_err(|e| ApiError::cache_unavailable(&e))
     }
 
     async fn invalidate_query(&self, name: &str) -> Result<Response<Body>, ApiError> {
@@ -317,12 +321,7 @@ impl App {
             .get(name)
             .ok_or_else(|| ApiError::unknown_query(name))?;
         let scope = query_catalog::query_scope(&query.name);
-        let generation = self
-            .clients
-            .cache
-            .invalidate(&scope)
-            .await
-            .map_err(|e| ApiError::cache_unavailable(&e))?;
+        let generation = self.invalidate_scope(&scope).await?;
         tracing::info!(query = %query.name, generation, "query cache invalidated");
         let body = serde_json::json!({"invalidated": {"query": query.name}, "generation": generation});
         Ok(json_response(200, body.to_string()))
