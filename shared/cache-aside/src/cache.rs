@@ -500,14 +500,7 @@ fn from_envelope<T>(envelope: Envelope<T>, state: CacheState, now: u64) -> Looku
 /// A hit from stored bytes, if they are a readable envelope still fresh at `now`.
 fn fresh_lookup<T: DeserializeOwned>(bytes: &[u8], now: u64) -> Option<Lookup<T>> {
     match Envelope::<T>::decode(bytes) {
-        Ok(envelope) if envelope.is_fresh(now) => Some(Lookup {
-            ttl_remaining: Some(envelope.remaining(now)),
-            loaded_at_ms: envelope.created_ms,
-            load_duration: Duration::from_millis(envelope.load_ms),
-            value: envelope.value,
-            state: CacheState::Hit,
-            bypass_reason: None,
-        }),
+        Ok(envelope) if envelope.is_fresh(now) => Some(from_envelope(envelope, CacheState::Hit, now)),
         Ok(_) => None,
         Err(e) => {
             tracing::warn!(error = %e, "unreadable cache entry; reloading");
