@@ -6,11 +6,12 @@ use lambda_http::http::StatusCode;
 use serde_json::json;
 use test_support::RedisServer;
 
-use crate::support::{app, aws_vars, call, call_raw, clients, pairs, request, seeded_database, unique};
+use crate::support::{
+    app, aws_vars, call, call_raw, clients, pairs, raw_redis, request, seeded_database, unique,
+};
 
 async fn redis_bytes(redis: &RedisServer, key: &str) -> Option<Vec<u8>> {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = raw_redis(redis);
     redis::cmd("HGET")
         .arg(format!("test:obj:{{{key}}}"))
         .arg("b")

@@ -360,17 +360,8 @@ async fn slow_redis_does_not_hold_requests_past_the_budget() {
         "miss"
     );
 
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let blocked_at = Instant::now();
-    // The client's own response timeout gives up on this reply; the server stays blocked.
-    let sleeper = tokio::spawn(async move {
-        redis::cmd("DEBUG")
-            .arg("SLEEP")
-            .arg(3)
-            .query_async::<()>(&mut conn)
-            .await
-    });
+    let sleepers = redis.block(3);
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let started = Instant::now();
@@ -381,7 +372,9 @@ async fn slow_redis_does_not_hold_requests_past_the_budget() {
     // Redis is blocked for 3 s; the request must come back long before that.
     assert!(waited < Duration::from_millis(2500), "waited {waited:?}");
 
-    let _ = sleeper.await;
+    for mut sleeper in sleepers {
+        let _ = tokio::task::spawn_blocking(move || sleeper.wait()).await;
+    }
     tokio::time::sleep((blocked_at + Duration::from_millis(3600)).saturating_duration_since(Instant::now()))
         .await;
     assert_eq!(

@@ -9,7 +9,7 @@ use test_support::{MariaDb, Moto, RedisServer};
 
 use crate::support::{app, call, clients, config, get_query, pairs, seeded_database, unique};
 
-async fn secrets_client() -> aws_sdk_secretsmanager::Client {
+pub(crate) async fn secrets_client() -> aws_sdk_secretsmanager::Client {
     let moto = Moto::shared();
     let settings = aws_clients::AwsSettings {
         endpoint_url: Some(moto.endpoint()),

@@ -8,7 +8,7 @@ use lambda_http::{Body, Request};
 use query_api::App;
 use serde_json::Value;
 use service_config::{Clients, ServiceConfig};
-use test_support::{workspace_path, Postgres};
+use test_support::{test_ca_path, workspace_path, Moto, Postgres, RedisMode, RedisServer};
 
 /// The demo schema and seed.
 pub const SEED: &str = "shared/query-catalog/sql/postgres-seed.sql";
@@ -41,15 +41,57 @@ pub fn config(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> Se
     vars.insert("REDIS_URL".into(), redis_url.into());
     vars.insert("DATABASE_URL".into(), database_url.into());
     vars.insert("CACHE_NAMESPACE".into(), "test".into());
+    if redis_url.starts_with("rediss://") {
+        vars.insert("REDIS_CA_PATH".into(), test_ca_path().display().to_string());
+    }
+    if RedisMode::from_env() == RedisMode::Cluster {
+        vars.insert("REDIS_CLUSTER".into(), "true".into());
+    }
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
     }
     ServiceConfig::from_map(&vars).expect("test configuration is valid")
 }
 
-/// Every client, as a function builds them at start-up.
+/// A raw connection to `redis` (any mode), for checking what the functions wrote.
+pub fn raw_redis(redis: &RedisServer) -> cache_aside::RedisConnection {
+    let target = cache_aside::RedisTarget {
+        url: redis.url(),
+        cluster: redis.mode() == RedisMode::Cluster,
+        auth_token: None,
+        ca_pem: (redis.mode() == RedisMode::Tls)
+            .then(|| std::fs::read(test_ca_path()).expect("the test CA exists")),
+    };
+    cache_aside::RedisStore::connect_lazy(&target, &cache_aside::CacheSettings::default())
+        .expect("raw Redis connection")
+        .connection()
+}
+
+/// Every client, as a function builds them at start-up. A password in a `rediss://` URL moves
+/// into a Secrets Manager secret (moto), read through `REDIS_AUTH_SECRET_ID` as in AWS.
 pub async fn clients(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> Clients {
-    Clients::build(&config(redis_url, database_url, extra))
+    let mut extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut redis_url = redis_url.to_owned();
+    if let Some((credentials, host)) = redis_url
+        .strip_prefix("rediss://")
+        .and_then(|rest| rest.split_once('@'))
+    {
+        let token = credentials.split_once(':').map_or(credentials, |(_, pw)| pw).to_owned();
+        let secret_id = unique("redis-auth-");
+        crate::secrets::secrets_client()
+            .await
+            .create_secret()
+            .name(&secret_id)
+            .secret_string(serde_json::json!({ "username": "default", "token": token }).to_string())
+            .send()
+            .await
+            .expect("moto stores the AUTH token");
+        redis_url = format!("rediss://{host}");
+        extra.extend(Moto::shared().env().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        extra.push(("REDIS_AUTH_SECRET_ID".into(), secret_id));
+    }
+    let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Clients::build(&config(&redis_url, database_url, &extra))
         .await
         .expect("clients build")
 }

@@ -4,6 +4,9 @@ use aws_config::SdkConfig;
 use serde::Deserialize;
 
 /// The JSON of an RDS secret (`username`, `password`, `host`, `port`, `dbname`, `engine`).
+///
+/// Secrets that RDS manages itself (`ManageMasterUserPassword`) hold only `username` and
+/// `password`; the caller supplies the rest from configuration.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct DbSecret {
     /// User name.
@@ -11,7 +14,8 @@ pub struct DbSecret {
     /// Password.
     pub password: String,
     /// Host name.
-    pub host: String,
+    #[serde(default)]
+    pub host: Option<String>,
     /// Port; the engine's default when absent.
     #[serde(default)]
     pub port: Option<u16>,
@@ -19,7 +23,8 @@ pub struct DbSecret {
     #[serde(default, alias = "database")]
     pub dbname: Option<String>,
     /// `postgres`, `mysql`, `mariadb`, ...
-    pub engine: String,
+    #[serde(default)]
+    pub engine: Option<String>,
 }
 
 impl std::fmt::Debug for DbSecret {
@@ -47,7 +52,7 @@ pub enum SecretError {
         detail: String,
     },
     /// The secret is not the expected JSON.
-    #[error("secret {id:?} is not an RDS-style JSON secret (username, password, host, port, dbname, engine): {problem}")]
+    #[error("secret {id:?} has the wrong shape: {problem}")]
     Shape {
         /// Secret id.
         id: String,
@@ -91,14 +96,39 @@ impl Secrets {
             })
     }
 
+    /// The Redis AUTH token in secret `id`: the whole string, or the `token` (also `password`,
+    /// `authToken`) field of a JSON object.
+    pub async fn redis_auth_token(&self, id: &str) -> Result<String, SecretError> {
+        let text = self.string(id).await?;
+        auth_token(&text).ok_or_else(|| SecretError::Shape {
+            id: id.to_owned(),
+            problem: "expected a token string or a JSON object with a non-empty `token` field".into(),
+        })
+    }
+
     /// Database credentials from secret `id`.
     pub async fn db_secret(&self, id: &str) -> Result<DbSecret, SecretError> {
         let text = self.string(id).await?;
         serde_json::from_str(&text).map_err(|e| SecretError::Shape {
             id: id.to_owned(),
-            problem: shape_problem(&e),
+            problem: format!(
+                "expected RDS-style JSON (username, password, host, port, dbname, engine): {}",
+                shape_problem(&e)
+            ),
         })
     }
+}
+
+/// The token in a secret's text (see [`Secrets::redis_auth_token`]).
+fn auth_token(text: &str) -> Option<String> {
+    let token = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(fields)) => ["token", "password", "authToken"]
+            .iter()
+            .find_map(|name| fields.get(*name).and_then(|v| v.as_str()))?
+            .to_owned(),
+        _ => text.trim().to_owned(),
+    };
+    (!token.is_empty()).then_some(token)
 }
 
 /// What is wrong with a secret's JSON, without quoting any of its values.
@@ -114,5 +144,19 @@ fn shape_problem(e: &serde_json::Error) -> String {
             .to_owned(),
         serde_json::error::Category::Data => "a field has the wrong type".into(),
         _ => "not valid JSON".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::auth_token;
+
+    #[test]
+    fn auth_tokens_come_from_plain_or_json_secrets() {
+        assert_eq!(auth_token(" abc \n").as_deref(), Some("abc"));
+        assert_eq!(auth_token(r#"{"username":"default","token":"t0k"}"#).as_deref(), Some("t0k"));
+        assert_eq!(auth_token(r#"{"password":"p"}"#).as_deref(), Some("p"));
+        assert_eq!(auth_token(r#"{"user":"x"}"#), None);
+        assert_eq!(auth_token("  "), None);
     }
 }

@@ -10,7 +10,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::envelope::Envelope;
 use crate::outcome::{BypassReason, CacheState, Lookup};
 use crate::ttl::{unix_now_ms, xfetch_due, Freshness, TtlPolicy};
-use crate::{CacheError, CacheSettings, EntryKey, KeySpace, RedisStore, StoreError};
+use crate::{CacheError, CacheSettings, EntryKey, KeySpace, RedisStore, RedisTarget, StoreError};
 
 /// How a read uses the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,9 +69,10 @@ impl Cache {
         })
     }
 
-    /// Connects lazily to `redis_url` and builds the cache: the usual start-up call.
-    pub fn connect_lazy(redis_url: &str, settings: CacheSettings) -> Result<Self, CacheError> {
-        let store = RedisStore::connect_lazy(redis_url, &settings)?;
+    /// Connects lazily to `target` (a URL, or a [`RedisTarget`] with cluster mode, AUTH token
+    /// and CA) and builds the cache: the usual start-up call.
+    pub fn connect_lazy(target: impl Into<RedisTarget>, settings: CacheSettings) -> Result<Self, CacheError> {
+        let store = RedisStore::connect_lazy(&target.into(), &settings)?;
         Self::new(store, settings)
     }
 
@@ -347,12 +348,9 @@ impl Cache {
     async fn read<T: DeserializeOwned>(&self, entry: &EntryKey) -> Result<Found<T>, StoreError> {
         let scopes = entry.scopes();
         let guessed = self.guess(scopes);
-        let mut pipe = redis::pipe();
-        for scope in scopes {
-            pipe.cmd("GET").arg(self.keys.generation_key(scope));
-        }
-        pipe.cmd("GET").arg(self.keys.value_key(entry, &guessed));
-        let mut replies: Vec<Option<Vec<u8>>> = self.store.pipeline("read", &pipe).await?;
+        let mut groups: Vec<Vec<redis::Cmd>> = scopes.iter().map(|s| vec![self.get_generation(s)]).collect();
+        groups.push(vec![get(&self.keys.value_key(entry, &guessed))]);
+        let mut replies = single_replies("read", self.store.slot_groups("read", &groups, None).await?, 0)?;
         let value = replies.pop().flatten();
         let mut generations = Vec::with_capacity(scopes.len());
         let mut missing = false;
@@ -389,11 +387,9 @@ impl Cache {
         if scopes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for scope in scopes {
-            pipe.cmd("GET").arg(self.keys.generation_key(scope));
-        }
-        let replies: Vec<Option<Vec<u8>>> = self.store.pipeline("read generations", &pipe).await?;
+        let groups: Vec<Vec<redis::Cmd>> = scopes.iter().map(|s| vec![self.get_generation(s)]).collect();
+        let replies = self.store.slot_groups("read generations", &groups, None).await?;
+        let replies = single_replies("read generations", replies, 0)?;
         let mut generations = Vec::with_capacity(scopes.len());
         for reply in &replies {
             generations.push(parse_generation(reply.as_deref())?.unwrap_or(0));
@@ -407,21 +403,19 @@ impl Cache {
 
     /// Sets missing counters (`0` in `known`) with `SET NX` and reads back what won.
     async fn seed_generations(&self, scopes: &[String], known: &[u64]) -> Result<Vec<u64>, StoreError> {
-        let mut pipe = redis::pipe();
+        let mut groups = Vec::new();
         let mut seeded = Vec::new();
         for (i, scope) in scopes.iter().enumerate() {
             if known[i] == 0 {
                 let key = self.keys.generation_key(scope);
-                pipe.cmd("SET")
-                    .arg(&key)
-                    .arg(generation_seed())
-                    .arg("NX")
-                    .ignore();
-                pipe.cmd("GET").arg(&key);
+                let mut set = redis::cmd("SET");
+                set.arg(&key).arg(generation_seed()).arg("NX");
+                groups.push(vec![set, get(&key)]);
                 seeded.push(i);
             }
         }
-        let replies: Vec<Option<Vec<u8>>> = self.store.pipeline("seed generations", &pipe).await?;
+        let replies = self.store.slot_groups("seed generations", &groups, None).await?;
+        let replies = single_replies("seed generations", replies, 1)?;
         let mut generations = known.to_vec();
         for (i, reply) in seeded.into_iter().zip(&replies) {
             generations[i] = parse_generation(reply.as_deref())?.ok_or(StoreError::UnexpectedReply {
@@ -465,6 +459,10 @@ impl Cache {
             loaded_at_ms,
             load_duration,
         })
+    }
+
+    fn get_generation(&self, scope: &str) -> redis::Cmd {
+        get(&self.keys.generation_key(scope))
     }
 
     fn guess(&self, scopes: &[String]) -> Vec<u64> {
@@ -539,4 +537,32 @@ pub(crate) fn log_store_error(e: &StoreError, what: &str) {
         StoreError::CircuitOpen => tracing::debug!(error = %e, "{what}"),
         _ => tracing::warn!(error = %e, "{what}"),
     }
+}
+
+/// `GET key`.
+fn get(key: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("GET");
+    cmd.arg(key);
+    cmd
+}
+
+/// Picks reply `index` of every group of a [`RedisStore::slot_groups`] answer as a string.
+fn single_replies(
+    op: &'static str,
+    groups: Vec<Vec<redis::Value>>,
+    index: usize,
+) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    groups
+        .into_iter()
+        .map(|group| {
+            let reply = group.into_iter().nth(index).ok_or(StoreError::UnexpectedReply {
+                op,
+                detail: "fewer replies than commands".into(),
+            })?;
+            redis::from_redis_value(reply).map_err(|e| StoreError::UnexpectedReply {
+                op,
+                detail: e.to_string(),
+            })
+        })
+        .collect()
 }

@@ -19,6 +19,7 @@ mod objects;
 mod outcome;
 mod settings;
 mod store;
+mod target;
 mod ttl;
 
 pub use cache::{Cache, ReadMode};
@@ -28,5 +29,6 @@ pub use key::{params_digest, EntryKey, KeySpace};
 pub use objects::{CachedObject, ObjectLookup, ObjectPolicy};
 pub use outcome::{BypassReason, CacheState, Lookup};
 pub use settings::CacheSettings;
-pub use store::RedisStore;
+pub use store::{RedisConnection, RedisStore};
+pub use target::RedisTarget;
 pub use ttl::{unix_now_ms, xfetch_due, Freshness, TtlPolicy};

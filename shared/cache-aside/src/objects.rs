@@ -128,24 +128,28 @@ impl Cache {
     ) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
         pipe.atomic();
-        add_object_write(&mut pipe, redis_key, object, ttl);
+        for cmd in object_write(redis_key, object, ttl) {
+            pipe.add_command(cmd).ignore();
+        }
         self.store().pipeline::<()>("write object", &pipe).await
     }
 
-    /// Writes many objects in one pipeline (the ingester's bulk load), within `budget`.
+    /// Writes many objects (the ingester's bulk load) within `budget`: one pipeline on a single
+    /// node, one concurrent pipeline per object on a cluster.
     pub async fn put_objects(
         &self,
         objects: &[(String, CachedObject)],
         ttl: Duration,
         budget: Duration,
     ) -> Result<(), StoreError> {
-        let mut pipe = redis::pipe();
-        for (key, object) in objects {
-            add_object_write(&mut pipe, &self.object_key(key), Some(object), ttl);
-        }
+        let groups: Vec<Vec<redis::Cmd>> = objects
+            .iter()
+            .map(|(key, object)| object_write(&self.object_key(key), Some(object), ttl))
+            .collect();
         self.store()
-            .pipeline_within::<()>("write objects", &pipe, budget)
+            .slot_groups("write objects", &groups, Some(budget))
             .await
+            .map(drop)
     }
 
     /// Drops object `key` from the cache.
@@ -156,26 +160,17 @@ impl Cache {
     }
 }
 
-fn add_object_write(
-    pipe: &mut redis::Pipeline,
-    redis_key: &str,
-    object: Option<&CachedObject>,
-    ttl: Duration,
-) {
-    pipe.cmd("DEL").arg(redis_key).ignore();
+/// The commands that replace one object entry (all on `redis_key`, so one hash slot).
+fn object_write(redis_key: &str, object: Option<&CachedObject>, ttl: Duration) -> Vec<redis::Cmd> {
+    let mut del = redis::cmd("DEL");
+    del.arg(redis_key);
+    let mut hset = redis::cmd("HSET");
+    hset.arg(redis_key);
     match object {
-        Some(o) => pipe
-            .cmd("HSET")
-            .arg(redis_key)
-            .arg("b")
-            .arg(&o.bytes)
-            .arg("t")
-            .arg(&o.content_type)
-            .ignore(),
-        None => pipe.cmd("HSET").arg(redis_key).arg("m").arg(1).ignore(),
+        Some(o) => hset.arg("b").arg(&o.bytes).arg("t").arg(&o.content_type),
+        None => hset.arg("m").arg(1),
     };
-    pipe.cmd("PEXPIRE")
-        .arg(redis_key)
-        .arg(ttl.as_millis().max(1) as u64)
-        .ignore();
+    let mut expire = redis::cmd("PEXPIRE");
+    expire.arg(redis_key).arg(ttl.as_millis().max(1) as u64);
+    vec![del, hset, expire]
 }

@@ -1,15 +1,56 @@
-//! The Redis handle: one auto-reconnecting connection per process, a time budget on every
-//! operation, one retry on a dropped connection, and a circuit breaker.
+//! The Redis handle: one auto-reconnecting connection per process (single node or cluster,
+//! plain or TLS), a time budget on every operation, one retry on a dropped connection, and a
+//! circuit breaker.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{FromRedisValue, Pipeline, RedisError, RedisResult};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClientBuilder, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use crate::breaker::Breaker;
-use crate::{CacheError, CacheSettings, StoreError};
+use crate::{CacheError, CacheSettings, RedisTarget, StoreError};
+
+/// A connection to one Redis node or to a Redis Cluster. Cheap to clone; both kinds multiplex
+/// concurrent requests and reconnect by themselves.
+#[derive(Clone)]
+pub enum RedisConnection {
+    /// A single node (or a primary endpoint with replicas behind it).
+    Single(ConnectionManager),
+    /// A cluster: commands are routed by hash slot and follow MOVED/ASK redirects.
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
 
 /// A cheap-to-clone handle to Redis, built once per Lambda instance and reused.
 ///
@@ -19,7 +60,7 @@ use crate::{CacheError, CacheSettings, StoreError};
 /// same budget, so callers rarely see the reconnect at all.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     op_timeout: Duration,
     breaker: Arc<Breaker>,
 }
@@ -27,15 +68,80 @@ pub struct RedisStore {
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
+            .field("cluster", &self.is_cluster())
             .field("op_timeout", &self.op_timeout)
             .field("breaker_open", &self.breaker.is_open())
             .finish_non_exhaustive()
     }
 }
 
+/// A client error with only its kind: redis-rs messages can quote the URL.
+fn invalid(e: RedisError) -> CacheError {
+    CacheError::InvalidUrl(format!("{:?}", e.kind()))
+}
+
+/// Opens a lazily connecting single-node handle.
+fn single(target: &RedisTarget, settings: &CacheSettings) -> Result<RedisConnection, CacheError> {
+    let mut info = target.url.as_str().into_connection_info().map_err(invalid)?;
+    if let Some(token) = &target.auth_token {
+        let redis = info.redis_settings().clone().set_password(token);
+        info = info.set_redis_settings(redis);
+    }
+    let client = match &target.ca_pem {
+        Some(pem) => redis::Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            },
+        ),
+        None => redis::Client::open(info),
+    }
+    .map_err(invalid)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(settings.connect_timeout))
+        .set_response_timeout(Some(settings.op_timeout))
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(20))
+        .set_max_delay(Duration::from_millis(200));
+    let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(invalid)?;
+    Ok(RedisConnection::Single(conn))
+}
+
+/// Opens a cluster handle that discovers the slot map in the background.
+fn cluster(target: &RedisTarget, settings: &CacheSettings) -> Result<RedisConnection, CacheError> {
+    let mut builder = ClusterClientBuilder::new(vec![target.url.as_str()])
+        // Our own budget and single retry sit above; the client's own retries stay short.
+        .retries(2)
+        .min_retry_wait(10)
+        .max_retry_wait(100)
+        .connection_timeout(settings.connect_timeout)
+        .response_timeout(settings.op_timeout);
+    if let Some(token) = &target.auth_token {
+        builder = builder.password(token);
+    }
+    if let Some(pem) = &target.ca_pem {
+        builder = builder.certs(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.clone()),
+        });
+    }
+    let client = builder.build().map_err(invalid)?;
+    let config = ClusterConfig::new()
+        .set_connection_timeout(settings.connect_timeout)
+        .set_response_timeout(settings.op_timeout);
+    Ok(RedisConnection::Cluster(
+        client.get_pending_async_connection_with_config(config),
+    ))
+}
+
 /// Errors that say the connection (not the command) failed: they count against the breaker.
 fn is_connection_error(e: &RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        // A cluster whose node connections all died: the client reconnects on this error.
+        || e.kind() == redis::ErrorKind::ClusterConnectionNotFound
 }
 
 /// Worth one more try on a fresh connection: a socket that died under us (Lambda thaw,
@@ -46,23 +152,27 @@ fn is_retryable(e: &RedisError) -> bool {
 
 impl RedisStore {
     /// Builds the handle without connecting. Must run inside a Tokio runtime.
-    pub fn connect_lazy(url: &str, settings: &CacheSettings) -> Result<Self, CacheError> {
+    pub fn connect_lazy(target: &RedisTarget, settings: &CacheSettings) -> Result<Self, CacheError> {
         settings.validate()?;
-        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        if !(target.url.starts_with("redis://") || target.tls()) {
             return Err(CacheError::InvalidUrl(
                 "the scheme must be redis:// or rediss://".into(),
             ));
         }
-        let client =
-            redis::Client::open(url).map_err(|e| CacheError::InvalidUrl(format!("{:?}", e.kind())))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.connect_timeout))
-            .set_response_timeout(Some(settings.op_timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(20))
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| CacheError::InvalidUrl(format!("{:?}", e.kind())))?;
+        if target.ca_pem.is_some() && !target.tls() {
+            return Err(CacheError::InvalidUrl(
+                "a CA bundle is set but the URL is not rediss:// (TLS)".into(),
+            ));
+        }
+        if target.tls() {
+            // redis-rs uses the process-wide provider; another crate may have installed it first.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let conn = if target.cluster {
+            cluster(target, settings)?
+        } else {
+            single(target, settings)?
+        };
         Ok(Self {
             conn,
             op_timeout: settings.op_timeout,
@@ -70,9 +180,14 @@ impl RedisStore {
         })
     }
 
-    /// A clone of the underlying connection, for benchmarks that compare against raw commands.
-    pub fn connection(&self) -> ConnectionManager {
+    /// A clone of the underlying connection, for benchmarks and tests that send raw commands.
+    pub fn connection(&self) -> RedisConnection {
         self.conn.clone()
+    }
+
+    /// Whether this handle talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, RedisConnection::Cluster(_))
     }
 
     /// Whether Redis is currently being skipped after failures.
@@ -83,7 +198,7 @@ impl RedisStore {
     /// Runs `op` under the budget, retrying once on a connection error, and feeds the breaker.
     async fn run<T, F, Fut>(&self, name: &'static str, op: F) -> Result<T, StoreError>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(RedisConnection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         self.run_within(name, self.op_timeout, op).await
@@ -96,7 +211,7 @@ impl RedisStore {
         op: F,
     ) -> Result<T, StoreError>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(RedisConnection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         if !self.breaker.allow() {
@@ -132,6 +247,8 @@ impl RedisStore {
     }
 
     /// Sends a pipeline (or a MULTI/EXEC transaction) and converts the replies to `T`.
+    /// Every command must touch the same hash slot (Redis Cluster rejects anything else); see
+    /// [`Self::slot_groups`] for commands spread over several slots.
     pub async fn pipeline<T: FromRedisValue>(
         &self,
         name: &'static str,
@@ -141,20 +258,40 @@ impl RedisStore {
             .await
     }
 
-    /// [`Self::pipeline`] with its own budget, for bulk writes larger than one request's.
-    /// The connection's per-reply timeout still applies to each reply.
-    pub async fn pipeline_within<T: FromRedisValue>(
+    /// Runs groups of commands where each group touches one hash slot, returning every reply
+    /// of every group in order. On a single node this is one pipeline (one round trip); on a
+    /// cluster each group is its own pipeline, all sent concurrently, so the latency is still
+    /// about one round trip to the slowest node involved.
+    pub async fn slot_groups(
         &self,
         name: &'static str,
-        pipe: &Pipeline,
-        budget: Duration,
-    ) -> Result<T, StoreError> {
-        self.run_within(
-            name,
-            budget,
-            |mut c| async move { pipe.query_async(&mut c).await },
-        )
-        .await
+        groups: &[Vec<Cmd>],
+        budget: Option<Duration>,
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        let budget = budget.unwrap_or(self.op_timeout);
+        if self.is_cluster() {
+            let pipes: Vec<Pipeline> = groups.iter().map(|g| pipeline_of(g)).collect();
+            let pipes = &pipes;
+            self.run_within(name, budget, |conn| async move {
+                let sends = pipes.iter().map(|pipe| {
+                    let mut conn = conn.clone();
+                    async move { pipe.query_async::<Vec<Value>>(&mut conn).await }
+                });
+                futures::future::try_join_all(sends).await
+            })
+            .await
+        } else {
+            let pipe = pipeline_of(groups.iter().flatten());
+            let pipe = &pipe;
+            let flat: Vec<Value> = self
+                .run_within(name, budget, |mut conn| async move { pipe.query_async(&mut conn).await })
+                .await?;
+            let mut flat = flat.into_iter();
+            Ok(groups
+                .iter()
+                .map(|g| flat.by_ref().take(g.len()).collect())
+                .collect())
+        }
     }
 
     /// `GET key`.
@@ -232,4 +369,13 @@ impl RedisStore {
             Ok(Ok(_)) => Ok(started.elapsed()),
         }
     }
+}
+
+/// A plain pipeline of `cmds`, every reply kept.
+fn pipeline_of<'a>(cmds: impl IntoIterator<Item = &'a Cmd>) -> Pipeline {
+    let mut pipe = redis::pipe();
+    for cmd in cmds {
+        pipe.add_command(cmd.clone());
+    }
+    pipe
 }

@@ -13,7 +13,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Arguments, Executor};
 
 use crate::rows::{mysql_row_to_json, pg_row_to_json};
-use crate::{DbError, NamedQuery, ParamValue, ResolvedParams};
+use crate::{DbError, DbTls, NamedQuery, ParamValue, ResolvedParams};
 
 /// Pool and timeout settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +27,9 @@ pub struct DatabaseSettings {
     pub statement_timeout: Duration,
     /// Idle connections are closed after this (a frozen Lambda's sockets die anyway).
     pub idle_timeout: Duration,
+    /// TLS for every database. `None`: a URL's own `sslmode` decides, and databases reached
+    /// through Secrets Manager use [`DbTls::rds`] (verified against the RDS CAs).
+    pub tls: Option<DbTls>,
 }
 
 impl Default for DatabaseSettings {
@@ -36,6 +39,7 @@ impl Default for DatabaseSettings {
             connect_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
+            tls: None,
         }
     }
 }
@@ -206,6 +210,7 @@ fn mysql_pool(options: MySqlConnectOptions, settings: &DatabaseSettings) -> Pool
 }
 
 fn pool_for(credentials: &DbCredentials, settings: &DatabaseSettings) -> Pool {
+    let tls = settings.tls.clone().unwrap_or_else(DbTls::rds);
     match credentials.engine {
         Engine::Postgres => {
             let mut options = PgConnectOptions::new()
@@ -218,7 +223,7 @@ fn pool_for(credentials: &DbCredentials, settings: &DatabaseSettings) -> Pool {
             if let Some(db) = &credentials.dbname {
                 options = options.database(db);
             }
-            pg_pool(options, settings)
+            pg_pool(tls.apply_pg(options), settings)
         }
         Engine::MySql => {
             let mut options = MySqlConnectOptions::new()
@@ -231,7 +236,7 @@ fn pool_for(credentials: &DbCredentials, settings: &DatabaseSettings) -> Pool {
             if let Some(db) = &credentials.dbname {
                 options = options.database(db);
             }
-            mysql_pool(options, settings)
+            mysql_pool(tls.apply_mysql(options), settings)
         }
     }
 }
@@ -263,9 +268,24 @@ impl Database {
         let engine = Engine::of_url(url)
             .ok_or_else(|| DbError::InvalidUrl("the scheme must be postgres:// or mysql://".into()))?;
         let invalid = || DbError::InvalidUrl("it does not parse".into());
+        let tls = settings.tls.as_ref();
         let pool = match engine {
-            Engine::Postgres => pg_pool(url.parse().map_err(|_| invalid())?, settings),
-            Engine::MySql => mysql_pool(url.parse().map_err(|_| invalid())?, settings),
+            Engine::Postgres => {
+                let options: PgConnectOptions = url.parse().map_err(|_| invalid())?;
+                let options = match tls {
+                    Some(tls) => tls.apply_pg(options),
+                    None => options,
+                };
+                pg_pool(options, settings)
+            }
+            Engine::MySql => {
+                let options: MySqlConnectOptions = url.parse().map_err(|_| invalid())?;
+                let options = match tls {
+                    Some(tls) => tls.apply_mysql(options),
+                    None => options,
+                };
+                mysql_pool(options, settings)
+            }
         };
         Ok(Self::with_pool(name, engine, pool, None, settings))
     }

@@ -10,6 +10,7 @@ mod database;
 mod error;
 mod params;
 mod rows;
+mod tls;
 
 pub use catalog::{
     entity_scope, query_scope, tag_scope, Catalog, NamedQuery, BUNDLED_CATALOG, MAIN_DATABASE,
@@ -19,4 +20,5 @@ pub use database::{
     QueryRows,
 };
 pub use error::{CatalogError, DbError, ParamError};
+pub use tls::{DbTls, DbTlsMode, RDS_CA_BUNDLE};
 pub use params::{ParamSpec, ParamType, ParamValue, ResolvedParams};

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_clients::{load_sdk_config, ObjectStore, Secrets};
-use cache_aside::{Cache, CacheError, EntryKey, Freshness, Lookup, ReadMode};
+use aws_clients::{load_sdk_config, ObjectStore, SdkConfig, SecretError, Secrets};
+use cache_aside::{Cache, CacheError, EntryKey, Freshness, Lookup, ReadMode, RedisTarget};
 use query_catalog::{
     Catalog, CatalogError, CredentialSource, CredentialsFuture, Database, Databases, DbCredentials, DbError,
     Engine, NamedQuery, QueryRows, ResolvedParams,
 };
 
-use crate::{DatabaseSource, ObjectSettings, ServiceConfig};
+use crate::{DatabaseSource, DbEndpoint, ObjectSettings, ServiceConfig};
 
 /// Why the function cannot start. Messages name the setting, never a secret value.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,9 @@ pub enum StartupError {
     /// The cache cannot be built.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// The Redis AUTH token cannot be read.
+    #[error("REDIS_AUTH_SECRET_ID: {0}")]
+    RedisAuth(#[source] SecretError),
     /// A database cannot be set up.
     #[error("database {name:?}: {source}")]
     Database {
@@ -37,6 +40,7 @@ pub enum StartupError {
 struct SecretCredentials {
     secrets: Secrets,
     id: String,
+    endpoint: DbEndpoint,
 }
 
 impl CredentialSource for SecretCredentials {
@@ -47,19 +51,33 @@ impl CredentialSource for SecretCredentials {
                 .db_secret(&self.id)
                 .await
                 .map_err(|e| DbError::Credentials(e.to_string()))?;
-            let engine = Engine::of_secret(&secret.engine).ok_or_else(|| {
+            let missing = |field: &str, var: &str| {
                 DbError::Credentials(format!(
-                    "secret {:?} names unsupported engine {:?}",
-                    self.id, secret.engine
+                    "secret {:?} has no {field} and {var} is not set",
+                    self.id
+                ))
+            };
+            let engine_name = secret
+                .engine
+                .or_else(|| self.endpoint.engine.clone())
+                .ok_or_else(|| missing("engine", "DB_ENGINE"))?;
+            let engine = Engine::of_secret(&engine_name).ok_or_else(|| {
+                DbError::Credentials(format!(
+                    "secret {:?} names unsupported engine {engine_name:?}",
+                    self.id
                 ))
             })?;
+            let host = secret
+                .host
+                .or_else(|| self.endpoint.host.clone())
+                .ok_or_else(|| missing("host", "DB_HOST"))?;
             Ok(DbCredentials {
                 engine,
-                host: secret.host,
-                port: secret.port,
+                host,
+                port: secret.port.or(self.endpoint.port),
                 username: secret.username,
                 password: secret.password,
-                dbname: secret.dbname,
+                dbname: secret.dbname.or_else(|| self.endpoint.dbname.clone()),
             })
         })
     }
@@ -85,17 +103,18 @@ impl Clients {
     /// while they are down); credentials held in Secrets Manager are read now.
     pub async fn build(config: &ServiceConfig) -> Result<Self, StartupError> {
         let catalog = Catalog::load(config.catalog_path.as_deref())?;
-        let cache = Cache::connect_lazy(&config.redis_url, config.cache.clone())?;
         let needs_aws = config.objects.bucket.is_some()
+            || config.redis.auth_secret_id.is_some()
             || config
                 .databases
                 .iter()
-                .any(|(_, s)| matches!(s, DatabaseSource::Secret(_)));
+                .any(|(_, s)| matches!(s, DatabaseSource::Secret { .. }));
         let sdk = if needs_aws {
             Some(load_sdk_config(&config.aws).await)
         } else {
             None
         };
+        let cache = connect_cache(config, sdk.as_ref()).await?;
         let mut databases = Vec::new();
         for (name, source) in &config.databases {
             let fail = |source: DbError| StartupError::Database {
@@ -106,16 +125,17 @@ impl Clients {
                 (DatabaseSource::Url(url), _) => {
                     Database::connect_lazy(name, url, &config.database).map_err(fail)?
                 }
-                (DatabaseSource::Secret(id), Some(sdk)) => {
+                (DatabaseSource::Secret { id, endpoint }, Some(sdk)) => {
                     let source = Arc::new(SecretCredentials {
                         secrets: Secrets::new(sdk),
                         id: id.clone(),
+                        endpoint: endpoint.clone(),
                     });
                     Database::from_source(name, source, &config.database)
                         .await
                         .map_err(fail)?
                 }
-                (DatabaseSource::Secret(_), None) => {
+                (DatabaseSource::Secret { .. }, None) => {
                     unreachable!("the SDK is loaded whenever a secret is configured")
                 }
             };
@@ -137,6 +157,38 @@ impl Clients {
             object_settings: config.objects.clone(),
         })
     }
+}
+
+impl Clients {
+    /// Only the cache, for functions that need nothing else (the invalidator).
+    pub async fn cache_only(config: &ServiceConfig) -> Result<Cache, StartupError> {
+        let sdk = match config.redis.auth_secret_id {
+            Some(_) => Some(load_sdk_config(&config.aws).await),
+            None => None,
+        };
+        connect_cache(config, sdk.as_ref()).await
+    }
+}
+
+/// The cache over the configured Redis, with the AUTH token read from Secrets Manager when
+/// `REDIS_AUTH_SECRET_ID` is set (`sdk` is then required).
+async fn connect_cache(config: &ServiceConfig, sdk: Option<&SdkConfig>) -> Result<Cache, StartupError> {
+    let auth_token = match (&config.redis.auth_secret_id, sdk) {
+        (Some(id), Some(sdk)) => Some(
+            Secrets::new(sdk)
+                .redis_auth_token(id)
+                .await
+                .map_err(StartupError::RedisAuth)?,
+        ),
+        _ => None,
+    };
+    let target = RedisTarget {
+        url: config.redis.url.clone(),
+        cluster: config.redis.cluster,
+        auth_token,
+        ca_pem: config.redis.ca_pem.clone(),
+    };
+    Ok(Cache::connect_lazy(target, config.cache.clone())?)
 }
 
 /// The cache key of `query` with `params`: its name, the hash of the typed parameters, and the

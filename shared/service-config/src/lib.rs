@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use cache_aside::CacheSettings;
-use query_catalog::DatabaseSettings;
+use query_catalog::{DatabaseSettings, DbTls, DbTlsMode};
 
 /// A variable that is missing or malformed.
 #[derive(Debug, thiserror::Error)]
@@ -40,21 +40,65 @@ pub enum ConfigError {
     Cache(#[from] cache_aside::CacheError),
 }
 
+/// Where a database is when its secret does not say (RDS-managed master secrets hold only
+/// the user name and password): `DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_ENGINE`, with a
+/// `_<NAME>` suffix for databases other than `main`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbEndpoint {
+    /// Host name.
+    pub host: Option<String>,
+    /// Port.
+    pub port: Option<u16>,
+    /// Database name.
+    pub dbname: Option<String>,
+    /// Engine (`postgres`, `mysql`, `mariadb`).
+    pub engine: Option<String>,
+}
+
 /// How to reach one named database: a URL, or a Secrets Manager secret (RDS JSON shape).
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseSource {
     /// `postgres://` or `mysql://` URL (may hold a password).
     Url(String),
-    /// Secret id or ARN.
-    Secret(String),
+    /// Secret id or ARN, and where the database is if the secret does not say.
+    Secret {
+        /// Secret id or ARN.
+        id: String,
+        /// Fallbacks for fields the secret lacks.
+        endpoint: DbEndpoint,
+    },
 }
 
 impl std::fmt::Debug for DatabaseSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Url(_) => f.write_str("Url(<redacted>)"),
-            Self::Secret(id) => write!(f, "Secret({id:?})"),
+            Self::Secret { id, endpoint } => write!(f, "Secret({id:?}, {endpoint:?})"),
         }
+    }
+}
+
+/// Where Redis is and how to authenticate to it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// `REDIS_URL`: `redis://` or `rediss://` (TLS); may hold the AUTH password.
+    pub url: String,
+    /// `REDIS_CLUSTER`: speak the cluster protocol (ElastiCache cluster mode).
+    pub cluster: bool,
+    /// `REDIS_AUTH_SECRET_ID`: a Secrets Manager secret holding the AUTH token.
+    pub auth_secret_id: Option<String>,
+    /// `REDIS_CA_PATH`: PEM file of CAs to trust instead of the public roots.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &"<redacted>")
+            .field("cluster", &self.cluster)
+            .field("auth_secret_id", &self.auth_secret_id)
+            .field("custom_ca", &self.ca_pem.is_some())
+            .finish()
     }
 }
 
@@ -74,8 +118,8 @@ pub struct ObjectSettings {
 /// Everything a function needs to build its clients.
 #[derive(Clone, PartialEq)]
 pub struct ServiceConfig {
-    /// `REDIS_URL`: `redis://` or `rediss://` (TLS); may hold the AUTH password.
-    pub redis_url: String,
+    /// Redis location, topology and credentials.
+    pub redis: RedisSettings,
     /// Databases by catalog name: `main` from `DATABASE_URL` / `DB_SECRET_ID`, others from
     /// `DATABASE_URL_<NAME>` / `DB_SECRET_ID_<NAME>`.
     pub databases: Vec<(String, DatabaseSource)>,
@@ -95,7 +139,7 @@ impl std::fmt::Debug for ServiceConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // URLs may carry passwords: never print them.
         f.debug_struct("ServiceConfig")
-            .field("redis_url", &"<redacted>")
+            .field("redis", &self.redis)
             .field("databases", &self.databases)
             .field("objects", &self.objects)
             .field("aws", &self.aws)
@@ -135,10 +179,57 @@ impl Vars<'_> {
         }
     }
 
+    fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.text(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("false" | "0" | "no") => Ok(false),
+            Some("true" | "1" | "yes") => Ok(true),
+            Some(other) => Err(ConfigError::Invalid {
+                name,
+                value: other.to_owned(),
+                problem: "expected true or false".into(),
+            }),
+        }
+    }
+
+    /// The contents of the file named by variable `name`, if set.
+    fn file(&self, name: &'static str) -> Result<Option<Vec<u8>>, ConfigError> {
+        let Some(path) = self.text(name) else {
+            return Ok(None);
+        };
+        std::fs::read(&path).map(Some).map_err(|e| ConfigError::Invalid {
+            name,
+            value: path,
+            problem: format!("cannot read the file: {e}"),
+        })
+    }
+
     fn millis(&self, name: &'static str, default: Duration, max: u64) -> Result<Duration, ConfigError> {
         let ms = self.number(name, default.as_millis() as u64, 1, max)?;
         Ok(Duration::from_millis(ms))
     }
+}
+
+/// `DB_HOST{suffix}` and friends, `suffix` being `""` or `_<NAME>`.
+fn db_endpoint(vars: &HashMap<String, String>, suffix: &str) -> Result<DbEndpoint, ConfigError> {
+    let get = |base: &str| {
+        vars.get(&format!("{base}{suffix}"))
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let port = match get("DB_PORT") {
+        None => None,
+        Some(text) => Some(text.parse::<u16>().map_err(|_| ConfigError::Invalid {
+            name: "DB_PORT",
+            value: text,
+            problem: "expected a port number".into(),
+        })?),
+    };
+    Ok(DbEndpoint {
+        host: get("DB_HOST"),
+        port,
+        dbname: get("DB_NAME"),
+        engine: get("DB_ENGINE"),
+    })
 }
 
 /// Collects `DATABASE_URL[_<NAME>]` and `DB_SECRET_ID[_<NAME>]`; `main` is required.
@@ -151,7 +242,13 @@ fn databases(vars: &HashMap<String, String>) -> Result<Vec<(String, DatabaseSour
         let (name, source) = if let Some(rest) = var.strip_prefix("DATABASE_URL") {
             (rest, DatabaseSource::Url(value.to_owned()))
         } else if let Some(rest) = var.strip_prefix("DB_SECRET_ID") {
-            (rest, DatabaseSource::Secret(value.to_owned()))
+            (
+                rest,
+                DatabaseSource::Secret {
+                    id: value.to_owned(),
+                    endpoint: db_endpoint(vars, rest)?,
+                },
+            )
         } else {
             continue;
         };
@@ -221,6 +318,20 @@ impl ServiceConfig {
             connect_timeout: v.millis("DB_CONNECT_TIMEOUT_MS", db_defaults.connect_timeout, 120_000)?,
             statement_timeout: v.millis("DB_STATEMENT_TIMEOUT_MS", db_defaults.statement_timeout, 900_000)?,
             idle_timeout: db_defaults.idle_timeout,
+            tls: match v.text("DB_SSL_MODE") {
+                None if v.text("DB_CA_PATH").is_none() => None,
+                mode => Some(DbTls {
+                    mode: match mode {
+                        None => DbTlsMode::VerifyFull,
+                        Some(text) => DbTlsMode::parse(&text).ok_or(ConfigError::Invalid {
+                            name: "DB_SSL_MODE",
+                            value: text,
+                            problem: "expected disable, prefer, require, verify-ca or verify-full".into(),
+                        })?,
+                    },
+                    ca_pem: v.file("DB_CA_PATH")?,
+                }),
+            },
         };
         let objects = ObjectSettings {
             bucket: v.text("OBJECTS_BUCKET"),
@@ -229,10 +340,15 @@ impl ServiceConfig {
             missing_ttl: Duration::from_secs(v.number("CACHE_OBJECT_MISSING_TTL_SECONDS", 30, 1, 3600)?),
         };
         Ok(Self {
-            redis_url: v.required(
-                "REDIS_URL",
-                "set it to redis://host:port or rediss://user:token@host:port",
-            )?,
+            redis: RedisSettings {
+                url: v.required(
+                    "REDIS_URL",
+                    "set it to redis://host:port or rediss://host:port (TLS)",
+                )?,
+                cluster: v.flag("REDIS_CLUSTER")?,
+                auth_secret_id: v.text("REDIS_AUTH_SECRET_ID"),
+                ca_pem: v.file("REDIS_CA_PATH")?,
+            },
             databases: databases(vars)?,
             objects,
             aws: aws_clients::AwsSettings {
@@ -291,10 +407,19 @@ mod tests {
     fn databases_come_from_urls_and_secrets() {
         let mut more = vars(&BASE);
         more.insert("DB_SECRET_ID_ARTICLES".into(), "arn:aws:secretsmanager:x".into());
+        more.insert("DB_HOST_ARTICLES".into(), "db.internal".into());
+        more.insert("DB_PORT_ARTICLES".into(), "5433".into());
         more.insert("DATABASE_URL_REPORTS".into(), "mysql://r@h/db".into());
         let c = ServiceConfig::from_map(&more).unwrap();
         let names: Vec<&str> = c.databases.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["articles", "main", "reports"]);
+        let DatabaseSource::Secret { endpoint, .. } = &c.databases[0].1 else {
+            panic!("articles comes from a secret")
+        };
+        assert_eq!(
+            (endpoint.host.as_deref(), endpoint.port, endpoint.engine.as_deref()),
+            (Some("db.internal"), Some(5433), None)
+        );
         more.insert("DB_SECRET_ID".into(), "also-main".into());
         assert!(ServiceConfig::from_map(&more)
             .unwrap_err()
@@ -327,6 +452,16 @@ mod tests {
             .to_string()
             .contains("REDIS_TIMEOUT_MS"));
         bad.remove("REDIS_TIMEOUT_MS");
+        for (name, value) in [
+            ("REDIS_CLUSTER", "maybe"),
+            ("DB_SSL_MODE", "strict"),
+            ("REDIS_CA_PATH", "/nonexistent/ca.pem"),
+        ] {
+            bad.insert(name.into(), value.into());
+            let e = ServiceConfig::from_map(&bad).unwrap_err().to_string();
+            assert!(e.starts_with(name), "{e}");
+            bad.remove(name);
+        }
         bad.insert("CACHE_NAMESPACE".into(), "has space".into());
         assert!(ServiceConfig::from_map(&bad)
             .unwrap_err()

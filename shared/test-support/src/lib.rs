@@ -17,7 +17,7 @@ pub use mariadb::MariaDb;
 pub use moto::Moto;
 pub use postgres::Postgres;
 pub use process::{free_port, wait_for};
-pub use redis_server::RedisServer;
+pub use redis_server::{test_ca_path, RedisMode, RedisServer};
 
 /// Path of a file relative to the workspace root (fixtures, SQL seeds).
 pub fn workspace_path(relative: &str) -> std::path::PathBuf {

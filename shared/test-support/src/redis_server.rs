@@ -1,17 +1,112 @@
-//! A throwaway `redis-server`.
+//! A throwaway Redis: one `redis-server`, one with TLS and a password, or a 3-master cluster,
+//! chosen by `TEST_REDIS_MODE` (`plain`, `tls`, `cluster`) so one suite runs against all three.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::process::{find_binary, free_port, spawn_owned, stop_child, wait_for};
 
-/// A running `redis-server` on 127.0.0.1, without persistence, with DEBUG allowed locally.
+/// Which kind of Redis [`RedisServer::start`] brings up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisMode {
+    /// One server, plain TCP, no password.
+    Plain,
+    /// One server, TLS only (certificate from a throwaway CA) and `requirepass`.
+    Tls,
+    /// Three masters in a Redis Cluster, plain TCP.
+    Cluster,
+}
+
+impl RedisMode {
+    /// The mode named by `TEST_REDIS_MODE` (default `plain`). Panics on an unknown name.
+    pub fn from_env() -> Self {
+        match std::env::var("TEST_REDIS_MODE").as_deref() {
+            Err(_) | Ok("" | "plain") => Self::Plain,
+            Ok("tls") => Self::Tls,
+            Ok("cluster") => Self::Cluster,
+            Ok(other) => panic!("TEST_REDIS_MODE={other:?}: expected plain, tls or cluster"),
+        }
+    }
+}
+
+/// A running Redis on 127.0.0.1, without persistence, with DEBUG allowed locally.
 pub struct RedisServer {
-    child: Option<Child>,
-    port: u16,
+    mode: RedisMode,
+    children: Vec<Child>,
+    ports: Vec<u16>,
+    /// Cluster bus ports, kept across restarts (each node's nodes.conf records its peers').
+    bus_ports: Vec<u16>,
+    password: String,
     dir: tempfile::TempDir,
+}
+
+/// A CA and a server certificate for `localhost` / `127.0.0.1`, made once per test process.
+struct TestCa {
+    dir: PathBuf,
+}
+
+extern "C" fn remove_test_ca() {
+    if let Some(ca) = TEST_CA.get() {
+        let _ = std::fs::remove_dir_all(&ca.dir);
+    }
+}
+
+static TEST_CA: OnceLock<TestCa> = OnceLock::new();
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl not found: install it (apt-get install openssl)");
+    assert!(status.success(), "openssl {args:?} failed");
+}
+
+fn test_ca() -> &'static TestCa {
+    TEST_CA.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("cache-aside-test-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("cannot create the test CA directory");
+        // SAFETY: registering a plain extern "C" function, once (inside get_or_init).
+        unsafe { libc::atexit(remove_test_ca) };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=cache-aside test CA"];
+        ca.extend(ec);
+        ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
+        ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+        ca.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+        openssl(&dir, &ca);
+        let mut csr = vec!["req", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"];
+        csr.extend(ec);
+        openssl(&dir, &csr);
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+        )
+        .expect("cannot write the certificate extensions");
+        openssl(
+            &dir,
+            &[
+                "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-days", "2", "-extfile", "server.ext", "-out", "server.crt",
+            ],
+        );
+        TestCa { dir }
+    })
+}
+
+/// The PEM file of the CA that signs TLS test servers' certificates.
+pub fn test_ca_path() -> PathBuf {
+    test_ca().dir.join("ca.crt")
+}
+
+fn accepts_tcp(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
 }
 
 fn answers_ping(port: u16) -> bool {
@@ -24,68 +119,187 @@ fn answers_ping(port: u16) -> bool {
     s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
 
+fn redis_cli() -> PathBuf {
+    find_binary("redis-cli", &[]).expect("redis-cli not found: install redis-tools")
+}
+
+/// `redis-cli -p port args...` with a 10 s cap, returning stdout.
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new(redis_cli())
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .expect("cannot run redis-cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 impl RedisServer {
-    /// Starts a server on a free port. Panics with what to install if `redis-server` is missing.
+    /// Starts the kind of Redis `TEST_REDIS_MODE` names on free ports. Panics with what to
+    /// install if `redis-server` is missing.
     pub fn start() -> Self {
-        let dir = tempfile::tempdir().expect("cannot create a temp dir for redis-server");
+        Self::start_mode(RedisMode::from_env())
+    }
+
+    /// Starts a Redis of kind `mode`.
+    pub fn start_mode(mode: RedisMode) -> Self {
+        let nodes = if mode == RedisMode::Cluster { 3 } else { 1 };
         let mut server = Self {
-            child: None,
-            port: free_port(),
-            dir,
+            mode,
+            children: Vec::new(),
+            ports: Vec::new(),
+            bus_ports: Vec::new(),
+            password: format!("pw-{:016x}", fastrand::u64(..)),
+            dir: tempfile::tempdir().expect("cannot create a temp dir for redis-server"),
         };
-        server.launch();
+        // A port free a moment ago can be taken by another test's client socket: retry on new ones.
+        let mut attempts = 0;
+        loop {
+            server.ports = (0..nodes).map(|_| free_port()).collect();
+            server.bus_ports = (0..nodes).map(|_| free_port()).collect();
+            match server.launch() {
+                Ok(()) => break,
+                Err(e) if attempts == 3 => panic!("{e}"),
+                Err(_) => {
+                    attempts += 1;
+                    server.stop();
+                }
+            }
+        }
+        if mode == RedisMode::Cluster {
+            let nodes: Vec<String> = server.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+            let mut args = vec!["--cluster", "create"];
+            args.extend(nodes.iter().map(String::as_str));
+            args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+            cli(server.ports[0], &args);
+            server.wait_cluster_ok();
+        }
         server
     }
 
-    fn launch(&mut self) {
+    fn launch(&mut self) -> Result<(), String> {
         let binary = find_binary("redis-server", &[]).expect(
             "redis-server not found: install it (apt-get install redis-server) or run scripts/test.sh",
         );
-        let mut cmd = Command::new(binary);
-        cmd.args([
-            "--port",
-            &self.port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .args(["--enable-debug-command", "local", "--dir"])
-        .arg(self.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        let child = spawn_owned(cmd).expect("cannot spawn redis-server");
-        self.child = Some(child);
-        assert!(
-            wait_for(Duration::from_secs(10), || answers_ping(self.port)),
-            "redis-server did not answer PING on port {} within 10 s",
-            self.port
-        );
+        for (i, port) in self.ports.clone().into_iter().enumerate() {
+            let dir = self.dir.path().join(format!("node{i}"));
+            std::fs::create_dir_all(&dir).expect("cannot create the node directory");
+            let mut cmd = Command::new(&binary);
+            cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args(["--enable-debug-command", "local", "--dir"])
+                .arg(&dir);
+            match self.mode {
+                RedisMode::Plain => {
+                    cmd.args(["--port", &port.to_string()]);
+                }
+                RedisMode::Tls => {
+                    let ca = &test_ca().dir;
+                    cmd.args(["--port", "0", "--tls-port", &port.to_string()])
+                        .arg("--tls-cert-file")
+                        .arg(ca.join("server.crt"))
+                        .arg("--tls-key-file")
+                        .arg(ca.join("server.key"))
+                        .arg("--tls-ca-cert-file")
+                        .arg(ca.join("ca.crt"))
+                        .args(["--tls-auth-clients", "no", "--requirepass", &self.password]);
+                }
+                RedisMode::Cluster => {
+                    cmd.args(["--port", &port.to_string(), "--cluster-enabled", "yes"])
+                        .args(["--cluster-port", &self.bus_ports[i].to_string()])
+                        .args(["--cluster-node-timeout", "5000", "--cluster-config-file"])
+                        .arg(dir.join("nodes.conf"));
+                }
+            }
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            let mut child = spawn_owned(cmd).expect("cannot spawn redis-server");
+            let ready = match self.mode {
+                RedisMode::Tls => accepts_tcp,
+                _ => answers_ping,
+            };
+            // A node that exits (its port was taken) ends the wait early.
+            let mut exited = false;
+            let up = wait_for(Duration::from_secs(10), || {
+                exited = matches!(child.try_wait(), Ok(Some(_)));
+                exited || ready(port)
+            });
+            self.children.push(child);
+            if !up || exited {
+                return Err(format!("redis-server did not come up on port {port} within 10 s"));
+            }
+        }
+        Ok(())
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    fn wait_cluster_ok(&self) {
+        let ok = wait_for(Duration::from_secs(20), || {
+            self.ports
+                .iter()
+                .all(|p| cli(*p, &["cluster", "info"]).contains("cluster_state:ok"))
+        });
+        assert!(ok, "the Redis Cluster on {:?} did not reach cluster_state:ok", self.ports);
+    }
+
+    /// The kind of Redis this is.
+    pub fn mode(&self) -> RedisMode {
+        self.mode
+    }
+
+    /// A URL a client can use as is: `redis://127.0.0.1:<port>` (a cluster's first node), or
+    /// `rediss://default:<password>@localhost:<port>` for TLS.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.mode {
+            RedisMode::Tls => format!("rediss://default:{}@localhost:{}", self.password, self.port()),
+            _ => format!("redis://127.0.0.1:{}", self.port()),
+        }
     }
 
-    /// The TCP port.
+    /// The `requirepass` password (TLS mode only).
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// The TCP port (a cluster's first node).
     pub fn port(&self) -> u16 {
-        self.port
+        self.ports[0]
     }
 
-    /// Stops the server (connections are cut, data is lost).
+    /// Blocks every node for `seconds` with `DEBUG SLEEP`, from background `redis-cli`s; the
+    /// returned children end when the sleep does.
+    pub fn block(&self, seconds: u32) -> Vec<Child> {
+        self.ports
+            .iter()
+            .map(|port| {
+                let mut cmd = Command::new(redis_cli());
+                cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+                if self.mode == RedisMode::Tls {
+                    cmd.args(["--tls", "--cacert"])
+                        .arg(test_ca_path())
+                        .args(["--no-auth-warning", "-a", &self.password]);
+                }
+                cmd.args(["DEBUG", "SLEEP", &seconds.to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+                spawn_owned(cmd).expect("cannot run redis-cli")
+            })
+            .collect()
+    }
+
+    /// Stops every node (connections are cut, data is lost).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        for mut child in self.children.drain(..) {
             stop_child(&mut child, libc::SIGKILL, Duration::from_secs(5));
         }
     }
 
-    /// Starts it again on the same port, empty.
+    /// Starts it again on the same ports, empty (a cluster keeps its slot map).
     pub fn restart(&mut self) {
         self.stop();
-        self.launch();
+        if let Err(e) = self.launch() {
+            panic!("{e}");
+        }
+        if self.mode == RedisMode::Cluster {
+            self.wait_cluster_ok();
+        }
     }
 }
 
