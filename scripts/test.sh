@@ -13,5 +13,5 @@ cargo test --workspace --locked "$@"
 for mode in tls cluster; do
     say "cargo test (Redis: $mode)"
     TEST_REDIS_MODE=$mode cargo test -p integration-tests --test suite --locked -- \
-        query_api:: restaurants:: objects:: secure_redis::
+        query_api:: restaurants:: objects::
 done

@@ -9,4 +9,5 @@ mod objects;
 mod query_api;
 mod restaurants;
 mod secrets;
+mod secure_redis;
 mod support;

@@ -70,13 +70,19 @@ pub fn raw_redis(redis: &RedisServer) -> cache_aside::RedisConnection {
 /// Every client, as a function builds them at start-up. A password in a `rediss://` URL moves
 /// into a Secrets Manager secret (moto), read through `REDIS_AUTH_SECRET_ID` as in AWS.
 pub async fn clients(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> Clients {
-    let mut extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let mut redis_url = redis_url.to_owned();
     if let Some((credentials, host)) = redis_url
         .strip_prefix("rediss://")
         .and_then(|rest| rest.split_once('@'))
     {
-        let token = credentials.split_once(':').map_or(credentials, |(_, pw)| pw).to_owned();
+        let token = credentials
+            .split_once(':')
+            .map_or(credentials, |(_, pw)| pw)
+            .to_owned();
         let secret_id = unique("redis-auth-");
         crate::secrets::secrets_client()
             .await

@@ -8,7 +8,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use query_catalog::{Catalog, ResolvedParams};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use service_config::{Clients, ServiceConfig, StartupError};
+use service_config::{Clients, MetricsSink, ServiceConfig, StartupError};
+use tracing::Instrument;
 
 use crate::routes::{route, Route};
 use crate::ApiError;
@@ -21,6 +22,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct App {
     clients: Clients,
     object_policy: ObjectPolicy,
+    metrics: Option<MetricsSink>,
 }
 
 /// Body of `GET /queries/{name}`.
@@ -94,7 +96,14 @@ impl App {
                 max_cached_bytes: settings.max_cached_bytes,
             },
             clients,
+            metrics: MetricsSink::from_env("query-api"),
         }
+    }
+
+    /// Emits a CloudWatch EMF line per request to `sink` (on by default inside Lambda).
+    pub fn with_metrics(mut self, sink: Option<MetricsSink>) -> Self {
+        self.metrics = sink;
+        self
     }
 
     /// The cache (tests and tools).
@@ -112,18 +121,28 @@ impl App {
         let started = Instant::now();
         let method = req.method().clone();
         let path = request_path(&req);
-        let response = match self.dispatch(&req, &path).await {
+        let route = route(&path).kind();
+        // Inside the runtime's span, which carries the Lambda request id.
+        let span = tracing::info_span!("request", route, method = %method);
+        let response = match self.dispatch(&req, &path).instrument(span.clone()).await {
             Ok(response) => response,
             Err(e) => e.into_response(),
         };
-        tracing::info!(
-            method = %method,
-            path = %path,
-            status = response.status().as_u16(),
-            cache = response.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or("-"),
-            elapsed_ms = millis(started.elapsed()),
-            "request"
-        );
+        let cache = response.headers().get("x-cache").and_then(|v| v.to_str().ok());
+        span.in_scope(|| {
+            tracing::info!(
+                path = %path,
+                status = response.status().as_u16(),
+                cache = cache.unwrap_or("-"),
+                elapsed_ms = millis(started.elapsed()),
+                "request"
+            )
+        });
+        let counts = self.clients.cache.store().metrics().take();
+        if let Some(sink) = &self.metrics {
+            let state = cache.map(str::to_ascii_lowercase);
+            sink.emit(&sink.request_line(route, state.as_deref(), &counts));
+        }
         response
     }
 

@@ -121,3 +121,19 @@ mod tests {
         }
     }
 }
+
+impl Route {
+    /// A low-cardinality name for logs and metric dimensions (never the key or query name).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Health => "health",
+            Self::Catalog => "catalog",
+            Self::Query(_) => "query",
+            Self::QueryCache(_) | Self::TagCache(_) => "invalidate",
+            Self::RestaurantSummary(_) => "restaurant_summary",
+            Self::RestaurantReviews(_) => "restaurant_review",
+            Self::Object(_) | Self::BadObjectKey(_) => "object",
+            Self::NotFound => "not_found",
+        }
+    }
+}

@@ -154,7 +154,10 @@ mod tests {
     #[test]
     fn auth_tokens_come_from_plain_or_json_secrets() {
         assert_eq!(auth_token(" abc \n").as_deref(), Some("abc"));
-        assert_eq!(auth_token(r#"{"username":"default","token":"t0k"}"#).as_deref(), Some("t0k"));
+        assert_eq!(
+            auth_token(r#"{"username":"default","token":"t0k"}"#).as_deref(),
+            Some("t0k")
+        );
         assert_eq!(auth_token(r#"{"password":"p"}"#).as_deref(), Some("p"));
         assert_eq!(auth_token(r#"{"user":"x"}"#), None);
         assert_eq!(auth_token("  "), None);

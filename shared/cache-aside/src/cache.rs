@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::envelope::Envelope;
+use crate::metrics::{CacheMetrics, LockWaitTimer};
 use crate::outcome::{BypassReason, CacheState, Lookup};
 use crate::ttl::{unix_now_ms, xfetch_due, Freshness, TtlPolicy};
 use crate::{CacheError, CacheSettings, EntryKey, KeySpace, RedisStore, RedisTarget, StoreError};
@@ -137,7 +138,7 @@ impl Cache {
             keep_stale: freshness.stale_while_revalidate.max(freshness.stale_if_error),
         };
         let generations = match mode {
-            ReadMode::Bypass => return bypass(load, BypassReason::Requested).await,
+            ReadMode::Bypass => return bypass(self.store.metrics(), load, BypassReason::Requested).await,
             ReadMode::Refresh => self.current_generations(entry.scopes()).await,
             ReadMode::Cached => match self.read::<T>(entry).await {
                 Ok(Found::Entry(envelope, generations)) => {
@@ -159,7 +160,7 @@ impl Cache {
             }
             Err(e) => {
                 log_store_error(&e, "cache read failed; serving from the origin");
-                bypass(load, BypassReason::RedisUnavailable).await
+                bypass(self.store.metrics(), load, BypassReason::RedisUnavailable).await
             }
         }
     }
@@ -288,6 +289,7 @@ impl Cache {
         let token = lock_token();
         let deadline = Instant::now() + self.settings.fill_wait;
         let mut pause = Duration::from_millis(10);
+        let mut wait = LockWaitTimer::new(self.store.metrics());
         loop {
             match self
                 .store
@@ -301,7 +303,7 @@ impl Cache {
                     }
                     return result;
                 }
-                Ok(false) => {}
+                Ok(false) => wait.waiting(),
                 Err(e) => {
                     log_store_error(&e, "fill lock unavailable; loading without it");
                     return self.load_and_store(&key, policy, load).await;
@@ -438,8 +440,10 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         let started = Instant::now();
-        let value = load().await?;
+        let loaded = load().await;
         let load_duration = started.elapsed();
+        self.store.metrics().origin_load(load_duration);
+        let value = loaded?;
         let ttl = policy.jittered();
         let loaded_at_ms = unix_now_ms();
         let envelope = Envelope::new(&value, loaded_at_ms, ttl, load_duration);
@@ -514,13 +518,15 @@ enum Found<T> {
     Absent(Vec<u64>),
 }
 
-async fn bypass<T, E, F, Fut>(load: F, reason: BypassReason) -> Result<Lookup<T>, E>
+async fn bypass<T, E, F, Fut>(metrics: &CacheMetrics, load: F, reason: BypassReason) -> Result<Lookup<T>, E>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     let started = Instant::now();
-    let value = load().await?;
+    let loaded = load().await;
+    metrics.origin_load(started.elapsed());
+    let value = loaded?;
     Ok(Lookup {
         value,
         state: CacheState::Bypass,

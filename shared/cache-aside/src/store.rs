@@ -12,7 +12,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use crate::breaker::Breaker;
-use crate::{CacheError, CacheSettings, RedisTarget, StoreError};
+use crate::{CacheError, CacheMetrics, CacheSettings, RedisTarget, StoreError};
 
 /// A connection to one Redis node or to a Redis Cluster. Cheap to clone; both kinds multiplex
 /// concurrent requests and reconnect by themselves.
@@ -63,6 +63,7 @@ pub struct RedisStore {
     conn: RedisConnection,
     op_timeout: Duration,
     breaker: Arc<Breaker>,
+    metrics: Arc<CacheMetrics>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -177,7 +178,13 @@ impl RedisStore {
             conn,
             op_timeout: settings.op_timeout,
             breaker: Arc::new(Breaker::new(settings.breaker_failures, settings.breaker_cooldown)),
+            metrics: Arc::default(),
         })
+    }
+
+    /// What this handle (and the cache over it) has done since the last take.
+    pub fn metrics(&self) -> &CacheMetrics {
+        &self.metrics
     }
 
     /// A clone of the underlying connection, for benchmarks and tests that send raw commands.
@@ -217,6 +224,7 @@ impl RedisStore {
         if !self.breaker.allow() {
             return Err(StoreError::CircuitOpen);
         }
+        let started = Instant::now();
         let deadline = tokio::time::Instant::now() + budget;
         let mut retried = false;
         let result = loop {
@@ -235,6 +243,7 @@ impl RedisStore {
                 Ok(Err(e)) => break Err(StoreError::Redis { op: name, source: e }),
             }
         };
+        self.metrics.redis_op(started.elapsed());
         match &result {
             Err(StoreError::Timeout { .. }) => self.breaker.record_failure(),
             Err(StoreError::Redis { source, .. }) if is_connection_error(source) || source.is_timeout() => {
@@ -284,7 +293,9 @@ impl RedisStore {
             let pipe = pipeline_of(groups.iter().flatten());
             let pipe = &pipe;
             let flat: Vec<Value> = self
-                .run_within(name, budget, |mut conn| async move { pipe.query_async(&mut conn).await })
+                .run_within(name, budget, |mut conn| async move {
+                    pipe.query_async(&mut conn).await
+                })
                 .await?;
             let mut flat = flat.into_iter();
             Ok(groups

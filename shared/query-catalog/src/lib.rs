@@ -20,5 +20,5 @@ pub use database::{
     QueryRows,
 };
 pub use error::{CatalogError, DbError, ParamError};
-pub use tls::{DbTls, DbTlsMode, RDS_CA_BUNDLE};
 pub use params::{ParamSpec, ParamType, ParamValue, ResolvedParams};
+pub use tls::{DbTls, DbTlsMode, RDS_CA_BUNDLE};

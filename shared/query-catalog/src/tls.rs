@@ -52,7 +52,14 @@ impl std::fmt::Debug for DbTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DbTls")
             .field("mode", &self.mode)
-            .field("ca", &if self.ca_pem.is_some() { "custom" } else { "rds-bundle" })
+            .field(
+                "ca",
+                &if self.ca_pem.is_some() {
+                    "custom"
+                } else {
+                    "rds-bundle"
+                },
+            )
             .finish()
     }
 }

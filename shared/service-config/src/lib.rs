@@ -5,8 +5,10 @@
 //! (URLs with passwords) are never echoed.
 
 mod clients;
+mod emf;
 
 pub use clients::{query_entry, Clients, QueryError, StartupError};
+pub use emf::MetricsSink;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -417,7 +419,11 @@ mod tests {
             panic!("articles comes from a secret")
         };
         assert_eq!(
-            (endpoint.host.as_deref(), endpoint.port, endpoint.engine.as_deref()),
+            (
+                endpoint.host.as_deref(),
+                endpoint.port,
+                endpoint.engine.as_deref()
+            ),
             (Some("db.internal"), Some(5433), None)
         );
         more.insert("DB_SECRET_ID".into(), "also-main".into());

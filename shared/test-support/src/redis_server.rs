@@ -236,7 +236,11 @@ impl RedisServer {
                 .iter()
                 .all(|p| cli(*p, &["cluster", "info"]).contains("cluster_state:ok"))
         });
-        assert!(ok, "the Redis Cluster on {:?} did not reach cluster_state:ok", self.ports);
+        assert!(
+            ok,
+            "the Redis Cluster on {:?} did not reach cluster_state:ok",
+            self.ports
+        );
     }
 
     /// The kind of Redis this is.
@@ -272,9 +276,11 @@ impl RedisServer {
                 let mut cmd = Command::new(redis_cli());
                 cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
                 if self.mode == RedisMode::Tls {
-                    cmd.args(["--tls", "--cacert"])
-                        .arg(test_ca_path())
-                        .args(["--no-auth-warning", "-a", &self.password]);
+                    cmd.args(["--tls", "--cacert"]).arg(test_ca_path()).args([
+                        "--no-auth-warning",
+                        "-a",
+                        &self.password,
+                    ]);
                 }
                 cmd.args(["DEBUG", "SLEEP", &seconds.to_string()])
                     .stdout(Stdio::null())
