@@ -279,7 +279,7 @@ impl RedisStore {
     ) -> Result<Vec<Vec<Value>>, StoreError> {
         let budget = budget.unwrap_or(self.op_timeout);
         if self.is_cluster() {
-            let pipes: Vec<Pipeline> = groups.iter().map(|g| pipeline_of(g)).collect();
+            let pipes: Vec<Pipeline> = groups.iter().map(pipeline_of).collect();
             let pipes = &pipes;
             self.run_within(name, budget, |conn| async move {
                 let sends = pipes.iter().map(|pipe| {
