@@ -53,12 +53,8 @@ impl MetricsSink {
         if cache.origin_loads > 0 {
             metrics.push(("OriginLatency", ms(cache.origin_micros), "Milliseconds"));
         }
-        if cache.redis_ops > 0 {
-            metrics.push((
-                "RedisLatency",
-                ms(cache.redis_micros / cache.redis_ops),
-                "Milliseconds",
-            ));
+        if let Some(mean) = cache.redis_micros.checked_div(cache.redis_ops) {
+            metrics.push(("RedisLatency", ms(mean), "Milliseconds"));
             metrics.push(("RedisOps", cache.redis_ops as f64, "Count"));
         }
         metrics.push(("LockWaits", cache.lock_waits as f64, "Count"));
