@@ -14,7 +14,7 @@ fn cache(redis: &RedisServer) -> Cache {
         namespace: "test".into(),
         ..CacheSettings::default()
     };
-    Cache::connect_lazy(&redis.url(), settings).expect("cache")
+    Cache::connect_lazy(redis.url(), settings).expect("cache")
 }
 
 #[tokio::test]
@@ -86,7 +86,7 @@ async fn invalidator_refuses_bad_payloads_clearly() {
         .await
         .unwrap_err();
     assert!(unknown.to_string().contains("\"nope\""), "{unknown}");
-    let no_redis = Cache::connect_lazy(&crate::support::dead_url("redis"), CacheSettings::default()).unwrap();
+    let no_redis = Cache::connect_lazy(crate::support::dead_url("redis"), CacheSettings::default()).unwrap();
     let down = invalidator::handle(&no_redis, &catalog, json!({"tags": ["products"]}))
         .await
         .unwrap_err();

@@ -31,7 +31,7 @@ async fn run(label: &str, redis: &RedisServer, freshness: Freshness, seconds: u6
         ttl_jitter: 0.0,
         ..CacheSettings::default()
     };
-    let cache = Arc::new(Cache::connect_lazy(&redis.url(), settings).expect("cache"));
+    let cache = Arc::new(Cache::connect_lazy(redis.url(), settings).expect("cache"));
     let key = EntryKey::new("q", "hot", &serde_json::json!({})).expect("key");
     let loads = Arc::new(AtomicUsize::new(0));
     let until = Instant::now() + Duration::from_secs(seconds);

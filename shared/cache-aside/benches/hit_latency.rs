@@ -39,7 +39,7 @@ async fn main() {
         namespace: "bench".into(),
         ..CacheSettings::default()
     };
-    let cache = Cache::connect_lazy(&redis.url(), settings).expect("cache");
+    let cache = Cache::connect_lazy(redis.url(), settings).expect("cache");
     let entry = EntryKey::new("q", "bench", &serde_json::json!({"limit": 8}))
         .and_then(|e| e.with_scopes(["query:bench", "tag:products"]))
         .expect("key");

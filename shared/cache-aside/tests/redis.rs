@@ -11,7 +11,7 @@ fn cache(redis: &RedisServer) -> Cache {
         namespace: "lib".into(),
         ..CacheSettings::default()
     };
-    Cache::connect_lazy(&redis.url(), settings).expect("cache builds")
+    Cache::connect_lazy(redis.url(), settings).expect("cache builds")
 }
 
 fn entry(name: &str) -> EntryKey {
@@ -154,7 +154,7 @@ mod stampede {
     async fn a_cold_key_is_loaded_once_across_instances_and_requests() {
         let redis = RedisServer::start();
         let caches: Vec<Arc<Cache>> = (0..4)
-            .map(|_| Arc::new(Cache::connect_lazy(&redis.url(), settings(5_000, 8_000)).unwrap()))
+            .map(|_| Arc::new(Cache::connect_lazy(redis.url(), settings(5_000, 8_000)).unwrap()))
             .collect();
         let loads = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
@@ -185,7 +185,7 @@ mod stampede {
     #[tokio::test]
     async fn a_dead_lock_holder_frees_the_key_when_its_lock_expires() {
         let redis = RedisServer::start();
-        let cache = Cache::connect_lazy(&redis.url(), settings(800, 3_000)).unwrap();
+        let cache = Cache::connect_lazy(redis.url(), settings(800, 3_000)).unwrap();
         // A holder that took the lock and died: nobody will release it.
         let generations = cache.generations_of(&entry("orphan")).await.unwrap();
         let lock = cache.key_space().lock_key(&entry("orphan"), &generations);
@@ -286,7 +286,7 @@ mod freshness {
             ttl_jitter: 0.0,
             ..CacheSettings::default()
         };
-        Arc::new(Cache::connect_lazy(&redis.url(), settings).unwrap())
+        Arc::new(Cache::connect_lazy(redis.url(), settings).unwrap())
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
