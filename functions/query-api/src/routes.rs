@@ -76,6 +76,22 @@ fn object_key(raw: &str) -> Result<String, String> {
     Ok(key.into_owned())
 }
 
+impl Route {
+    /// A low-cardinality name for logs and metric dimensions (never the key or query name).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Health => "health",
+            Self::Catalog => "catalog",
+            Self::Query(_) => "query",
+            Self::QueryCache(_) | Self::TagCache(_) => "invalidate",
+            Self::RestaurantSummary(_) => "restaurant_summary",
+            Self::RestaurantReviews(_) => "restaurant_review",
+            Self::Object(_) | Self::BadObjectKey(_) => "object",
+            Self::NotFound => "not_found",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,22 +134,6 @@ mod tests {
         ));
         for p in ["/", "", "/queries//", "/queries/a/b", "/cache/queries", "/nope"] {
             assert_eq!(route(p), Route::NotFound, "{p}");
-        }
-    }
-}
-
-impl Route {
-    /// A low-cardinality name for logs and metric dimensions (never the key or query name).
-    pub(crate) fn kind(&self) -> &'static str {
-        match self {
-            Self::Health => "health",
-            Self::Catalog => "catalog",
-            Self::Query(_) => "query",
-            Self::QueryCache(_) | Self::TagCache(_) => "invalidate",
-            Self::RestaurantSummary(_) => "restaurant_summary",
-            Self::RestaurantReviews(_) => "restaurant_review",
-            Self::Object(_) | Self::BadObjectKey(_) => "object",
-            Self::NotFound => "not_found",
         }
     }
 }
