@@ -49,6 +49,16 @@ async fn credentials_come_from_the_secret_and_a_rotated_password_is_picked_up() 
 
     let mut vars = Moto::shared().env();
     vars.push(("DB_SECRET_ID_ARTICLES", secret_id.clone()));
+    // A secret means RDS: TLS verified against the RDS CA unless told otherwise, so the local
+    // plain-text MariaDB is refused rather than used without encryption.
+    let secure_default = ingester::Ingester::new(clients(&redis.url(), &pg, &pairs(&vars)).await);
+    let refused = secure_default
+        .handle(json!({"dataset": "articles", "rows": 10, "databases": ["articles"]}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("TLS"), "{refused}");
+    vars.push(("DB_SSL_MODE", "disable".into()));
     let extra = pairs(&vars);
     let ingester = ingester::Ingester::new(clients(&redis.url(), &pg, &extra).await);
     ingester
