@@ -60,6 +60,28 @@ ensure_tools() {
   "$TOOLS/bin/pip" install -q --disable-pip-version-check "${missing[@]}"
 }
 
+# Python libraries in the same venv, given as module=pip-package (or just the name when equal).
+ensure_python_modules() {
+  local spec missing=()
+  [ -x "$TOOLS/bin/pip" ] || python3 -m venv "$TOOLS"
+  for spec in "$@"; do "$TOOLS/bin/python" -c "import ${spec%%=*}" 2>/dev/null || missing+=("${spec#*=}"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]} into $TOOLS (pip)"
+  "$TOOLS/bin/pip" install -q --disable-pip-version-check "${missing[@]}"
+}
+
+# A tool whose pinned dependencies clash with the others (checkov, aws-sam-cli) gets a venv of
+# its own under $TOOLS/venvs; its command is linked into $TOOLS/bin. Usage: binary pip-package.
+ensure_isolated_tool() {
+  local bin=$1 package=$2 venv="$TOOLS/venvs/$1"
+  [ -x "$TOOLS/bin/$bin" ] && return 0
+  say "installing $package into $venv (pip)"
+  mkdir -p "$TOOLS/bin"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "$package"
+  ln -sf "$venv/bin/$bin" "$TOOLS/bin/$bin"
+}
+
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
 wait_until() { # seconds description command...

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test. Installs redis-server, PostgreSQL, MariaDB and moto_server (the S3 and
-# Secrets Manager emulator) if missing; the tests start their own servers on free loopback
-# ports and stop them.
+# Runs every test. Installs redis-server, PostgreSQL, MariaDB, moto_server (the S3 and
+# Secrets Manager emulator) and the template checker's Python libraries if missing; the tests
+# start their own servers on free loopback ports and stop them.
 source "$(dirname "$0")/lib.sh"
 ensure_packages
-ensure_tools "moto_server=moto[server]"
+ensure_tools "moto_server=moto[server]" cfn-lint
+ensure_python_modules "samtranslator=aws-sam-translator"
 cd "$ROOT"
+say "template security properties (tests/template_security.py)"
+"$TOOLS/bin/python" tests/template_security.py
 say "cargo test --workspace"
 cargo test --workspace --locked "$@"
 # The same query API, restaurant and object suites again over a TLS + AUTH redis-server (token

@@ -1,0 +1,326 @@
+"""Security properties of template.yaml, checked on the template as CloudFormation will see it.
+
+The SAM transform runs offline (aws-sam-translator) so the roles, permissions and API routes SAM
+generates are checked too, not only what the template spells out. Each property is also checked
+to fail on a deliberately weakened copy, so a check that can never fail is itself a failure.
+
+Run: python tests/template_security.py  (needs cfn-lint and aws-sam-translator; scripts/test.sh
+installs both).
+"""
+
+import copy
+import logging
+import os
+import re
+import sys
+import unittest
+from pathlib import Path
+
+from cfnlint.decode import decode
+from samtranslator.translator.transform import transform
+
+# The translator warns about its own unpublished usage metrics on every run.
+logging.getLogger("samtranslator").setLevel(logging.ERROR)
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+
+# AWS-managed policies SAM attaches for logs, X-Ray and VPC networking; nothing else may be.
+ALLOWED_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+}
+FUNCTIONS = ("QueryApiFunction", "IngesterFunction", "InvalidatorFunction")
+REQUIRED_OUTPUTS = (
+    "ApiUrl",
+    "ObjectsBucketName",
+    "RedisEndpoint",
+    "DatabaseEndpoint",
+    "RedisAuthSecretArn",
+    "DatabaseSecretArn",
+)
+SECRET_NAMES = re.compile(r"password|token|secret_?key", re.IGNORECASE)
+
+
+class _NoManagedPolicyLookups:
+    """The template names no managed policy by name, so nothing needs resolving through IAM."""
+
+    def load(self):
+        return {}
+
+
+def load_source():
+    template, problems = decode(str(TEMPLATE))
+    if problems:
+        raise SystemExit(f"template.yaml does not parse: {problems}")
+    return template
+
+
+def to_cloudformation(source):
+    """The SAM transform, offline: code locations are placeholders as after `sam package`."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    sam = copy.deepcopy(source)
+    for resource in sam["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://placeholder/code.zip"
+    return transform(sam, {}, _NoManagedPolicyLookups())
+
+
+def of_type(template, kind):
+    return {n: r for n, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def references(node):
+    """Logical ids a node depends on through Ref, Fn::GetAtt and Fn::Sub."""
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                target = value[0] if isinstance(value, list) else value.split(".")[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found.update(m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text))
+                if isinstance(value, list):
+                    found |= references(value[1])
+            else:
+                found |= references(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= references(item)
+    return found
+
+
+def findings(source):
+    """Every violated property of a SAM template, as readable sentences (empty when secure)."""
+    problems = []
+    cfn = to_cloudformation(source)
+    resources = cfn["Resources"]
+
+    # No dependency cycle (CloudFormation refuses them only at deploy time).
+    graph = {
+        name: (references(r) | set(as_list(r.get("DependsOn", [])))) & resources.keys()
+        for name, r in resources.items()
+    }
+    state = {}
+
+    def visit(name, path):
+        state[name] = "open"
+        for dep in sorted(graph[name]):
+            if state.get(dep) == "open":
+                problems.append("dependency cycle: " + " -> ".join(path + [dep]))
+            elif dep not in state:
+                visit(dep, path + [dep])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+    # IAM: named resources only, no wildcard actions, only the expected managed policies.
+    for name, role in of_type(cfn, "AWS::IAM::Role").items():
+        for arn in role["Properties"].get("ManagedPolicyArns", []):
+            if arn not in ALLOWED_MANAGED_POLICIES:
+                problems.append(f"{name}: unexpected managed policy {arn}")
+        for policy in role["Properties"].get("Policies", []):
+            for st in as_list(policy["PolicyDocument"]["Statement"]):
+                if st.get("Effect") != "Allow":
+                    continue
+                actions = as_list(st.get("Action", []))
+                if any("*" in a for a in actions if isinstance(a, str)):
+                    problems.append(f"{name}: wildcard action in {actions}")
+                for res in as_list(st.get("Resource", [])):
+                    if res == "*" or (isinstance(res, str) and res.endswith(":*")):
+                        problems.append(f"{name}: {actions} on resource {res!r}")
+
+    # RDS: encrypted, private, managed secret, TLS forced by its parameter group.
+    for name, db in of_type(cfn, "AWS::RDS::DBInstance").items():
+        p = db["Properties"]
+        if p.get("StorageEncrypted") is not True:
+            problems.append(f"{name}: storage not encrypted")
+        if p.get("PubliclyAccessible") is not False:
+            problems.append(f"{name}: publicly accessible")
+        if p.get("ManageMasterUserPassword") is not True or "MasterUserPassword" in p:
+            problems.append(f"{name}: master password not managed by Secrets Manager")
+        group = resources.get(p.get("DBParameterGroupName", {}).get("Ref", ""), {})
+        forced = str(group.get("Properties", {}).get("Parameters", ""))
+        if "rds.force_ssl" not in forced or "require_secure_transport" not in forced:
+            problems.append(f"{name}: parameter group does not force TLS on both engines")
+
+    # ElastiCache: TLS required, encrypted at rest, AUTH token from Secrets Manager.
+    for name, rg in of_type(cfn, "AWS::ElastiCache::ReplicationGroup").items():
+        p = rg["Properties"]
+        if p.get("TransitEncryptionEnabled") is not True or p.get("TransitEncryptionMode") != "required":
+            problems.append(f"{name}: transit encryption not required")
+        if p.get("AtRestEncryptionEnabled") is not True:
+            problems.append(f"{name}: not encrypted at rest")
+        if "{{resolve:secretsmanager:" not in str(p.get("AuthToken", "")):
+            problems.append(f"{name}: AUTH token not resolved from Secrets Manager")
+
+    # S3: encrypted, public access blocked, plain HTTP denied by policy.
+    policies = of_type(cfn, "AWS::S3::BucketPolicy").values()
+    for name, bucket in of_type(cfn, "AWS::S3::Bucket").items():
+        p = bucket["Properties"]
+        if not p.get("BucketEncryption"):
+            problems.append(f"{name}: no default encryption")
+        block = p.get("PublicAccessBlockConfiguration", {})
+        for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+            if block.get(flag) is not True:
+                problems.append(f"{name}: {flag} is not true")
+        denies_http = any(
+            pol["Properties"]["Bucket"] == {"Ref": name}
+            and any(
+                st.get("Effect") == "Deny" and "aws:SecureTransport" in str(st.get("Condition"))
+                for st in as_list(pol["Properties"]["PolicyDocument"]["Statement"])
+            )
+            for pol in policies
+        )
+        if not denies_http:
+            problems.append(f"{name}: plain-HTTP requests are not denied")
+
+    # Network: ingress only from security groups; the only wide egress is HTTPS.
+    for name, sg in of_type(cfn, "AWS::EC2::SecurityGroup").items():
+        for rule in sg["Properties"].get("SecurityGroupIngress", []):
+            if "CidrIp" in rule or "CidrIpv6" in rule:
+                problems.append(f"{name}: ingress from an address range, not a security group")
+        for rule in sg["Properties"].get("SecurityGroupEgress", []):
+            wide = rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0"
+            if wide and (rule.get("FromPort"), rule.get("ToPort")) != (443, 443):
+                problems.append(f"{name}: egress to anywhere beyond HTTPS")
+    for kind in ("AWS::EC2::InternetGateway", "AWS::EC2::NatGateway"):
+        if of_type(cfn, kind):
+            problems.append(f"{kind} present: the functions must need no internet path")
+    endpoints = str([e["Properties"]["ServiceName"] for e in of_type(cfn, "AWS::EC2::VPCEndpoint").values()])
+    for service in ("s3", "secretsmanager"):
+        if f".{service}" not in endpoints:
+            problems.append(f"no VPC endpoint for {service}")
+
+    # Functions: runtime, architecture, build method, tracing, JSON logs, VPC, secure URLs.
+    for name in FUNCTIONS:
+        sam_fn = source["Resources"].get(name)
+        fn = resources.get(name)
+        if sam_fn is None or fn is None:
+            problems.append(f"{name}: missing")
+            continue
+        if sam_fn.get("Metadata", {}).get("BuildMethod") != "rust-cargolambda":
+            problems.append(f"{name}: not built with rust-cargolambda")
+        p = fn["Properties"]
+        if p.get("Runtime") != "provided.al2023" or p.get("Architectures") != ["arm64"]:
+            problems.append(f"{name}: not provided.al2023 on arm64")
+        if p.get("TracingConfig", {}).get("Mode") != "Active":
+            problems.append(f"{name}: X-Ray tracing off")
+        if p.get("LoggingConfig", {}).get("LogFormat") != "JSON":
+            problems.append(f"{name}: logs are not JSON")
+        if not p.get("VpcConfig", {}).get("SubnetIds"):
+            problems.append(f"{name}: not in the VPC")
+        env = p.get("Environment", {}).get("Variables", {})
+        if "redis://" in str(env.get("REDIS_URL")) or "rediss://" not in str(env.get("REDIS_URL")):
+            problems.append(f"{name}: REDIS_URL is not rediss://")
+        if env.get("DB_SSL_MODE") != "verify-full":
+            problems.append(f"{name}: DB_SSL_MODE is not verify-full")
+        for var, value in env.items():
+            if SECRET_NAMES.search(var) or (isinstance(value, str) and "{{resolve:" in value):
+                problems.append(f"{name}: environment variable {var} carries a secret")
+
+    # API: the cache admin routes require IAM (SigV4).
+    paths = of_type(cfn, "AWS::ApiGatewayV2::Api")
+    admin = [
+        op
+        for api in paths.values()
+        for path, ops in api["Properties"].get("Body", {}).get("paths", {}).items()
+        if path.startswith("/cache")
+        for method, op in ops.items()
+        if method == "delete"
+    ]
+    if not admin:
+        problems.append("no DELETE /cache route")
+    for op in admin:
+        if {"AWS_IAM": []} not in op.get("security", []):
+            problems.append("DELETE /cache route without IAM authorization")
+
+    for output in REQUIRED_OUTPUTS:
+        if output not in cfn.get("Outputs", {}):
+            problems.append(f"output {output} missing")
+    return problems
+
+
+def weakened(source, path, value):
+    """A copy of the template with one property at `path` (keys separated by /) replaced."""
+    copy_ = copy.deepcopy(source)
+    *parents, last = path.split("/")
+    node = copy_
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if value is DELETE:
+        del node[last]
+    elif isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return copy_
+
+
+DELETE = object()
+
+# Each weakening, and a phrase the finding it causes must contain.
+WEAKENINGS = [
+    ("Resources/Database/Properties/StorageEncrypted", False, "storage not encrypted"),
+    ("Resources/Database/Properties/PubliclyAccessible", True, "publicly accessible"),
+    ("Resources/Database/Properties/ManageMasterUserPassword", False, "master password"),
+    ("Resources/DatabaseParameters/Properties/Parameters", {"foo": "1"}, "force TLS"),
+    ("Resources/Redis/Properties/TransitEncryptionEnabled", False, "transit encryption"),
+    ("Resources/Redis/Properties/AtRestEncryptionEnabled", False, "at rest"),
+    ("Resources/Redis/Properties/AuthToken", "hunter2hunter2hunter2", "AUTH token"),
+    ("Resources/ObjectsBucket/Properties/BucketEncryption", DELETE, "no default encryption"),
+    (
+        "Resources/ObjectsBucket/Properties/PublicAccessBlockConfiguration/BlockPublicPolicy",
+        False,
+        "BlockPublicPolicy",
+    ),
+    ("Resources/ObjectsBucketPolicy/Properties/PolicyDocument/Statement/0/Effect", "Allow", "plain-HTTP"),
+    (
+        "Resources/IngesterFunction/Properties/Policies/0/Statement/1/Resource",
+        "*",
+        "on resource '*'",
+    ),
+    (
+        "Resources/QueryApiFunction/Properties/Policies/0/Statement/0/Action",
+        "secretsmanager:*",
+        "wildcard action",
+    ),
+    (
+        "Resources/RedisSecurityGroup/Properties/SecurityGroupIngress/0",
+        {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "CidrIp": "10.0.0.0/8"},
+        "ingress from an address range",
+    ),
+    ("Resources/QueryApiFunction/Properties/Events/Admin/Properties/Auth", DELETE, "without IAM"),
+    ("Globals/Function/Environment/Variables/DB_SSL_MODE", "require", "DB_SSL_MODE"),
+    ("Globals/Function/Environment/Variables/REDIS_URL", "redis://cache:6379", "rediss://"),
+    ("Globals/Function/Architectures", ["x86_64"], "arm64"),
+    ("Globals/Function/Tracing", "PassThrough", "X-Ray"),
+    ("Globals/Function/Environment/Variables/OBJECTS_BUCKET", {"Ref": "ObjectsBucket"}, "dependency cycle"),
+    ("Outputs/RedisAuthSecretArn", DELETE, "RedisAuthSecretArn missing"),
+]
+
+
+class TemplateSecurity(unittest.TestCase):
+    source = load_source()
+
+    def test_template_has_every_security_property(self):
+        self.assertEqual(findings(self.source), [])
+
+    def test_each_check_catches_a_weakened_template(self):
+        for path, value, expected in WEAKENINGS:
+            with self.subTest(path=path):
+                found = findings(weakened(self.source, path, value))
+                self.assertTrue(any(expected in f for f in found), f"{path}: {found}")
+
+
+if __name__ == "__main__":
+    sys.exit(unittest.main())
