@@ -193,6 +193,12 @@ def findings(source):
             wide = rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0"
             if wide and (rule.get("FromPort"), rule.get("ToPort")) != (443, 443):
                 problems.append(f"{name}: egress to anywhere beyond HTTPS")
+    for name, rule in of_type(cfn, "AWS::EC2::SecurityGroupIngress").items():
+        if "CidrIp" in rule["Properties"] or "CidrIpv6" in rule["Properties"]:
+            problems.append(f"{name}: ingress from an address range, not a security group")
+    for name, rule in of_type(cfn, "AWS::EC2::SecurityGroupEgress").items():
+        if "DestinationSecurityGroupId" not in rule["Properties"]:
+            problems.append(f"{name}: egress rule not to a security group")
     for kind in ("AWS::EC2::InternetGateway", "AWS::EC2::NatGateway"):
         if of_type(cfn, kind):
             problems.append(f"{kind} present: the functions must need no internet path")
@@ -288,6 +294,16 @@ WEAKENINGS = [
         "Resources/IngesterFunction/Properties/Policies/0/Statement/1/Resource",
         "*",
         "on resource '*'",
+    ),
+    (
+        "Resources/DatabaseInvokeRole/Properties/Policies/0/PolicyDocument/Statement/0/Resource",
+        "*",
+        "on resource '*'",
+    ),
+    (
+        "Resources/EndpointsFromDatabase/Properties",
+        {"GroupId": {"Ref": "EndpointSecurityGroup"}, "IpProtocol": "tcp", "CidrIp": "0.0.0.0/0"},
+        "ingress from an address range",
     ),
     (
         "Resources/QueryApiFunction/Properties/Policies/0/Statement/0/Action",
