@@ -128,3 +128,29 @@ async fn ingester_warms_queries_so_the_first_read_hits() {
         .unwrap_err();
     assert!(bad.to_string().contains("accepted payloads"), "{bad}");
 }
+
+#[tokio::test]
+async fn the_demo_dataset_seeds_an_empty_postgres_database_and_refuses_mysql() {
+    let redis = RedisServer::start();
+    let empty = test_support::Postgres::shared().create_database(&crate::support::unique("empty"), &[]);
+    let articles = test_support::MariaDb::shared().create_database(&crate::support::unique("demo_my"));
+    let extra = [("DATABASE_URL_ARTICLES", articles.as_str())];
+    let ingester = Ingester::new(clients(&redis.url(), &empty, &extra).await);
+    for round in 0..2 {
+        let report = ingester.handle(json!({"dataset": "demo"})).await.unwrap();
+        assert_eq!(
+            report["databases"]["main"]["engine"], "postgres",
+            "round {round}: {report}"
+        );
+    }
+    let app = app(&redis.url(), &empty, &extra).await;
+    let products = call(&app, get_query("products_by_category", &[("category", "books")])).await;
+    assert_eq!(products.status, 200, "{}", products.text);
+    assert!(products.body["row_count"].as_u64() > Some(0), "{}", products.text);
+    let refused = ingester
+        .handle(json!({"dataset": "demo", "databases": ["articles"]}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("PostgreSQL only"), "{refused}");
+}

@@ -1,5 +1,7 @@
 //! `{"dataset": "articles"}`: the article table of the MySQL database-caching demo, as a
 //! deterministic synthetic set, loaded in batches into PostgreSQL and/or MySQL, idempotently.
+//! `{"dataset": "demo"}`: the PostgreSQL schema and seed the bundled catalog queries (and the
+//! change-trigger function), for a deployed database that only the functions can reach.
 
 use std::time::Instant;
 
@@ -16,9 +18,27 @@ const BATCH: usize = 500;
 /// Default size of the set.
 const DEFAULT_ROWS: u32 = 20_000;
 
-/// Which dataset, how many rows, into which databases (all configured ones by default).
+/// The bundled demo schema and seed, then the change-trigger function; both idempotent.
+const PG_DEMO: [&str; 2] = [
+    include_str!("../../../shared/query-catalog/sql/postgres-seed.sql"),
+    include_str!("../../../shared/query-catalog/sql/postgres-change-events.sql"),
+];
+
+/// The datasets the ingester can load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dataset {
+    /// Synthetic articles, any engine.
+    Articles,
+    /// The catalog's PostgreSQL schema and seed.
+    Demo,
+}
+
+/// Which dataset, how many rows, into which databases (all configured ones by default; `main`
+/// for the demo schema).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatasetJob {
+    /// The dataset.
+    pub dataset: Dataset,
     /// Rows to ensure exist.
     pub rows: u32,
     /// Catalog names of the target databases; empty = all configured.
@@ -28,20 +48,34 @@ pub struct DatasetJob {
 impl DatasetJob {
     /// Validates a request.
     pub fn new(name: &str, rows: Option<u32>, databases: Option<Vec<String>>) -> Result<Self, IngestError> {
-        if name != "articles" {
-            return Err(IngestError::Payload(format!(
-                "unknown dataset {name:?}; available: articles"
-            )));
-        }
+        let dataset = match name {
+            "articles" => Dataset::Articles,
+            "demo" if rows.is_none() => Dataset::Demo,
+            "demo" => {
+                return Err(IngestError::Payload(
+                    "the demo dataset has a fixed size; drop rows".into(),
+                ))
+            }
+            _ => {
+                return Err(IngestError::Payload(format!(
+                    "unknown dataset {name:?}; available: articles, demo"
+                )))
+            }
+        };
         let rows = rows.unwrap_or(DEFAULT_ROWS);
         if !(1..=1_000_000).contains(&rows) {
             return Err(IngestError::Payload(format!(
                 "rows must be 1..=1000000, got {rows}"
             )));
         }
+        let databases = match (dataset, databases) {
+            (Dataset::Demo, None) => vec!["main".to_owned()],
+            (_, databases) => databases.unwrap_or_default(),
+        };
         Ok(Self {
+            dataset,
             rows,
-            databases: databases.unwrap_or_default(),
+            databases,
         })
     }
 }
@@ -218,6 +252,24 @@ pub(crate) async fn run(clients: &Clients, job: &DatasetJob) -> Result<Value, In
     let mut failures = Vec::new();
     for database in targets {
         let started = Instant::now();
+        if job.dataset == Dataset::Demo {
+            match database.pool() {
+                Pool::Postgres(p) => match run_scripts(&p).await {
+                    Ok(()) => {
+                        report.insert(
+                            database.name().to_owned(),
+                            json!({"engine": database.engine(), "elapsed_ms": started.elapsed().as_millis() as u64}),
+                        );
+                    }
+                    Err(e) => failures.push(format!("{}: {e}", database.name())),
+                },
+                Pool::MySql(_) => failures.push(format!(
+                    "{}: the demo schema is PostgreSQL only (its slow query uses pg_sleep)",
+                    database.name()
+                )),
+            }
+            continue;
+        }
         match load(&database.pool(), job.rows, database.name()).await {
             Ok(inserted) => {
                 report.insert(
@@ -230,20 +282,46 @@ pub(crate) async fn run(clients: &Clients, job: &DatasetJob) -> Result<Value, In
             Err(e) => failures.push(format!("{}: {e}", database.name())),
         }
     }
-    let report = json!({ "dataset": "articles", "databases": report });
+    let name = match job.dataset {
+        Dataset::Articles => "articles",
+        Dataset::Demo => "demo",
+    };
+    let report = json!({ "dataset": name, "databases": report });
     if failures.is_empty() {
         Ok(report)
     } else {
         Err(IngestError::Partial(format!(
-            "loading articles failed for {} (re-run to retry; loads are idempotent); done: {report}",
+            "loading {name} failed for {} (re-run to retry; loads are idempotent); done: {report}",
             failures.join("; ")
         )))
     }
 }
 
+/// Runs the bundled demo scripts (static SQL, no input in it), each in one transaction.
+async fn run_scripts(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+    for script in PG_DEMO {
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(script).execute(&mut *tx).await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn demo_targets_main_and_refuses_a_size() {
+        let job = DatasetJob::new("demo", None, None).unwrap();
+        assert_eq!(
+            (job.dataset, job.databases),
+            (Dataset::Demo, vec!["main".to_owned()])
+        );
+        assert!(DatasetJob::new("demo", Some(5), None).is_err());
+        let unknown = DatasetJob::new("nope", None, None).unwrap_err().to_string();
+        assert!(unknown.contains("articles, demo"), "{unknown}");
+    }
 
     #[test]
     fn articles_are_deterministic_and_some_mention_delta() {

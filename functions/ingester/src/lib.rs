@@ -4,6 +4,7 @@
 //! ```json
 //! {"objects": {"count": 200, "min_bytes": 200, "max_bytes": 400, "prefix": "filename"}}
 //! {"dataset": "articles", "rows": 20000, "databases": ["main", "articles"]}
+//! {"dataset": "demo"}
 //! {"warm": ["query-name", ...]}
 //! ```
 
@@ -15,11 +16,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use service_config::Clients;
 
-pub use datasets::{article, Article, DatasetJob};
+pub use datasets::{article, Article, Dataset, DatasetJob};
 pub use objects::{object_content, ObjectsJob};
 
 /// What the function accepts, quoted in every refusal.
-pub const ACCEPTED: &str = r#"accepted payloads: {"objects": {"count": N, "min_bytes": N, "max_bytes": N, "prefix": "name"}}, {"dataset": "articles", "rows": N, "databases": ["main", ...]}, {"warm": ["query-name", ...]}"#;
+pub const ACCEPTED: &str = r#"accepted payloads: {"objects": {"count": N, "min_bytes": N, "max_bytes": N, "prefix": "name"}}, {"dataset": "articles", "rows": N, "databases": ["main", ...]}, {"dataset": "demo", "databases": ["main"]}, {"warm": ["query-name", ...]}"#;
 
 /// Why a payload was not carried out (entirely or in part).
 #[derive(Debug, thiserror::Error)]
