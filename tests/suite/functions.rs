@@ -132,10 +132,13 @@ async fn ingester_warms_queries_so_the_first_read_hits() {
 #[tokio::test]
 async fn the_demo_dataset_seeds_an_empty_postgres_database_and_refuses_mysql() {
     let redis = RedisServer::start();
-    let empty = test_support::Postgres::shared().create_database(&crate::support::unique("empty"), &[]);
+    let db = crate::support::unique("empty");
+    let empty = test_support::Postgres::shared().create_database(&db, &[]);
     let articles = test_support::MariaDb::shared().create_database(&crate::support::unique("demo_my"));
     let extra = [("DATABASE_URL_ARTICLES", articles.as_str())];
-    let ingester = Ingester::new(clients(&redis.url(), &empty, &extra).await);
+    let arn = "arn:aws:lambda:us-east-1:123456789012:function:demo-invalidator";
+    let ingester =
+        Ingester::new(clients(&redis.url(), &empty, &extra).await).with_invalidator_arn(Some(arn.into()));
     for round in 0..2 {
         let report = ingester.handle(json!({"dataset": "demo"})).await.unwrap();
         assert_eq!(
@@ -143,6 +146,16 @@ async fn the_demo_dataset_seeds_an_empty_postgres_database_and_refuses_mysql() {
             "round {round}: {report}"
         );
     }
+    // The triggers are attached and aimed at the invalidator; without the aws_lambda extension
+    // (as here) a write still succeeds, its event going out with pg_notify.
+    let target = crate::support::sql(&db, "SELECT function_arn FROM cache_invalidation_target");
+    assert!(target.contains(arn), "{target}");
+    let triggers = crate::support::sql(
+        &db,
+        "SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%cache_invalidation%'",
+    );
+    assert_eq!(triggers.trim(), "4", "{triggers}");
+    crate::support::sql(&db, "UPDATE products SET stock = stock + 1 WHERE id = 1");
     let app = app(&redis.url(), &empty, &extra).await;
     let products = call(&app, get_query("products_by_category", &[("category", "books")])).await;
     assert_eq!(products.status, 200, "{}", products.text);

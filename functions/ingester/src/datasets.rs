@@ -18,10 +18,11 @@ const BATCH: usize = 500;
 /// Default size of the set.
 const DEFAULT_ROWS: u32 = 20_000;
 
-/// The bundled demo schema and seed, then the change-trigger function; both idempotent.
-const PG_DEMO: [&str; 2] = [
+/// The bundled demo schema and seed, the change-trigger function, and its triggers; idempotent.
+const PG_DEMO: [&str; 3] = [
     include_str!("../../../shared/query-catalog/sql/postgres-seed.sql"),
     include_str!("../../../shared/query-catalog/sql/postgres-change-events.sql"),
+    include_str!("../../../shared/query-catalog/sql/postgres-demo-triggers.sql"),
 ];
 
 /// The datasets the ingester can load.
@@ -235,7 +236,12 @@ async fn load(pool: &Pool, rows: u32, database: &str) -> Result<u64, sqlx::Error
     Ok(inserted)
 }
 
-pub(crate) async fn run(clients: &Clients, job: &DatasetJob) -> Result<Value, IngestError> {
+/// Loads `job`; the demo dataset also records `invalidator_arn` as the change triggers' target.
+pub(crate) async fn run(
+    clients: &Clients,
+    job: &DatasetJob,
+    invalidator_arn: Option<&str>,
+) -> Result<Value, IngestError> {
     let targets: Vec<_> = if job.databases.is_empty() {
         clients.databases.iter().collect()
     } else {
@@ -254,11 +260,13 @@ pub(crate) async fn run(clients: &Clients, job: &DatasetJob) -> Result<Value, In
         let started = Instant::now();
         if job.dataset == Dataset::Demo {
             match database.pool() {
-                Pool::Postgres(p) => match run_scripts(&p).await {
+                Pool::Postgres(p) => match run_scripts(&p, invalidator_arn).await {
                     Ok(()) => {
                         report.insert(
                             database.name().to_owned(),
-                            json!({"engine": database.engine(), "elapsed_ms": started.elapsed().as_millis() as u64}),
+                            json!({"engine": database.engine(),
+                                   "change_events": if invalidator_arn.is_some() { "invalidator" } else { "pg_notify" },
+                                   "elapsed_ms": started.elapsed().as_millis() as u64}),
                         );
                     }
                     Err(e) => failures.push(format!("{}: {e}", database.name())),
@@ -297,12 +305,22 @@ pub(crate) async fn run(clients: &Clients, job: &DatasetJob) -> Result<Value, In
     }
 }
 
-/// Runs the bundled demo scripts (static SQL, no input in it), each in one transaction.
-async fn run_scripts(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+/// Runs the bundled demo scripts (static SQL, no input in it), each in one transaction, then
+/// points the change triggers at the invalidator when its ARN is known.
+async fn run_scripts(pool: &sqlx::PgPool, invalidator_arn: Option<&str>) -> Result<(), sqlx::Error> {
     for script in PG_DEMO {
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(script).execute(&mut *tx).await?;
         tx.commit().await?;
+    }
+    if let Some(arn) = invalidator_arn {
+        sqlx::query(
+            "INSERT INTO cache_invalidation_target (function_arn) VALUES ($1) \
+             ON CONFLICT (singleton) DO UPDATE SET function_arn = EXCLUDED.function_arn",
+        )
+        .bind(arn)
+        .execute(pool)
+        .await?;
     }
     Ok(())
 }

@@ -50,12 +50,23 @@ struct Payload {
 #[derive(Debug)]
 pub struct Ingester {
     clients: Clients,
+    invalidator_arn: Option<String>,
 }
 
 impl Ingester {
     /// Wraps already built clients.
     pub fn new(clients: Clients) -> Self {
-        Self { clients }
+        Self {
+            clients,
+            invalidator_arn: None,
+        }
+    }
+
+    /// Where the demo dataset's change triggers send events (`INVALIDATOR_FUNCTION_ARN`);
+    /// without it they fall back to `pg_notify`.
+    pub fn with_invalidator_arn(mut self, arn: Option<String>) -> Self {
+        self.invalidator_arn = arn.filter(|a| !a.is_empty());
+        self
     }
 
     /// Carries out one payload.
@@ -78,7 +89,7 @@ impl Ingester {
                 databases,
             } => {
                 let job = DatasetJob::new(&name, rows, databases)?;
-                datasets::run(&self.clients, &job).await
+                datasets::run(&self.clients, &job, self.invalidator_arn.as_deref()).await
             }
             Payload {
                 objects: None,

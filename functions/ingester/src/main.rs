@@ -9,7 +9,8 @@ use service_config::{Clients, ServiceConfig};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = ServiceConfig::from_env()?;
-    let ingester = Ingester::new(Clients::build(&config).await?);
+    let ingester = Ingester::new(Clients::build(&config).await?)
+        .with_invalidator_arn(std::env::var("INVALIDATOR_FUNCTION_ARN").ok());
     let ingester = &ingester;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         ingester.handle(event.payload).await.map_err(Error::from)

@@ -1,17 +1,31 @@
 -- Change events for the invalidator: every INSERT/UPDATE/DELETE/TRUNCATE on a watched table
 -- sends {"table", "operation", "keys"} so the table's tag is invalidated (O(1) in Redis).
 --
--- On RDS / Aurora PostgreSQL (needs the aws_lambda extension and an IAM role on the instance
--- allowing lambda:InvokeFunction on the invalidator):
---   CREATE EXTENSION IF NOT EXISTS aws_lambda CASCADE;
---   set  cache_invalidation.function_arn  to the invalidator's ARN, e.g.
---   ALTER DATABASE app SET cache_invalidation.function_arn = 'arn:aws:lambda:REGION:ACCOUNT:function:NAME';
---   then run this file and attach the trigger to each table the catalog tags (see the end).
+-- On RDS / Aurora PostgreSQL (an IAM role on the instance allowing lambda:InvokeFunction on the
+-- invalidator, and a network path to Lambda): this file creates the aws_lambda extension where
+-- it is available; the invalidator's ARN goes into cache_invalidation_target (the ingester's
+-- demo dataset writes it from INVALIDATOR_FUNCTION_ARN) or the setting
+-- cache_invalidation.function_arn (ALTER DATABASE ... SET), which wins. Then attach the trigger
+-- to each table the catalog tags (see the end, and postgres-demo-triggers.sql).
 -- The invoke is asynchronous ('Event'): the write does not wait for the invalidation, and a
 -- failed invoke is retried by Lambda; the cache TTL bounds staleness if everything fails.
 --
 -- Locally (no aws_lambda extension) the same payload goes out with pg_notify on channel
 -- cache_invalidation, and a LISTEN forwarder hands it to the invalidator (see the tests).
+
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'aws_lambda') THEN
+    CREATE EXTENSION IF NOT EXISTS aws_lambda CASCADE;
+  END IF;
+END
+$$;
+
+-- At most one row: where change events go.
+CREATE TABLE IF NOT EXISTS cache_invalidation_target (
+  singleton    boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  function_arn text NOT NULL
+);
 
 CREATE OR REPLACE FUNCTION cache_invalidation_payload(tg_table text, tg_op text, row_data jsonb)
 RETURNS json LANGUAGE sql AS $$
@@ -26,9 +40,12 @@ DECLARE
   payload json := cache_invalidation_payload(TG_TABLE_NAME, TG_OP,
                     CASE WHEN TG_OP = 'DELETE' THEN to_jsonb(OLD)
                          WHEN TG_OP = 'TRUNCATE' THEN NULL ELSE to_jsonb(NEW) END);
-  arn text := current_setting('cache_invalidation.function_arn', true);
+  arn text := coalesce(nullif(current_setting('cache_invalidation.function_arn', true), ''),
+                       (SELECT function_arn FROM cache_invalidation_target));
 BEGIN
-  IF arn IS NOT NULL AND arn <> '' AND to_regproc('aws_lambda.invoke') IS NOT NULL THEN
+  -- to_regnamespace, not to_regproc: aws_lambda.invoke is overloaded (json and jsonb payloads),
+  -- and to_regproc answers NULL for an overloaded name.
+  IF arn IS NOT NULL AND arn <> '' AND to_regnamespace('aws_lambda') IS NOT NULL THEN
     PERFORM aws_lambda.invoke(aws_commons.create_lambda_function_arn(arn), payload, 'Event');
   ELSE
     PERFORM pg_notify('cache_invalidation', payload::text);
