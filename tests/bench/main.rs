@@ -16,9 +16,10 @@ use cache_aside::{CachedObject, ObjectPolicy, ReadMode};
 use indicatif::{ProgressBar, ProgressStyle};
 use query_catalog::ResolvedParams;
 use serde_json::json;
-use service_config::{Clients, ServiceConfig};
+use service_config::ServiceConfig;
 use test_support::stats::{summarize, table_row, Summary, TABLE_HEADER};
 use test_support::{MariaDb, Moto, Postgres, RedisServer};
+use use_cases::Clients;
 
 struct Args {
     n: usize,
@@ -92,7 +93,7 @@ async fn run() -> Result<(), String> {
     let postgres = Postgres::start();
     let maria = MariaDb::start();
     let moto = Moto::start();
-    let main_url = postgres.create_database("bench", &["shared/query-catalog/sql/postgres-seed.sql"]);
+    let main_url = postgres.create_database("bench", &[query_catalog::demo_sql::POSTGRES_SEED_PATH]);
     let articles_url = maria.create_database("bench");
 
     let mut vars: HashMap<String, String> = moto.env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
@@ -154,7 +155,7 @@ async fn run() -> Result<(), String> {
             .map_err(|e| e.to_string())?
             .map(|o| o.bytes);
         let cached: Option<Vec<u8>> = redis::cmd("HGET")
-            .arg(clients.cache.object_key(&key(i)))
+            .arg(clients.cache.key_space().object_key(&key(i)))
             .arg("b")
             .query_async(&mut raw)
             .await
@@ -199,7 +200,7 @@ async fn run() -> Result<(), String> {
         for i in 0..args.n {
             let started = Instant::now();
             let bytes: Option<Vec<u8>> = redis::cmd("HGET")
-                .arg(clients.cache.object_key(&key(i)))
+                .arg(clients.cache.key_space().object_key(&key(i)))
                 .arg("b")
                 .query_async(&mut raw)
                 .await
@@ -232,7 +233,7 @@ async fn run() -> Result<(), String> {
     let run_query = |q, p, mode| {
         let clients = &clients;
         async move {
-            clients.query(q, p, mode).await.expect("query answers");
+            clients.run_query(q, p, mode).await.expect("query answers");
         }
     };
     let slow_misses = args.slow_misses.max(1);

@@ -5,6 +5,7 @@ use ingester::Ingester;
 use query_catalog::Catalog;
 use serde_json::json;
 use test_support::RedisServer;
+use use_cases::Invalidation;
 
 use crate::support::{app, call, clients, get_query, payload, seeded_database};
 
@@ -34,9 +35,12 @@ async fn invalidator_drops_queries_and_tags_the_api_then_reloads() {
         "hit"
     );
 
-    let by_query = invalidator::handle(&cache, &catalog, payload("invalidator/direct-queries"))
-        .await
-        .unwrap();
+    let by_query = invalidator::handle(
+        Invalidation::new(&cache, &catalog),
+        payload("invalidator/direct-queries"),
+    )
+    .await
+    .unwrap();
     assert!(
         by_query["invalidated"]["query:products_by_category"].is_u64(),
         "{by_query}"
@@ -52,9 +56,12 @@ async fn invalidator_drops_queries_and_tags_the_api_then_reloads() {
         "hit"
     );
 
-    invalidator::handle(&cache, &catalog, payload("invalidator/direct-tags"))
-        .await
-        .unwrap();
+    invalidator::handle(
+        Invalidation::new(&cache, &catalog),
+        payload("invalidator/direct-tags"),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         call(&api, get_query("category_summary", &[])).await.cache(),
         "miss",
@@ -74,22 +81,28 @@ async fn invalidator_refuses_bad_payloads_clearly() {
     let redis = RedisServer::start();
     let catalog = Catalog::load(None).unwrap();
     let cache = cache(&redis);
-    let bad = invalidator::handle(&cache, &catalog, payload("invalidator/bad-payload"))
-        .await
-        .unwrap_err();
+    let bad = invalidator::handle(
+        Invalidation::new(&cache, &catalog),
+        payload("invalidator/bad-payload"),
+    )
+    .await
+    .unwrap_err();
     assert!(bad.to_string().contains("accepted events"), "{bad}");
-    let empty = invalidator::handle(&cache, &catalog, json!({}))
+    let empty = invalidator::handle(Invalidation::new(&cache, &catalog), json!({}))
         .await
         .unwrap_err();
     assert!(empty.to_string().contains("nothing to invalidate"), "{empty}");
-    let unknown = invalidator::handle(&cache, &catalog, json!({"queries": ["nope"]}))
+    let unknown = invalidator::handle(Invalidation::new(&cache, &catalog), json!({"queries": ["nope"]}))
         .await
         .unwrap_err();
     assert!(unknown.to_string().contains("\"nope\""), "{unknown}");
     let no_redis = Cache::connect_lazy(crate::support::dead_url("redis"), CacheSettings::default()).unwrap();
-    let down = invalidator::handle(&no_redis, &catalog, json!({"tags": ["products"]}))
-        .await
-        .unwrap_err();
+    let down = invalidator::handle(
+        Invalidation::new(&no_redis, &catalog),
+        json!({"tags": ["products"]}),
+    )
+    .await
+    .unwrap_err();
     assert!(down.to_string().contains("invalidation failed"), "{down}");
 }
 

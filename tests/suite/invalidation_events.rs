@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use lambda_http::http::StatusCode;
-use query_catalog::Catalog;
 use serde_json::json;
 use test_support::RedisServer;
 
@@ -26,7 +25,7 @@ async fn a_database_change_drops_the_queries_of_its_table() {
     sql(
         &name,
         &std::fs::read_to_string(test_support::workspace_path(
-            "shared/query-catalog/sql/postgres-change-events.sql",
+            query_catalog::demo_sql::POSTGRES_CHANGE_EVENTS_PATH,
         ))
         .unwrap(),
     );
@@ -43,9 +42,7 @@ async fn a_database_change_drops_the_queries_of_its_table() {
         event,
         json!({"table": "products", "operation": "UPDATE", "keys": {"id": "3"}})
     );
-    let report = invalidator::handle(&clients.cache, &clients.catalog, event)
-        .await
-        .unwrap();
+    let report = invalidator::handle(clients.invalidation(), event).await.unwrap();
     assert!(
         report["queries"].as_array().is_some_and(|q| q.len() >= 3),
         "{report}"
@@ -57,17 +54,12 @@ async fn a_database_change_drops_the_queries_of_its_table() {
         ("miss", Some("Changed"))
     );
 
-    let fixture = invalidator::handle(
-        &clients.cache,
-        &clients.catalog,
-        payload("invalidator/db-change-products"),
-    )
-    .await
-    .unwrap();
+    let fixture = invalidator::handle(clients.invalidation(), payload("invalidator/db-change-products"))
+        .await
+        .unwrap();
     assert!(fixture["invalidated"]["tag:products"].is_u64(), "{fixture}");
     let unrelated = invalidator::handle(
-        &clients.cache,
-        &clients.catalog,
+        clients.invalidation(),
         json!({"table": "audit_log", "operation": "INSERT"}),
     )
     .await
@@ -82,9 +74,7 @@ async fn a_database_change_drops_the_queries_of_its_table() {
         json!({"table": "Products; DROP", "operation": "UPDATE"}),
         json!({"table": "products", "operation": "MERGE"}),
     ] {
-        assert!(invalidator::handle(&clients.cache, &clients.catalog, bad)
-            .await
-            .is_err());
+        assert!(invalidator::handle(clients.invalidation(), bad).await.is_err());
     }
 }
 
@@ -108,26 +98,18 @@ async fn s3_notifications_drop_object_entries() {
         .put("docs/a b+c.txt", b"v2".to_vec(), "text/plain")
         .await
         .unwrap();
-    let report = invalidator::handle(
-        &clients.cache,
-        &clients.catalog,
-        payload("invalidator/s3-object-created"),
-    )
-    .await
-    .unwrap();
+    let report = invalidator::handle(clients.invalidation(), payload("invalidator/s3-object-created"))
+        .await
+        .unwrap();
     assert_eq!(report["dropped"], json!(["docs/a b+c.txt"]), "{report}");
     let fresh = call_raw(&app, get()).await;
     assert_eq!(
         (fresh.status, fresh.header("x-cache"), fresh.bytes.as_slice()),
         (StatusCode::OK, "MISS", b"v2".as_slice())
     );
-    let removed = invalidator::handle(
-        &clients.cache,
-        &clients.catalog,
-        payload("invalidator/s3-object-removed"),
-    )
-    .await
-    .unwrap();
+    let removed = invalidator::handle(clients.invalidation(), payload("invalidator/s3-object-removed"))
+        .await
+        .unwrap();
     assert_eq!(removed["dropped"], json!(["filename1.txt"]));
 }
 
@@ -142,13 +124,9 @@ async fn an_sqs_batch_reports_only_its_bad_message_and_applies_the_good_ones() {
         call(&app, get_query("category_summary", &[])).await.cache(),
         "hit"
     );
-    let response = invalidator::handle(
-        &clients.cache,
-        &Catalog::load(None).unwrap(),
-        payload("invalidator/sqs-batch"),
-    )
-    .await
-    .unwrap();
+    let response = invalidator::handle(clients.invalidation(), payload("invalidator/sqs-batch"))
+        .await
+        .unwrap();
     assert_eq!(
         response,
         json!({"batchItemFailures": [{"itemIdentifier": "msg-broken"}]})

@@ -98,7 +98,7 @@ async fn unconfigured_or_mismatched_databases_are_reported_clearly() {
 
     // A PostgreSQL catalog query pointed at MySQL is refused at start-up, naming the query.
     let mysql = MariaDb::shared().create_database(&unique("wrong"));
-    let e = service_config::Clients::build(&config(&redis.url(), &mysql, &[]))
+    let e = use_cases::Clients::build(&config(&redis.url(), &mysql, &[]))
         .await
         .unwrap_err()
         .to_string();

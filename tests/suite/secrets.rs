@@ -126,7 +126,7 @@ async fn a_missing_or_malformed_secret_stops_start_up_with_a_clear_message() {
     ] {
         let mut vars = Moto::shared().env();
         vars.push(("DB_SECRET_ID_ARTICLES", id.clone()));
-        let e = service_config::Clients::build(&config(&redis.url(), &pg, &pairs(&vars)))
+        let e = use_cases::Clients::build(&config(&redis.url(), &pg, &pairs(&vars)))
             .await
             .unwrap_err()
             .to_string();

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use lambda_http::http::StatusCode;
 use query_api::App;
-use service_config::Clients;
 use test_support::{Moto, RedisMode, RedisServer};
+use use_cases::Clients;
 
 use crate::support::{app, call, config, fixture, get_query, pairs, seeded_database, unique};
 

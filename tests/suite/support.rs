@@ -7,11 +7,12 @@ use lambda_http::http::{HeaderMap, StatusCode};
 use lambda_http::{Body, Request};
 use query_api::App;
 use serde_json::Value;
-use service_config::{Clients, ServiceConfig};
+use service_config::ServiceConfig;
 use test_support::{test_ca_path, workspace_path, Moto, Postgres, RedisMode, RedisServer};
+use use_cases::Clients;
 
 /// The demo schema and seed.
-pub const SEED: &str = "shared/query-catalog/sql/postgres-seed.sql";
+pub const SEED: &str = query_catalog::demo_sql::POSTGRES_SEED_PATH;
 
 /// A new seeded database on the shared server; returns (name, url).
 pub fn seeded_database() -> (String, String) {

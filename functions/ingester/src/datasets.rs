@@ -6,10 +6,11 @@
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use query_catalog::Pool;
+use query_catalog::demo_sql::POSTGRES_DEMO;
 use serde_json::{json, Value};
-use service_config::Clients;
+use sql_origin::Pool;
 use sqlx::QueryBuilder;
+use use_cases::Clients;
 
 use crate::IngestError;
 
@@ -17,13 +18,6 @@ use crate::IngestError;
 const BATCH: usize = 500;
 /// Default size of the set.
 const DEFAULT_ROWS: u32 = 20_000;
-
-/// The bundled demo schema and seed, the change-trigger function, and its triggers; idempotent.
-const PG_DEMO: [&str; 3] = [
-    include_str!("../../../shared/query-catalog/sql/postgres-seed.sql"),
-    include_str!("../../../shared/query-catalog/sql/postgres-change-events.sql"),
-    include_str!("../../../shared/query-catalog/sql/postgres-demo-triggers.sql"),
-];
 
 /// The datasets the ingester can load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,7 +302,7 @@ pub(crate) async fn run(
 /// Runs the bundled demo scripts (static SQL, no input in it), each in one transaction, then
 /// points the change triggers at the invalidator when its ARN is known.
 async fn run_scripts(pool: &sqlx::PgPool, invalidator_arn: Option<&str>) -> Result<(), sqlx::Error> {
-    for script in PG_DEMO {
+    for script in POSTGRES_DEMO {
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(script).execute(&mut *tx).await?;
         tx.commit().await?;

@@ -14,7 +14,7 @@ mod warm;
 
 use serde::Deserialize;
 use serde_json::Value;
-use service_config::Clients;
+use use_cases::Clients;
 
 pub use datasets::{article, Article, Dataset, DatasetJob};
 pub use objects::{object_content, ObjectsJob};
@@ -62,8 +62,8 @@ impl Ingester {
         }
     }
 
-    /// Where the demo dataset's change triggers send events (`INVALIDATOR_FUNCTION_ARN`);
-    /// without it they fall back to `pg_notify`.
+    /// Where the demo dataset's change triggers send events (the invalidator's ARN); without
+    /// it they fall back to `pg_notify`.
     pub fn with_invalidator_arn(mut self, arn: Option<String>) -> Self {
         self.invalidator_arn = arn.filter(|a| !a.is_empty());
         self

@@ -3,14 +3,15 @@
 use ingester::Ingester;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use service_config::{Clients, ServiceConfig};
+use service_config::ServiceConfig;
+use use_cases::Clients;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = ServiceConfig::from_env()?;
     let ingester = Ingester::new(Clients::build(&config).await?)
-        .with_invalidator_arn(std::env::var("INVALIDATOR_FUNCTION_ARN").ok());
+        .with_invalidator_arn(config.invalidator_function_arn.clone());
     let ingester = &ingester;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         ingester.handle(event.payload).await.map_err(Error::from)

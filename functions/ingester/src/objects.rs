@@ -7,7 +7,7 @@ use futures::stream::{self, StreamExt};
 use md5::{Digest, Md5};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use service_config::Clients;
+use use_cases::Clients;
 
 use crate::IngestError;
 
@@ -183,7 +183,7 @@ pub(crate) async fn run(clients: &Clients, job: &ObjectsJob) -> Result<Value, In
             .collect();
         match clients
             .cache
-            .put_objects(&batch, clients.object_settings.ttl, REDIS_BATCH_BUDGET)
+            .put_objects(&batch, clients.object_policy.ttl, REDIS_BATCH_BUDGET)
             .await
         {
             Ok(()) => cached += batch.len(),

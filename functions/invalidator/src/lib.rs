@@ -2,7 +2,7 @@
 //!
 //! - S3 notifications (`ObjectCreated:*`, `ObjectRemoved:*`): drop that object's cache entry;
 //! - database change events `{"table", "operation", "keys"}` (from the PostgreSQL trigger in
-//!   `shared/query-catalog/sql/postgres-change-events.sql`): invalidate the table's tag, so
+//!   `query_catalog::demo_sql::POSTGRES_CHANGE_EVENTS`): invalidate the table's tag, so
 //!   every query depending on it reloads;
 //! - SQS batches whose messages hold any of these, answered with `batchItemFailures` so only
 //!   the failed messages are retried;
@@ -12,10 +12,10 @@
 
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use cache_aside::Cache;
-use query_catalog::{query_scope, tag_scope, Catalog};
+use query_catalog::{query_scope, tag_scope};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use use_cases::{Invalidation, UseCaseError};
 
 /// What the function accepts, quoted in every refusal.
 pub const ACCEPTED: &str = "accepted events: S3 notifications, SQS batches, database changes \
@@ -57,7 +57,7 @@ pub enum InvalidateError {
         done: Vec<String>,
         /// The failure.
         #[source]
-        source: cache_aside::CacheError,
+        source: UseCaseError,
     },
 }
 
@@ -74,15 +74,15 @@ fn records_source(event: &Value) -> Option<&str> {
 }
 
 /// Carries out one event and reports what was invalidated.
-pub async fn handle(cache: &Cache, catalog: &Catalog, event: Value) -> Result<Value, InvalidateError> {
+pub async fn handle(invalidation: Invalidation<'_>, event: Value) -> Result<Value, InvalidateError> {
     match records_source(&event) {
         Some("aws:sqs") => {
             let batch: SqsEvent = parse(event)?;
-            Ok(serde_json::to_value(sqs(cache, catalog, batch).await).unwrap_or_default())
+            Ok(serde_json::to_value(sqs(invalidation, batch).await).unwrap_or_default())
         }
-        Some(_) => s3(cache, parse(event)?).await,
-        None if event.get("table").is_some() => change(cache, catalog, parse(event)?).await,
-        None => direct(cache, catalog, parse(event)?).await,
+        Some(_) => s3(invalidation, parse(event)?).await,
+        None if event.get("table").is_some() => change(invalidation, parse(event)?).await,
+        None => direct(invalidation, parse(event)?).await,
     }
 }
 
@@ -90,11 +90,30 @@ fn parse<T: serde::de::DeserializeOwned>(event: Value) -> Result<T, InvalidateEr
     serde_json::from_value(event).map_err(|e| InvalidateError::Payload(format!("{e}; {ACCEPTED}")))
 }
 
-async fn invalidate_scopes(cache: &Cache, scopes: Vec<String>) -> Result<Value, InvalidateError> {
+/// What to invalidate: a query or a tag.
+enum Target<'a> {
+    Query(&'a str),
+    Tag(&'a str),
+}
+
+/// Invalidates `targets` in order; the report maps each scope to its new generation. On a
+/// failure, the error lists the scopes already done.
+async fn invalidate_all(
+    invalidation: Invalidation<'_>,
+    targets: &[Target<'_>],
+) -> Result<Value, InvalidateError> {
     let mut generations = serde_json::Map::new();
-    for scope in scopes {
-        match cache.invalidate(&scope).await {
+    for target in targets {
+        let (scope, bumped) = match target {
+            Target::Query(name) => (query_scope(name), invalidation.query(name).await),
+            Target::Tag(tag) => (
+                tag_scope(tag),
+                invalidation.tag(tag).await.map_err(UseCaseError::from),
+            ),
+        };
+        match bumped {
             Ok(generation) => generations.insert(scope, generation.into()),
+            Err(UseCaseError::UnknownQuery(name)) => return Err(InvalidateError::UnknownQuery(name)),
             Err(source) => {
                 return Err(InvalidateError::Cache {
                     done: generations.keys().cloned().collect(),
@@ -107,25 +126,26 @@ async fn invalidate_scopes(cache: &Cache, scopes: Vec<String>) -> Result<Value, 
     Ok(json!({ "invalidated": generations }))
 }
 
-async fn direct(cache: &Cache, catalog: &Catalog, request: Invalidate) -> Result<Value, InvalidateError> {
+async fn direct(invalidation: Invalidation<'_>, request: Invalidate) -> Result<Value, InvalidateError> {
     if request.queries.is_empty() && request.tags.is_empty() {
         return Err(InvalidateError::Payload(format!(
             "nothing to invalidate; {ACCEPTED}"
         )));
     }
-    if let Some(unknown) = request.queries.iter().find(|q| catalog.get(q).is_none()) {
+    if let Some(unknown) = request.queries.iter().find(|q| !invalidation.knows_query(q)) {
         return Err(InvalidateError::UnknownQuery(unknown.clone()));
     }
-    let scopes = request
+    let targets: Vec<Target> = request
         .queries
         .iter()
-        .map(|q| query_scope(q))
-        .chain(request.tags.iter().map(|t| tag_scope(t)));
-    invalidate_scopes(cache, scopes.collect()).await
+        .map(|q| Target::Query(q))
+        .chain(request.tags.iter().map(|t| Target::Tag(t)))
+        .collect();
+    invalidate_all(invalidation, &targets).await
 }
 
 /// A table's tag: catalog queries tag the tables they read.
-async fn change(cache: &Cache, catalog: &Catalog, change: DbChange) -> Result<Value, InvalidateError> {
+async fn change(invalidation: Invalidation<'_>, change: DbChange) -> Result<Value, InvalidateError> {
     let valid_table = !change.table.is_empty()
         && change.table.len() <= 63
         && change
@@ -144,19 +164,14 @@ async fn change(cache: &Cache, catalog: &Catalog, change: DbChange) -> Result<Va
             change.operation
         )));
     }
-    let dependents: Vec<&str> = catalog
-        .queries()
-        .iter()
-        .filter(|q| q.tags.contains(&change.table))
-        .map(|q| q.name.as_str())
-        .collect();
+    let dependents = invalidation.dependents(&change.table);
     if dependents.is_empty() {
         return Ok(
             json!({"invalidated": {}, "note": format!("no query depends on table {:?}", change.table)}),
         );
     }
     tracing::debug!(table = %change.table, operation = %change.operation, keys = %change.keys, "database change");
-    let mut report = invalidate_scopes(cache, vec![tag_scope(&change.table)]).await?;
+    let mut report = invalidate_all(invalidation, &[Target::Tag(&change.table)]).await?;
     report["queries"] = json!(dependents);
     Ok(report)
 }
@@ -169,7 +184,7 @@ fn decode_s3_key(key: &str) -> String {
         .into_owned()
 }
 
-async fn s3(cache: &Cache, event: S3Event) -> Result<Value, InvalidateError> {
+async fn s3(invalidation: Invalidation<'_>, event: S3Event) -> Result<Value, InvalidateError> {
     let mut dropped = Vec::new();
     let mut ignored = Vec::new();
     for record in &event.records {
@@ -185,8 +200,8 @@ async fn s3(cache: &Cache, event: S3Event) -> Result<Value, InvalidateError> {
             ignored.push(json!({"key": key, "event": name}));
             continue;
         }
-        cache
-            .drop_object(&key)
+        invalidation
+            .object(&key)
             .await
             .map_err(|e| InvalidateError::Cache {
                 done: dropped.clone(),
@@ -200,13 +215,13 @@ async fn s3(cache: &Cache, event: S3Event) -> Result<Value, InvalidateError> {
 
 /// Each message is handled on its own; failures are reported per message, so a bad one never
 /// causes the good ones to be retried or lost.
-async fn sqs(cache: &Cache, catalog: &Catalog, batch: SqsEvent) -> SqsBatchResponse {
+async fn sqs(invalidation: Invalidation<'_>, batch: SqsEvent) -> SqsBatchResponse {
     let mut failures = Vec::new();
     for message in batch.records {
         let id = message.message_id.clone().unwrap_or_default();
         let outcome = match message.body.as_deref().map(serde_json::from_str::<Value>) {
             Some(Ok(body)) if records_source(&body) != Some("aws:sqs") => {
-                Box::pin(handle(cache, catalog, body)).await.map(drop)
+                Box::pin(handle(invalidation, body)).await.map(drop)
             }
             Some(Ok(_)) => Err(InvalidateError::Payload(
                 "an SQS message may not hold another SQS batch".into(),

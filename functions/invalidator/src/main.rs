@@ -3,17 +3,19 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use query_catalog::Catalog;
 use serde_json::Value;
-use service_config::{Clients, ServiceConfig};
+use service_config::ServiceConfig;
+use use_cases::Invalidation;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = ServiceConfig::from_env()?;
+    // The invalidator opens no database: database variables are optional here.
+    let config = ServiceConfig::cache_only_from_env()?;
     let catalog = Catalog::load(config.catalog_path.as_deref())?;
-    let cache = Clients::cache_only(&config).await?;
-    let (cache, catalog) = (&cache, &catalog);
+    let cache = use_cases::cache_only(&config).await?;
+    let invalidation = Invalidation::new(&cache, &catalog);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        invalidator::handle(cache, catalog, event.payload)
+        invalidator::handle(invalidation, event.payload)
             .await
             .map_err(Error::from)
     }))

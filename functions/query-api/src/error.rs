@@ -3,7 +3,9 @@
 use cache_aside::CacheError;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
-use query_catalog::{DbError, ParamError};
+use query_catalog::ParamError;
+use sql_origin::DbError;
+use use_cases::UseCaseError;
 
 /// An error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,11 +171,19 @@ impl From<ParamError> for ApiError {
     }
 }
 
-impl From<service_config::QueryError> for ApiError {
-    fn from(e: service_config::QueryError) -> Self {
+impl From<UseCaseError> for ApiError {
+    fn from(e: UseCaseError) -> Self {
         match e {
-            service_config::QueryError::Origin(e) => Self::from(e),
-            service_config::QueryError::Key(e) => Self::internal(&e),
+            UseCaseError::UnknownQuery(name) => Self::unknown_query(&name),
+            UseCaseError::UnknownTag(tag) => Self::unknown_tag(&tag),
+            UseCaseError::BadParameter(e) => Self::from(e),
+            UseCaseError::BadInput(problem) => Self::bad_body(&problem),
+            UseCaseError::RestaurantNotFound(name) => Self::restaurant_not_found(&name),
+            UseCaseError::Origin(e) => Self::from(e),
+            UseCaseError::Cache(e) => Self::cache_unavailable(&e),
+            UseCaseError::ObjectsNotConfigured => Self::objects_not_configured(),
+            UseCaseError::ObjectStore(e) => Self::object_store(e),
+            UseCaseError::Internal(detail) => Self::internal(&detail),
         }
     }
 }

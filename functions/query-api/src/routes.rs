@@ -1,4 +1,5 @@
-//! Path routing. Methods are checked by the caller so a known path with a wrong method is 405.
+//! Path routing: what a path addresses and which method it takes, so a known path with a
+//! wrong method is a 405, not a 404.
 
 /// What a path addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +78,18 @@ fn object_key(raw: &str) -> Result<String, String> {
 }
 
 impl Route {
+    /// The one method the route answers (`None`: any method gets the route's error).
+    pub(crate) fn method(&self) -> Option<&'static str> {
+        match self {
+            Self::Health | Self::Catalog | Self::Query(_) | Self::RestaurantSummary(_) | Self::Object(_) => {
+                Some("GET")
+            }
+            Self::RestaurantReviews(_) => Some("POST"),
+            Self::QueryCache(_) | Self::TagCache(_) => Some("DELETE"),
+            Self::BadObjectKey(_) | Self::NotFound => None,
+        }
+    }
+
     /// A low-cardinality name for logs and metric dimensions (never the key or query name).
     pub(crate) fn kind(&self) -> &'static str {
         match self {

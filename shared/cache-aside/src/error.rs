@@ -43,7 +43,7 @@ pub enum CacheError {
     #[error("invalid cache setting: {0}")]
     Settings(String),
     /// The Redis URL could not be used (the URL itself is never echoed: it may hold a password).
-    #[error("REDIS_URL is not a valid redis:// or rediss:// URL: {0}")]
+    #[error("the Redis URL is not a valid redis:// or rediss:// URL: {0}")]
     InvalidUrl(String),
     /// A key part is not allowed (empty, too long, or with characters that break key layout).
     #[error("invalid cache key part {part:?}: {reason}")]

@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! {ns}:v:{<kind>:<name>:g<gen>[.<gen>...]:<digest>}   a cached value
+//! {ns}:lock:{<kind>:<name>:g<gen>...:<digest>}      its fill lock (same slot as the value)
 //! {ns}:gen:{<scope>}                                 a scope's generation counter
+//! {ns}:obj:{<object key>}                            a cached object (hash: bytes, type)
 //! ```
-//! The braces are Redis Cluster hash tags: everything about one value (later: its fill lease)
+//! The braces are Redis Cluster hash tags: everything about one value (its fill lock included)
 //! lives in one slot, and each generation counter in its own. The digest is a SHA-256 of the
 //! canonical JSON of the typed parameters, never of SQL text.
 
@@ -149,6 +151,12 @@ impl KeySpace {
         format!("{}:lock:{tag}", self.namespace)
     }
 
+    /// The Redis key of cached object `key` (an S3 key). Hash-tagged, so anything kept per
+    /// object later shares its slot.
+    pub fn object_key(&self, key: &str) -> String {
+        format!("{}:obj:{{{}}}", self.namespace, key)
+    }
+
     /// The Redis key of a scope's generation counter.
     pub fn generation_key(&self, scope: &str) -> String {
         format!("{}:gen:{{{}}}", self.namespace, scope)
@@ -190,6 +198,7 @@ mod tests {
         assert_eq!(k, format!("app:v:{{q:top:g7.9:{}}}", e.digest()));
         assert_ne!(k, ks.value_key(&e, &[8, 9]));
         assert_eq!(ks.generation_key("tag:products"), "app:gen:{tag:products}");
+        assert_eq!(ks.object_key("docs/a b.txt"), "app:obj:{docs/a b.txt}");
         assert_eq!(
             ks.lock_key(&e, &[7, 9]),
             format!("app:lock:{{q:top:g7.9:{}}}", e.digest())

@@ -14,6 +14,8 @@ mod breaker;
 mod cache;
 mod envelope;
 mod error;
+mod fill;
+mod generations;
 mod key;
 mod metrics;
 mod objects;

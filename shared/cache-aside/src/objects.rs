@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::cache::log_store_error;
 use crate::{Cache, CacheState, ReadMode, StoreError};
 
 /// An object's bytes and content type.
@@ -41,11 +42,6 @@ pub struct ObjectLookup {
 }
 
 impl Cache {
-    /// The Redis key of object `key` (hash-tagged, so later per-object locks share its slot).
-    pub fn object_key(&self, key: &str) -> String {
-        format!("{}:obj:{{{}}}", self.settings().namespace, key)
-    }
-
     /// Object `key` from Redis, else from `load` (then cached, including "missing").
     /// Redis trouble never fails the read; only `load`'s error is returned.
     pub async fn get_or_load_object<E, F, Fut>(
@@ -59,7 +55,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<CachedObject>, E>>,
     {
-        let redis_key = self.object_key(key);
+        let redis_key = self.keys.object_key(key);
         let mut state = CacheState::Miss;
         match mode {
             ReadMode::Bypass => state = CacheState::Bypass,
@@ -74,7 +70,7 @@ impl Cache {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    crate::cache::log_store_error(&e, "object read failed; serving from the origin");
+                    log_store_error(&e, "object read failed; serving from the origin");
                     state = CacheState::Bypass;
                 }
             },
@@ -91,7 +87,7 @@ impl Cache {
                 None => self.write_object(&redis_key, None, policy.missing_ttl).await,
             };
             if let Err(e) = written {
-                crate::cache::log_store_error(&e, "object write failed; served uncached");
+                log_store_error(&e, "object write failed; served uncached");
             }
         }
         Ok(ObjectLookup {
@@ -105,7 +101,7 @@ impl Cache {
     async fn read_object(&self, redis_key: &str) -> Result<Option<Option<CachedObject>>, StoreError> {
         let mut pipe = redis::pipe();
         pipe.cmd("HMGET").arg(redis_key).arg("b").arg("t").arg("m");
-        let (fields,): (Vec<Option<Vec<u8>>>,) = self.store().pipeline("read object", &pipe).await?;
+        let (fields,): (Vec<Option<Vec<u8>>>,) = self.store.pipeline("read object", &pipe).await?;
         Ok(match fields.as_slice() {
             [_, _, Some(_)] => Some(None),
             [Some(bytes), content_type, None] => Some(Some(CachedObject {
@@ -131,7 +127,7 @@ impl Cache {
         for cmd in object_write(redis_key, object, ttl) {
             pipe.add_command(cmd).ignore();
         }
-        self.store().pipeline::<()>("write object", &pipe).await
+        self.store.pipeline::<()>("write object", &pipe).await
     }
 
     /// Writes many objects (the ingester's bulk load) within `budget`: one pipeline on a single
@@ -144,9 +140,9 @@ impl Cache {
     ) -> Result<(), StoreError> {
         let groups: Vec<Vec<redis::Cmd>> = objects
             .iter()
-            .map(|(key, object)| object_write(&self.object_key(key), Some(object), ttl))
+            .map(|(key, object)| object_write(&self.keys.object_key(key), Some(object), ttl))
             .collect();
-        self.store()
+        self.store
             .slot_groups("write objects", &groups, Some(budget))
             .await
             .map(drop)
@@ -155,8 +151,8 @@ impl Cache {
     /// Drops object `key` from the cache.
     pub async fn drop_object(&self, key: &str) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
-        pipe.cmd("DEL").arg(self.object_key(key)).ignore();
-        self.store().pipeline::<()>("drop object", &pipe).await
+        pipe.cmd("DEL").arg(self.keys.object_key(key)).ignore();
+        self.store.pipeline::<()>("drop object", &pipe).await
     }
 }
 

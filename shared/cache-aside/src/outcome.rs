@@ -72,3 +72,27 @@ pub struct Lookup<T> {
     /// How long the origin took to produce it.
     pub load_duration: Duration,
 }
+
+impl<T> Lookup<T> {
+    /// The same lookup around `f(value)`: callers that narrow a cached value (one row out of
+    /// a result) keep where it came from and how fresh it is.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
+        Lookup {
+            value: f(self.value),
+            state: self.state,
+            bypass_reason: self.bypass_reason,
+            ttl_remaining: self.ttl_remaining,
+            loaded_at_ms: self.loaded_at_ms,
+            load_duration: self.load_duration,
+        }
+    }
+
+    /// Seconds of freshness left, rounded up, for clients; `None` when the value was not
+    /// cached (a bypass).
+    pub fn ttl_seconds(&self) -> Option<u64> {
+        match self.state {
+            CacheState::Bypass => None,
+            _ => self.ttl_remaining.map(|d| d.as_millis().div_ceil(1000) as u64),
+        }
+    }
+}

@@ -182,9 +182,10 @@ impl RedisStore {
         })
     }
 
-    /// What this handle (and the cache over it) has done since the last take.
-    pub fn metrics(&self) -> &CacheMetrics {
-        &self.metrics
+    /// The counters this handle adds its Redis timings to; the [`crate::Cache`] built over it
+    /// shares and exposes them.
+    pub(crate) fn shared_metrics(&self) -> Arc<CacheMetrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// A clone of the underlying connection, for benchmarks and tests that send raw commands.

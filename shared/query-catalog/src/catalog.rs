@@ -6,8 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::params::{kind_name, ParamSpec};
-use crate::{CatalogError, Engine};
-use crate::{ParamValue, ResolvedParams};
+use crate::{CatalogError, ParamValue, ResolvedParams};
 
 /// The catalog shipped in the repository, compiled into every function so a Lambda package
 /// needs no extra file. `QUERY_CATALOG_PATH` may point at another file.
@@ -54,6 +53,15 @@ pub struct NamedQuery {
     /// restaurant `name`): a write to that entity drops just its entries, in O(1).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scope_params: Vec<String>,
+}
+
+/// How a query's SQL marks its parameters; each database engine accepts one style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaceholderStyle {
+    /// `$1, $2, ...` (PostgreSQL).
+    Numbered,
+    /// `?` (MySQL, MariaDB).
+    Positional,
 }
 
 /// The database a query uses when it names none.
@@ -204,12 +212,26 @@ impl NamedQuery {
         Ok(())
     }
 
-    /// The engine the placeholders are written for, if the SQL has any.
-    pub fn placeholder_engine(&self) -> Option<Engine> {
+    /// The placeholder style the SQL is written in, if it has any placeholders.
+    pub fn placeholder_style(&self) -> Option<PlaceholderStyle> {
         match placeholders(&self.sql) {
-            (_, n) if n > 0 => Some(Engine::MySql),
-            (numbered, _) if !numbered.is_empty() => Some(Engine::Postgres),
+            (_, n) if n > 0 => Some(PlaceholderStyle::Positional),
+            (numbered, _) if !numbered.is_empty() => Some(PlaceholderStyle::Numbered),
             _ => None,
+        }
+    }
+
+    /// Whether invalidating data tag `tag` drops this query's results.
+    pub fn depends_on(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+}
+
+impl PlaceholderStyle {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Numbered => "$n (PostgreSQL)",
+            Self::Positional => "? (MySQL)",
         }
     }
 }
@@ -344,10 +366,23 @@ impl Catalog {
         &self.queries
     }
 
-    /// Checks each query against the configured databases (name, engine): a placeholder style
-    /// that does not match its database's engine is an error. Returns the names of databases
-    /// the catalog uses but that are not configured (their queries answer 503 until they are).
-    pub fn check_databases(&self, configured: &[(&str, Engine)]) -> Result<Vec<String>, CatalogError> {
+    /// The names of the queries that depend on data tag `tag`, in file order: what an
+    /// invalidation of the tag drops. Empty for a tag no query declares.
+    pub fn dependents(&self, tag: &str) -> Vec<&str> {
+        self.queries
+            .iter()
+            .filter(|q| q.depends_on(tag))
+            .map(|q| q.name.as_str())
+            .collect()
+    }
+
+    /// Checks each query against the configured databases (name, placeholder style its engine
+    /// accepts): a mismatch is an error. Returns the names of databases the catalog uses but
+    /// that are not configured (their queries answer 503 until they are).
+    pub fn check_databases(
+        &self,
+        configured: &[(&str, PlaceholderStyle)],
+    ) -> Result<Vec<String>, CatalogError> {
         let mut missing = Vec::new();
         for q in self.queries.iter().chain(&self.statements) {
             match configured.iter().find(|(name, _)| *name == q.database) {
@@ -356,13 +391,15 @@ impl Catalog {
                         missing.push(q.database.clone());
                     }
                 }
-                Some((_, engine)) => {
-                    if let Some(written_for) = q.placeholder_engine().filter(|e| e != engine) {
+                Some((_, accepted)) => {
+                    if let Some(written) = q.placeholder_style().filter(|s| s != accepted) {
                         return Err(CatalogError::Invalid {
                             query: q.name.clone(),
                             problem: format!(
-                                "its placeholders are for {written_for:?} but database {:?} is {engine:?}",
-                                q.database
+                                "its placeholders are {} but database {:?} takes {}",
+                                written.describe(),
+                                q.database,
+                                accepted.describe()
                             ),
                         });
                     }
@@ -387,17 +424,24 @@ mod tests {
     #[test]
     fn checks_engines_and_reports_unconfigured_databases() {
         let c = Catalog::load(None).unwrap();
-        let missing = c.check_databases(&[("main", Engine::Postgres)]).unwrap();
+        let (pg, my) = (PlaceholderStyle::Numbered, PlaceholderStyle::Positional);
+        let missing = c.check_databases(&[("main", pg)]).unwrap();
         assert_eq!(missing, ["articles"]);
         assert!(c
-            .check_databases(&[("main", Engine::Postgres), ("articles", Engine::MySql)])
+            .check_databases(&[("main", pg), ("articles", my)])
             .unwrap()
             .is_empty());
-        let e = c
-            .check_databases(&[("main", Engine::MySql)])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("placeholders are for Postgres"), "{e}");
+        let e = c.check_databases(&[("main", my)]).unwrap_err().to_string();
+        assert!(e.contains("placeholders are $n (PostgreSQL)"), "{e}");
+    }
+
+    #[test]
+    fn lists_the_dependents_of_a_tag() {
+        let c = Catalog::load(None).unwrap();
+        let products = c.dependents("products");
+        assert!(!products.is_empty());
+        assert!(products.iter().all(|q| c.get(q).unwrap().depends_on("products")));
+        assert!(c.dependents("no_such_tag").is_empty());
     }
 
     #[test]

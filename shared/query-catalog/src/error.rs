@@ -1,4 +1,4 @@
-//! Errors of the catalog, of parameters and of the database.
+//! Errors of the catalog and of request parameters.
 
 /// A catalog file that cannot be used. Names the query and the field at fault.
 #[derive(Debug, thiserror::Error)]
@@ -33,44 +33,4 @@ pub struct ParamError {
     pub param: String,
     /// What is wrong, for the client.
     pub problem: String,
-}
-
-/// Why the database could not answer.
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    /// No connection could be made or kept (down, unreachable, auth, TLS, pool exhausted).
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// The database refused the credentials (after one re-read when they come from a secret).
-    #[error("database authentication failed")]
-    AuthFailed,
-    /// Credentials could not be obtained from their source.
-    #[error("database credentials unavailable: {0}")]
-    Credentials(String),
-    /// The catalog names a database that is not configured.
-    #[error("database {0:?} is not configured")]
-    NotConfigured(String),
-    /// The query ran past the statement timeout.
-    #[error("database query timed out")]
-    Timeout,
-    /// The database rejected the query (SQLSTATE given).
-    #[error("database rejected the query (SQLSTATE {code})")]
-    Rejected {
-        /// SQLSTATE code.
-        code: String,
-    },
-    /// A column's type has no JSON mapping here.
-    #[error("column {column:?} has unsupported type {type_name}")]
-    UnsupportedType {
-        /// Column name.
-        column: String,
-        /// Database type name.
-        type_name: String,
-    },
-    /// Other driver failure.
-    #[error("database error: {0}")]
-    Other(String),
-    /// The database URL is unusable (never echoed: it may hold a password).
-    #[error("the database URL is not valid: {0}")]
-    InvalidUrl(String),
 }

@@ -1,24 +1,19 @@
-//! Named, parameterized SQL queries.
+//! The named-query catalog: which queries exist, their SQL text, typed parameters, TTLs, tags
+//! and invalidation scopes.
 //!
 //! Clients never send SQL: they name a query from the [`Catalog`] (a TOML file loaded and
 //! validated at start-up) and pass parameters, which are parsed into typed values
-//! ([`ResolvedParams`]), checked against limits, and bound to placeholders. [`Database`] runs the
-//! query and returns rows as JSON objects with faithful types.
+//! ([`ResolvedParams`]) and checked against limits. Running the SQL is an origin's job; this
+//! crate has no database code.
 
 mod catalog;
-mod database;
+pub mod demo_sql;
 mod error;
 mod params;
-mod rows;
-mod tls;
 
 pub use catalog::{
-    entity_scope, query_scope, tag_scope, Catalog, NamedQuery, BUNDLED_CATALOG, MAIN_DATABASE,
+    entity_scope, query_scope, tag_scope, Catalog, NamedQuery, PlaceholderStyle, BUNDLED_CATALOG,
+    MAIN_DATABASE,
 };
-pub use database::{
-    CredentialSource, CredentialsFuture, Database, DatabaseSettings, Databases, DbCredentials, Engine, Pool,
-    QueryRows,
-};
-pub use error::{CatalogError, DbError, ParamError};
+pub use error::{CatalogError, ParamError};
 pub use params::{ParamSpec, ParamType, ParamValue, ResolvedParams};
-pub use tls::{DbTls, DbTlsMode, RDS_CA_BUNDLE};

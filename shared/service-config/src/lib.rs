@@ -1,20 +1,22 @@
-//! Configuration from the environment, shared by every function, and the clients built from it.
+//! Configuration from the environment, shared by every function. Nothing else reads
+//! environment variables.
 //!
 //! Everything is read and checked once at start-up, so a typo stops the function with a message
 //! naming the variable instead of failing requests later. Values of secret-bearing variables
 //! (URLs with passwords) are never echoed.
 
-mod clients;
-mod emf;
+mod databases;
+mod vars;
 
-pub use clients::{query_entry, Clients, QueryError, StartupError};
-pub use emf::MetricsSink;
+pub use databases::{DatabaseSource, DbEndpoint};
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use cache_aside::CacheSettings;
-use query_catalog::{DatabaseSettings, DbTls, DbTlsMode};
+use sql_origin::{DatabaseSettings, DbTls, DbTlsMode};
+
+use crate::vars::Vars;
 
 /// A variable that is missing or malformed.
 #[derive(Debug, thiserror::Error)]
@@ -38,46 +40,8 @@ pub enum ConfigError {
         problem: String,
     },
     /// The cache settings as a whole are inconsistent.
-    #[error(transparent)]
+    #[error("cache settings (CACHE_*, REDIS_*): {0}")]
     Cache(#[from] cache_aside::CacheError),
-}
-
-/// Where a database is when its secret does not say (RDS-managed master secrets hold only
-/// the user name and password): `DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_ENGINE`, with a
-/// `_<NAME>` suffix for databases other than `main`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DbEndpoint {
-    /// Host name.
-    pub host: Option<String>,
-    /// Port.
-    pub port: Option<u16>,
-    /// Database name.
-    pub dbname: Option<String>,
-    /// Engine (`postgres`, `mysql`, `mariadb`).
-    pub engine: Option<String>,
-}
-
-/// How to reach one named database: a URL, or a Secrets Manager secret (RDS JSON shape).
-#[derive(Clone, PartialEq, Eq)]
-pub enum DatabaseSource {
-    /// `postgres://` or `mysql://` URL (may hold a password).
-    Url(String),
-    /// Secret id or ARN, and where the database is if the secret does not say.
-    Secret {
-        /// Secret id or ARN.
-        id: String,
-        /// Fallbacks for fields the secret lacks.
-        endpoint: DbEndpoint,
-    },
-}
-
-impl std::fmt::Debug for DatabaseSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Url(_) => f.write_str("Url(<redacted>)"),
-            Self::Secret { id, endpoint } => write!(f, "Secret({id:?}, {endpoint:?})"),
-        }
-    }
 }
 
 /// Where Redis is and how to authenticate to it.
@@ -117,6 +81,35 @@ pub struct ObjectSettings {
     pub missing_ttl: Duration,
 }
 
+impl Default for ObjectSettings {
+    fn default() -> Self {
+        Self {
+            bucket: None,
+            max_cached_bytes: 1024 * 1024,
+            ttl: Duration::from_secs(3600),
+            missing_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+/// CloudWatch metrics in Embedded Metric Format, one log line per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `CACHE_METRICS`: `on`, `off`, or `auto` (the default: on inside Lambda).
+    pub enabled: bool,
+    /// `METRICS_NAMESPACE`: the CloudWatch namespace.
+    pub namespace: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            namespace: "CacheAside".to_owned(),
+        }
+    }
+}
+
 /// Everything a function needs to build its clients.
 #[derive(Clone, PartialEq)]
 pub struct ServiceConfig {
@@ -135,6 +128,10 @@ pub struct ServiceConfig {
     pub cache: CacheSettings,
     /// Pool behaviour (`DB_*`).
     pub database: DatabaseSettings,
+    /// Per-request metrics.
+    pub metrics: MetricsSettings,
+    /// `INVALIDATOR_FUNCTION_ARN`: where the demo database's change triggers send events.
+    pub invalidator_function_arn: Option<String>,
 }
 
 impl std::fmt::Debug for ServiceConfig {
@@ -148,199 +145,38 @@ impl std::fmt::Debug for ServiceConfig {
             .field("catalog_path", &self.catalog_path)
             .field("cache", &self.cache)
             .field("database", &self.database)
+            .field("metrics", &self.metrics)
+            .field("invalidator_function_arn", &self.invalidator_function_arn)
             .finish()
     }
 }
 
-/// Reads typed values from a variable map, with the variable named in every error.
-struct Vars<'a>(&'a HashMap<String, String>);
-
-impl Vars<'_> {
-    fn text(&self, name: &'static str) -> Option<String> {
-        self.0
-            .get(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn required(&self, name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
-        self.text(name).ok_or(ConfigError::Missing { name, hint })
-    }
-
-    fn number(&self, name: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
-        let Some(value) = self.text(name) else {
-            return Ok(default);
-        };
-        match value.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(ConfigError::Invalid {
-                name,
-                value,
-                problem: format!("expected a whole number from {min} to {max}"),
-            }),
-        }
-    }
-
-    fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
-        match self.text(name).map(|v| v.to_ascii_lowercase()).as_deref() {
-            None | Some("false" | "0" | "no") => Ok(false),
-            Some("true" | "1" | "yes") => Ok(true),
-            Some(other) => Err(ConfigError::Invalid {
-                name,
-                value: other.to_owned(),
-                problem: "expected true or false".into(),
-            }),
-        }
-    }
-
-    /// The contents of the file named by variable `name`, if set.
-    fn file(&self, name: &'static str) -> Result<Option<Vec<u8>>, ConfigError> {
-        let Some(path) = self.text(name) else {
-            return Ok(None);
-        };
-        std::fs::read(&path).map(Some).map_err(|e| ConfigError::Invalid {
-            name,
-            value: path,
-            problem: format!("cannot read the file: {e}"),
-        })
-    }
-
-    fn millis(&self, name: &'static str, default: Duration, max: u64) -> Result<Duration, ConfigError> {
-        let ms = self.number(name, default.as_millis() as u64, 1, max)?;
-        Ok(Duration::from_millis(ms))
-    }
-}
-
-/// `DB_HOST{suffix}` and friends, `suffix` being `""` or `_<NAME>`.
-fn db_endpoint(vars: &HashMap<String, String>, suffix: &str) -> Result<DbEndpoint, ConfigError> {
-    let get = |base: &str| {
-        vars.get(&format!("{base}{suffix}"))
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let port = match get("DB_PORT") {
-        None => None,
-        Some(text) => Some(text.parse::<u16>().map_err(|_| ConfigError::Invalid {
-            name: "DB_PORT",
-            value: text,
-            problem: "expected a port number".into(),
-        })?),
-    };
-    Ok(DbEndpoint {
-        host: get("DB_HOST"),
-        port,
-        dbname: get("DB_NAME"),
-        engine: get("DB_ENGINE"),
-    })
-}
-
-/// Collects `DATABASE_URL[_<NAME>]` and `DB_SECRET_ID[_<NAME>]`; `main` is required.
-fn databases(vars: &HashMap<String, String>) -> Result<Vec<(String, DatabaseSource)>, ConfigError> {
-    let mut found: Vec<(String, DatabaseSource)> = Vec::new();
-    let mut names: Vec<&String> = vars.keys().collect();
-    names.sort();
-    for var in names {
-        let value = vars[var].trim();
-        let (name, source) = if let Some(rest) = var.strip_prefix("DATABASE_URL") {
-            (rest, DatabaseSource::Url(value.to_owned()))
-        } else if let Some(rest) = var.strip_prefix("DB_SECRET_ID") {
-            (
-                rest,
-                DatabaseSource::Secret {
-                    id: value.to_owned(),
-                    endpoint: db_endpoint(vars, rest)?,
-                },
-            )
-        } else {
-            continue;
-        };
-        if value.is_empty() {
-            continue;
-        }
-        let name = match name.strip_prefix('_') {
-            None if name.is_empty() => "main".to_owned(),
-            Some(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
-                n.to_ascii_lowercase()
-            }
-            _ => continue,
-        };
-        if found.iter().any(|(n, _)| *n == name) {
-            return Err(ConfigError::Invalid {
-                name: "DB_SECRET_ID",
-                value: name,
-                problem: "this database has both a URL and a secret; set only one".into(),
-            });
-        }
-        found.push((name, source));
-    }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    if !found.iter().any(|(n, _)| n == "main") {
-        return Err(ConfigError::Missing {
-            name: "DATABASE_URL",
-            hint: "set it to postgres://user:password@host:port/db (or DB_SECRET_ID to a secret)",
-        });
-    }
-    Ok(found)
-}
-
 impl ServiceConfig {
-    /// Reads the process environment.
+    /// Reads the process environment; the `main` database is required.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_map(&std::env::vars().collect())
     }
 
-    /// Reads the given variables (tests pass their own map).
+    /// Reads the given variables (tests pass their own map); the `main` database is required.
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::parse(vars, true)
+    }
+
+    /// Reads the process environment for a function that opens no database (the
+    /// invalidator): database variables are optional and, when present, still checked.
+    pub fn cache_only_from_env() -> Result<Self, ConfigError> {
+        Self::cache_only_from_map(&std::env::vars().collect())
+    }
+
+    /// [`Self::cache_only_from_env`] over the given variables.
+    pub fn cache_only_from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::parse(vars, false)
+    }
+
+    fn parse(vars: &HashMap<String, String>, require_database: bool) -> Result<Self, ConfigError> {
         let v = Vars(vars);
-        let cache_defaults = CacheSettings::default();
-        let db_defaults = DatabaseSettings::default();
-        let cache = CacheSettings {
-            namespace: v.text("CACHE_NAMESPACE").unwrap_or(cache_defaults.namespace),
-            default_ttl: Duration::from_secs(v.number(
-                "CACHE_DEFAULT_TTL_SECONDS",
-                cache_defaults.default_ttl.as_secs(),
-                1,
-                7 * 24 * 3600,
-            )?),
-            ttl_jitter: v.number("CACHE_TTL_JITTER_PERCENT", 10, 0, 50)? as f64 / 100.0,
-            op_timeout: v.millis("REDIS_TIMEOUT_MS", cache_defaults.op_timeout, 60_000)?,
-            connect_timeout: v.millis("REDIS_CONNECT_TIMEOUT_MS", cache_defaults.connect_timeout, 60_000)?,
-            breaker_failures: v.number("REDIS_BREAKER_FAILURES", 2, 1, 1000)? as u32,
-            breaker_cooldown: v.millis(
-                "REDIS_BREAKER_COOLDOWN_MS",
-                cache_defaults.breaker_cooldown,
-                600_000,
-            )?,
-            fill_lock_ttl: v.millis("CACHE_FILL_LOCK_TTL_MS", cache_defaults.fill_lock_ttl, 900_000)?,
-            fill_wait: v.millis("CACHE_FILL_WAIT_MS", cache_defaults.fill_wait, 900_000)?,
-        };
+        let cache = cache_settings(&v)?;
         cache.validate()?;
-        let database = DatabaseSettings {
-            max_connections: v.number("DB_MAX_CONNECTIONS", 2, 1, 100)? as u32,
-            connect_timeout: v.millis("DB_CONNECT_TIMEOUT_MS", db_defaults.connect_timeout, 120_000)?,
-            statement_timeout: v.millis("DB_STATEMENT_TIMEOUT_MS", db_defaults.statement_timeout, 900_000)?,
-            idle_timeout: db_defaults.idle_timeout,
-            tls: match v.text("DB_SSL_MODE") {
-                None if v.text("DB_CA_PATH").is_none() => None,
-                mode => Some(DbTls {
-                    mode: match mode {
-                        None => DbTlsMode::VerifyFull,
-                        Some(text) => DbTlsMode::parse(&text).ok_or(ConfigError::Invalid {
-                            name: "DB_SSL_MODE",
-                            value: text,
-                            problem: "expected disable, prefer, require, verify-ca or verify-full".into(),
-                        })?,
-                    },
-                    ca_pem: v.file("DB_CA_PATH")?,
-                }),
-            },
-        };
-        let objects = ObjectSettings {
-            bucket: v.text("OBJECTS_BUCKET"),
-            max_cached_bytes: v.number("CACHE_OBJECT_MAX_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024)? as usize,
-            ttl: Duration::from_secs(v.number("CACHE_OBJECT_TTL_SECONDS", 3600, 1, 7 * 24 * 3600)?),
-            missing_ttl: Duration::from_secs(v.number("CACHE_OBJECT_MISSING_TTL_SECONDS", 30, 1, 3600)?),
-        };
         Ok(Self {
             redis: RedisSettings {
                 url: v.required(
@@ -351,8 +187,8 @@ impl ServiceConfig {
                 auth_secret_id: v.text("REDIS_AUTH_SECRET_ID"),
                 ca_pem: v.file("REDIS_CA_PATH")?,
             },
-            databases: databases(vars)?,
-            objects,
+            databases: databases::databases(vars, require_database)?,
+            objects: object_settings(&v)?,
             aws: aws_clients::AwsSettings {
                 endpoint_url: v.text("AWS_ENDPOINT_URL"),
                 region: v.text("AWS_REGION").or_else(|| v.text("AWS_DEFAULT_REGION")),
@@ -363,9 +199,116 @@ impl ServiceConfig {
             },
             catalog_path: v.text("QUERY_CATALOG_PATH"),
             cache,
-            database,
+            database: database_settings(&v)?,
+            metrics: metrics_settings(&v)?,
+            invalidator_function_arn: v.text("INVALIDATOR_FUNCTION_ARN"),
         })
     }
+}
+
+/// `CACHE_*` and `REDIS_*` tunables over [`CacheSettings::default`].
+fn cache_settings(v: &Vars) -> Result<CacheSettings, ConfigError> {
+    let defaults = CacheSettings::default();
+    Ok(CacheSettings {
+        namespace: v.text("CACHE_NAMESPACE").unwrap_or(defaults.namespace),
+        default_ttl: Duration::from_secs(v.number(
+            "CACHE_DEFAULT_TTL_SECONDS",
+            defaults.default_ttl.as_secs(),
+            1,
+            7 * 24 * 3600,
+        )?),
+        ttl_jitter: v.number(
+            "CACHE_TTL_JITTER_PERCENT",
+            (defaults.ttl_jitter * 100.0).round() as u64,
+            0,
+            50,
+        )? as f64
+            / 100.0,
+        op_timeout: v.millis("REDIS_TIMEOUT_MS", defaults.op_timeout, 60_000)?,
+        connect_timeout: v.millis("REDIS_CONNECT_TIMEOUT_MS", defaults.connect_timeout, 60_000)?,
+        breaker_failures: v.number(
+            "REDIS_BREAKER_FAILURES",
+            u64::from(defaults.breaker_failures),
+            1,
+            1000,
+        )? as u32,
+        breaker_cooldown: v.millis("REDIS_BREAKER_COOLDOWN_MS", defaults.breaker_cooldown, 600_000)?,
+        fill_lock_ttl: v.millis("CACHE_FILL_LOCK_TTL_MS", defaults.fill_lock_ttl, 900_000)?,
+        fill_wait: v.millis("CACHE_FILL_WAIT_MS", defaults.fill_wait, 900_000)?,
+    })
+}
+
+/// `DB_*` pool, timeout and TLS settings over [`DatabaseSettings::default`].
+fn database_settings(v: &Vars) -> Result<DatabaseSettings, ConfigError> {
+    let defaults = DatabaseSettings::default();
+    Ok(DatabaseSettings {
+        max_connections: v.number("DB_MAX_CONNECTIONS", u64::from(defaults.max_connections), 1, 100)? as u32,
+        connect_timeout: v.millis("DB_CONNECT_TIMEOUT_MS", defaults.connect_timeout, 120_000)?,
+        statement_timeout: v.millis("DB_STATEMENT_TIMEOUT_MS", defaults.statement_timeout, 900_000)?,
+        idle_timeout: defaults.idle_timeout,
+        tls: match v.text("DB_SSL_MODE") {
+            None if v.text("DB_CA_PATH").is_none() => None,
+            mode => Some(DbTls {
+                mode: match mode {
+                    None => DbTlsMode::VerifyFull,
+                    Some(text) => DbTlsMode::parse(&text).ok_or(ConfigError::Invalid {
+                        name: "DB_SSL_MODE",
+                        value: text,
+                        problem: "expected disable, prefer, require, verify-ca or verify-full".into(),
+                    })?,
+                },
+                ca_pem: v.file("DB_CA_PATH")?,
+            }),
+        },
+    })
+}
+
+/// `OBJECTS_BUCKET` and `CACHE_OBJECT_*` over [`ObjectSettings::default`].
+fn object_settings(v: &Vars) -> Result<ObjectSettings, ConfigError> {
+    let defaults = ObjectSettings::default();
+    Ok(ObjectSettings {
+        bucket: v.text("OBJECTS_BUCKET"),
+        max_cached_bytes: v.number(
+            "CACHE_OBJECT_MAX_BYTES",
+            defaults.max_cached_bytes as u64,
+            1,
+            64 * 1024 * 1024,
+        )? as usize,
+        ttl: Duration::from_secs(v.number(
+            "CACHE_OBJECT_TTL_SECONDS",
+            defaults.ttl.as_secs(),
+            1,
+            7 * 24 * 3600,
+        )?),
+        missing_ttl: Duration::from_secs(v.number(
+            "CACHE_OBJECT_MISSING_TTL_SECONDS",
+            defaults.missing_ttl.as_secs(),
+            1,
+            3600,
+        )?),
+    })
+}
+
+/// `CACHE_METRICS` (`auto` turns them on inside Lambda, where `AWS_LAMBDA_FUNCTION_NAME` is
+/// set) and `METRICS_NAMESPACE`.
+fn metrics_settings(v: &Vars) -> Result<MetricsSettings, ConfigError> {
+    let defaults = MetricsSettings::default();
+    let enabled = match v.text("CACHE_METRICS").map(|m| m.to_ascii_lowercase()).as_deref() {
+        Some("on" | "true") => true,
+        Some("off" | "false") => false,
+        None | Some("auto") => v.text("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                name: "CACHE_METRICS",
+                value: other.to_owned(),
+                problem: "expected auto, on or off".into(),
+            })
+        }
+    };
+    Ok(MetricsSettings {
+        enabled,
+        namespace: v.text("METRICS_NAMESPACE").unwrap_or(defaults.namespace),
+    })
 }
 
 #[cfg(test)]
@@ -389,6 +332,9 @@ mod tests {
         let c = ServiceConfig::from_map(&vars(&BASE)).unwrap();
         assert_eq!(c.cache, CacheSettings::default());
         assert_eq!(c.database, DatabaseSettings::default());
+        assert_eq!(c.objects, ObjectSettings::default());
+        assert_eq!(c.metrics, MetricsSettings::default());
+        assert!(c.invalidator_function_arn.is_none());
         assert_eq!(
             c.databases,
             [(
@@ -396,7 +342,6 @@ mod tests {
                 DatabaseSource::Url("postgres://u:db-pass-value@h/db".into())
             )]
         );
-        assert_eq!(c.objects.bucket, None);
         assert!(c.catalog_path.is_none());
         let printed = format!("{c:?}");
         assert!(
@@ -436,6 +381,35 @@ mod tests {
             ServiceConfig::from_map(&more).is_ok(),
             "a secret alone is enough for main"
         );
+    }
+
+    #[test]
+    fn a_cache_only_function_needs_no_database() {
+        let redis_only = vars(&BASE[..1]);
+        assert!(ServiceConfig::from_map(&redis_only).is_err());
+        let c = ServiceConfig::cache_only_from_map(&redis_only).unwrap();
+        assert!(c.databases.is_empty());
+        let mut bad = redis_only.clone();
+        bad.insert("DB_PORT".into(), "not-a-port".into());
+        bad.insert("DB_SECRET_ID".into(), "s".into());
+        assert!(
+            ServiceConfig::cache_only_from_map(&bad).is_err(),
+            "present variables are still checked"
+        );
+    }
+
+    #[test]
+    fn metrics_follow_the_switch_and_the_lambda_environment() {
+        let mut v = vars(&BASE);
+        v.insert("AWS_LAMBDA_FUNCTION_NAME".into(), "f".into());
+        assert!(ServiceConfig::from_map(&v).unwrap().metrics.enabled);
+        v.insert("CACHE_METRICS".into(), "off".into());
+        assert!(!ServiceConfig::from_map(&v).unwrap().metrics.enabled);
+        v.insert("CACHE_METRICS".into(), "sometimes".into());
+        assert!(ServiceConfig::from_map(&v)
+            .unwrap_err()
+            .to_string()
+            .starts_with("CACHE_METRICS"));
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! from a URL or from a rotating source (Secrets Manager), re-read once when authentication fails.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,107 +11,9 @@ use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptio
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Arguments, Executor};
 
+use crate::error::classify;
 use crate::rows::{mysql_row_to_json, pg_row_to_json};
-use crate::{DbError, DbTls, NamedQuery, ParamValue, ResolvedParams};
-
-/// Pool and timeout settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DatabaseSettings {
-    /// Connections kept per process. A Lambda instance serves one request at a time, so a
-    /// small pool avoids exhausting the database's connection limit as instances scale out.
-    pub max_connections: u32,
-    /// Longest wait for a connection (includes connecting) before the origin counts as down.
-    pub connect_timeout: Duration,
-    /// Server-side limit on one statement.
-    pub statement_timeout: Duration,
-    /// Idle connections are closed after this (a frozen Lambda's sockets die anyway).
-    pub idle_timeout: Duration,
-    /// TLS for every database. `None`: a URL's own `sslmode` decides, and databases reached
-    /// through Secrets Manager use [`DbTls::rds`] (verified against the RDS CAs).
-    pub tls: Option<DbTls>,
-}
-
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Self {
-            max_connections: 2,
-            connect_timeout: Duration::from_secs(3),
-            statement_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(300),
-            tls: None,
-        }
-    }
-}
-
-/// The SQL dialect of a database, which decides its placeholder syntax.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    /// PostgreSQL: `$1, $2, ...`.
-    Postgres,
-    /// MySQL or MariaDB: `?`.
-    MySql,
-}
-
-impl Engine {
-    /// The engine of a `postgres://` / `mysql://` URL.
-    pub fn of_url(url: &str) -> Option<Self> {
-        let scheme = url.split("://").next()?;
-        match scheme {
-            "postgres" | "postgresql" => Some(Self::Postgres),
-            "mysql" | "mariadb" => Some(Self::MySql),
-            _ => None,
-        }
-    }
-
-    /// The engine named in an RDS secret (`postgres`, `aurora-postgresql`, `mysql`, `mariadb`, ...).
-    pub fn of_secret(engine: &str) -> Option<Self> {
-        match engine {
-            e if e.contains("postgres") => Some(Self::Postgres),
-            e if e.contains("mysql") || e.contains("mariadb") || e == "aurora" => Some(Self::MySql),
-            _ => None,
-        }
-    }
-}
-
-/// Credentials for one database, as a rotating source hands them out.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DbCredentials {
-    /// Engine.
-    pub engine: Engine,
-    /// Host.
-    pub host: String,
-    /// Port; the engine's default when `None`.
-    pub port: Option<u16>,
-    /// User.
-    pub username: String,
-    /// Password.
-    pub password: String,
-    /// Database name.
-    pub dbname: Option<String>,
-}
-
-impl std::fmt::Debug for DbCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DbCredentials")
-            .field("engine", &self.engine)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("dbname", &self.dbname)
-            .finish()
-    }
-}
-
-/// Boxed future returned by [`CredentialSource::fetch`].
-pub type CredentialsFuture<'a> = Pin<Box<dyn Future<Output = Result<DbCredentials, DbError>> + Send + 'a>>;
-
-/// Where credentials come from when they may change (Secrets Manager rotation).
-pub trait CredentialSource: Send + Sync + std::fmt::Debug {
-    /// The current credentials.
-    fn fetch(&self) -> CredentialsFuture<'_>;
-}
+use crate::{CredentialSource, DatabaseSettings, DbCredentials, DbError, DbTls, Engine};
 
 /// A connection pool of either engine; cheap to clone.
 #[derive(Debug, Clone)]
@@ -144,32 +45,6 @@ pub struct Database {
     settings: DatabaseSettings,
     /// Serialises credential reloads so one rotation causes one secret read.
     reload: tokio::sync::Mutex<()>,
-}
-
-fn classify(e: sqlx::Error) -> DbError {
-    match e {
-        sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            tracing::warn!(sqlstate = %code, message = %db.message(), "database error");
-            match code.as_str() {
-                // PostgreSQL query_canceled (statement_timeout); MariaDB max_statement_time.
-                "57014" | "70100" => DbError::Timeout,
-                // Invalid authorization (both engines report SQLSTATE class 28).
-                c if c.starts_with("28") => DbError::AuthFailed,
-                // Server shutting down, too many connections.
-                c if c.starts_with("57P") || c == "53300" || c == "08004" => {
-                    DbError::Unavailable(format!("SQLSTATE {c}"))
-                }
-                _ => DbError::Rejected { code },
-            }
-        }
-        sqlx::Error::Io(e) => DbError::Unavailable(format!("I/O: {}", e.kind())),
-        sqlx::Error::PoolTimedOut => DbError::Unavailable("no connection within the timeout".into()),
-        sqlx::Error::PoolClosed => DbError::Unavailable("pool closed".into()),
-        sqlx::Error::Tls(e) => DbError::Unavailable(format!("TLS: {e}")),
-        sqlx::Error::Protocol(p) => DbError::Unavailable(format!("protocol: {p}")),
-        other => DbError::Other(other.to_string()),
-    }
 }
 
 fn pg_pool(options: PgConnectOptions, settings: &DatabaseSettings) -> Pool {
@@ -241,8 +116,21 @@ fn pool_for(credentials: &DbCredentials, settings: &DatabaseSettings) -> Pool {
     }
 }
 
-/// Binds `params` in order into an engine's argument buffer.
-fn bind_all<'q, A: Arguments<'q>>(params: &'q ResolvedParams) -> Result<A, DbError>
+/// A value bound to a placeholder. Borrowed: binding copies nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SqlValue<'a> {
+    /// 64-bit integer.
+    Int(i64),
+    /// 64-bit float.
+    Float(f64),
+    /// Text.
+    Text(&'a str),
+    /// Boolean.
+    Bool(bool),
+}
+
+/// Binds `values` in order into an engine's argument buffer.
+fn bind_all<'q, A: Arguments<'q>>(values: &[SqlValue<'q>]) -> Result<A, DbError>
 where
     i64: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
     f64: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
@@ -250,12 +138,12 @@ where
     &'q str: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
 {
     let mut args = A::default();
-    for value in params.values() {
-        match value {
-            ParamValue::Int(i) => args.add(*i),
-            ParamValue::Float(f) => args.add(*f),
-            ParamValue::Text(s) => args.add(s.as_str()),
-            ParamValue::Bool(b) => args.add(*b),
+    for value in values {
+        match *value {
+            SqlValue::Int(i) => args.add(i),
+            SqlValue::Float(f) => args.add(f),
+            SqlValue::Text(s) => args.add(s),
+            SqlValue::Bool(b) => args.add(b),
         }
         .map_err(|e| DbError::Other(format!("cannot bind parameter: {e}")))?;
     }
@@ -324,7 +212,7 @@ impl Database {
         }
     }
 
-    /// The catalog's name for this database.
+    /// The name this database is configured under.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -395,26 +283,22 @@ impl Database {
         Ok(())
     }
 
-    /// Runs `query` with `params` bound in order and returns its rows as JSON.
-    pub async fn fetch_rows(
-        &self,
-        query: &NamedQuery,
-        params: &ResolvedParams,
-    ) -> Result<QueryRows, DbError> {
+    /// Runs `sql` with `values` bound to its placeholders in order and returns its rows as JSON.
+    pub async fn fetch_rows(&self, sql: &str, values: &[SqlValue<'_>]) -> Result<QueryRows, DbError> {
         let json_rows = self
             .with_pool_retrying_auth(|pool| async move {
                 match pool {
                     Pool::Postgres(pool) => {
-                        let args: PgArguments = bind_all(params)?;
-                        let rows = sqlx::query_with(&query.sql, args)
+                        let args: PgArguments = bind_all(values)?;
+                        let rows = sqlx::query_with(sql, args)
                             .fetch_all(&pool)
                             .await
                             .map_err(classify)?;
                         rows.iter().map(pg_row_to_json).collect::<Result<Vec<_>, _>>()
                     }
                     Pool::MySql(pool) => {
-                        let args: MySqlArguments = bind_all(params)?;
-                        let rows = sqlx::query_with(&query.sql, args)
+                        let args: MySqlArguments = bind_all(values)?;
+                        let rows = sqlx::query_with(sql, args)
                             .fetch_all(&pool)
                             .await
                             .map_err(classify)?;
@@ -446,7 +330,7 @@ impl Database {
     }
 }
 
-/// The configured databases, by catalog name.
+/// The configured databases, by name.
 #[derive(Debug, Default)]
 pub struct Databases {
     list: Vec<Database>,
@@ -463,20 +347,14 @@ impl Databases {
         self.list.iter().find(|d| d.name == name)
     }
 
+    /// The database called `name`, or [`DbError::NotConfigured`] naming it.
+    pub fn require(&self, name: &str) -> Result<&Database, DbError> {
+        self.get(name)
+            .ok_or_else(|| DbError::NotConfigured(name.to_owned()))
+    }
+
     /// All of them.
     pub fn iter(&self) -> impl Iterator<Item = &Database> {
         self.list.iter()
-    }
-
-    /// Runs `query` on the database it names.
-    pub async fn fetch_rows(
-        &self,
-        query: &NamedQuery,
-        params: &ResolvedParams,
-    ) -> Result<QueryRows, DbError> {
-        let database = self
-            .get(&query.database)
-            .ok_or_else(|| DbError::NotConfigured(query.database.clone()))?;
-        database.fetch_rows(query, params).await
     }
 }

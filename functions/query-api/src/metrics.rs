@@ -6,6 +6,7 @@ use std::io::Write;
 
 use cache_aside::MetricsSnapshot;
 use serde_json::{json, Map, Value};
+use service_config::MetricsSettings;
 
 /// Where metric lines go.
 #[derive(Debug, Clone)]
@@ -23,16 +24,9 @@ impl MetricsSink {
         }
     }
 
-    /// From `CACHE_METRICS` (`auto`: on inside Lambda; `on`; `off`) and `METRICS_NAMESPACE`.
-    pub fn from_env(service: &str) -> Option<Self> {
-        let mode = std::env::var("CACHE_METRICS").unwrap_or_default();
-        let on = match mode.as_str() {
-            "on" | "true" => true,
-            "off" | "false" => false,
-            _ => std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
-        };
-        let namespace = std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "CacheAside".into());
-        on.then(|| Self::new(&namespace, service))
+    /// A sink for `service` when the configuration turns metrics on.
+    pub fn from_settings(settings: &MetricsSettings, service: &str) -> Option<Self> {
+        settings.enabled.then(|| Self::new(&settings.namespace, service))
     }
 
     /// The EMF line for one request on `route` that ended in cache state `state`

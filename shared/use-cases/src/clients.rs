@@ -1,16 +1,13 @@
 //! The composition root: every client a function needs, built once from the configuration.
+//! Nothing is connected here; Redis and the databases connect on first use.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_clients::{load_sdk_config, ObjectStore, SdkConfig, SecretError, Secrets};
-use cache_aside::{Cache, CacheError, EntryKey, Freshness, Lookup, ReadMode, RedisTarget};
-use query_catalog::{
-    Catalog, CatalogError, CredentialSource, CredentialsFuture, Database, Databases, DbCredentials, DbError,
-    Engine, NamedQuery, QueryRows, ResolvedParams,
-};
-
-use crate::{DatabaseSource, DbEndpoint, ObjectSettings, ServiceConfig};
+use cache_aside::{Cache, CacheError, ObjectPolicy, RedisTarget};
+use query_catalog::{Catalog, CatalogError, PlaceholderStyle};
+use service_config::{DatabaseSource, DbEndpoint, ObjectSettings, ServiceConfig};
+use sql_origin::{CredentialSource, CredentialsFuture, Database, Databases, DbCredentials, DbError, Engine};
 
 /// Why the function cannot start. Messages name the setting, never a secret value.
 #[derive(Debug, thiserror::Error)]
@@ -21,8 +18,8 @@ pub enum StartupError {
     /// The cache cannot be built.
     #[error(transparent)]
     Cache(#[from] CacheError),
-    /// The Redis AUTH token cannot be read.
-    #[error("REDIS_AUTH_SECRET_ID: {0}")]
+    /// The Redis AUTH token cannot be read from its secret.
+    #[error("the Redis AUTH token cannot be read: {0}")]
     RedisAuth(#[source] SecretError),
     /// A database cannot be set up.
     #[error("database {name:?}: {source}")]
@@ -83,7 +80,8 @@ impl CredentialSource for SecretCredentials {
     }
 }
 
-/// Clients of one Lambda instance.
+/// Clients of one Lambda instance: built once in `main`, shared by every invocation. The use
+/// cases are its methods (see the other modules of this crate).
 #[derive(Debug)]
 pub struct Clients {
     /// Redis cache.
@@ -92,10 +90,10 @@ pub struct Clients {
     pub catalog: Catalog,
     /// The configured databases.
     pub databases: Databases,
-    /// S3 objects, when `OBJECTS_BUCKET` is set.
+    /// S3 objects, when a bucket is configured.
     pub objects: Option<ObjectStore>,
-    /// Object cache settings.
-    pub object_settings: ObjectSettings,
+    /// How objects are cached.
+    pub object_policy: ObjectPolicy,
 }
 
 impl Clients {
@@ -141,8 +139,11 @@ impl Clients {
             };
             databases.push(database);
         }
-        let engines: Vec<(&str, Engine)> = databases.iter().map(|d| (d.name(), d.engine())).collect();
-        for missing in catalog.check_databases(&engines)? {
+        let styles: Vec<(&str, PlaceholderStyle)> = databases
+            .iter()
+            .map(|d| (d.name(), placeholder_style(d.engine())))
+            .collect();
+        for missing in catalog.check_databases(&styles)? {
             tracing::warn!(database = %missing, "catalog queries use an unconfigured database; they answer 503");
         }
         let objects = match (&config.objects.bucket, &sdk) {
@@ -154,24 +155,38 @@ impl Clients {
             catalog,
             databases: Databases::new(databases),
             objects,
-            object_settings: config.objects.clone(),
+            object_policy: object_policy(&config.objects),
         })
     }
 }
 
-impl Clients {
-    /// Only the cache, for functions that need nothing else (the invalidator).
-    pub async fn cache_only(config: &ServiceConfig) -> Result<Cache, StartupError> {
-        let sdk = match config.redis.auth_secret_id {
-            Some(_) => Some(load_sdk_config(&config.aws).await),
-            None => None,
-        };
-        connect_cache(config, sdk.as_ref()).await
+/// The placeholders `engine` accepts.
+fn placeholder_style(engine: Engine) -> PlaceholderStyle {
+    match engine {
+        Engine::Postgres => PlaceholderStyle::Numbered,
+        Engine::MySql => PlaceholderStyle::Positional,
     }
 }
 
-/// The cache over the configured Redis, with the AUTH token read from Secrets Manager when
-/// `REDIS_AUTH_SECRET_ID` is set (`sdk` is then required).
+fn object_policy(settings: &ObjectSettings) -> ObjectPolicy {
+    ObjectPolicy {
+        ttl: settings.ttl,
+        missing_ttl: settings.missing_ttl,
+        max_cached_bytes: settings.max_cached_bytes,
+    }
+}
+
+/// Only the cache, for functions that need nothing else (the invalidator).
+pub async fn cache_only(config: &ServiceConfig) -> Result<Cache, StartupError> {
+    let sdk = match config.redis.auth_secret_id {
+        Some(_) => Some(load_sdk_config(&config.aws).await),
+        None => None,
+    };
+    connect_cache(config, sdk.as_ref()).await
+}
+
+/// The cache over the configured Redis, with the AUTH token read from Secrets Manager when a
+/// secret is configured (`sdk` is then required).
 async fn connect_cache(config: &ServiceConfig, sdk: Option<&SdkConfig>) -> Result<Cache, StartupError> {
     let auth_token = match (&config.redis.auth_secret_id, sdk) {
         (Some(id), Some(sdk)) => Some(
@@ -189,67 +204,4 @@ async fn connect_cache(config: &ServiceConfig, sdk: Option<&SdkConfig>) -> Resul
         ca_pem: config.redis.ca_pem.clone(),
     };
     Ok(Cache::connect_lazy(target, config.cache.clone())?)
-}
-
-/// The cache key of `query` with `params`: its name, the hash of the typed parameters, and the
-/// scopes (the query's own and its tags') whose invalidation drops it.
-pub fn query_entry(query: &NamedQuery, params: &ResolvedParams) -> Result<EntryKey, CacheError> {
-    EntryKey::new("q", &query.name, &params.as_map())?.with_scopes(query.scopes_for(params))
-}
-
-/// Why a named query could not be answered.
-#[derive(Debug, thiserror::Error)]
-pub enum QueryError {
-    /// The cache key could not be built (a bug in the catalog's names).
-    #[error(transparent)]
-    Key(#[from] CacheError),
-    /// The database failed and nothing usable was cached.
-    #[error(transparent)]
-    Origin(#[from] DbError),
-}
-
-impl Clients {
-    /// Runs `query` with `params` through the cache (`mode` decides how), on its database.
-    pub async fn query(
-        &self,
-        query: &NamedQuery,
-        params: &ResolvedParams,
-        mode: ReadMode,
-    ) -> Result<Lookup<QueryRows>, QueryError> {
-        let entry = query_entry(query, params)?;
-        let freshness = Freshness {
-            ttl: query.ttl(),
-            stale_while_revalidate: Duration::from_secs(query.stale_while_revalidate_seconds),
-            stale_if_error: Duration::from_secs(query.stale_if_error_seconds),
-            early_refresh_beta: query.early_refresh_beta,
-        };
-        Ok(self
-            .cache
-            .get_or_load_with::<QueryRows, DbError, _, _>(&entry, freshness, mode, || {
-                self.databases.fetch_rows(query, params)
-            })
-            .await?)
-    }
-
-    /// Runs write `statement` with `params` on its database; returns what it RETURNs.
-    pub async fn execute(
-        &self,
-        statement: &NamedQuery,
-        params: &ResolvedParams,
-    ) -> Result<QueryRows, DbError> {
-        self.databases.fetch_rows(statement, params).await
-    }
-
-    /// Drops every cached result of `query` whose scope parameter `param` equals `value`
-    /// (O(1); fills that started earlier can no longer be read).
-    pub async fn invalidate_entity(
-        &self,
-        query: &NamedQuery,
-        param: &str,
-        value: &query_catalog::ParamValue,
-    ) -> Result<u64, CacheError> {
-        self.cache
-            .invalidate(&query_catalog::entity_scope(&query.name, param, value))
-            .await
-    }
 }

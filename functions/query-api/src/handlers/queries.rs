@@ -1,0 +1,69 @@
+//! `GET /queries` (the catalog) and `GET /queries/{name}` (a named query through the cache).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use lambda_http::{Body, Request, RequestExt, Response};
+use query_catalog::ParamValue;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use use_cases::Clients;
+
+use crate::http::{iso8601, json_response, millis, read_mode, with_cache_state};
+use crate::ApiError;
+
+/// Body of `GET /queries/{name}`.
+#[derive(Serialize)]
+struct QueryResponse<'a> {
+    query: &'a str,
+    params: BTreeMap<&'a str, &'a ParamValue>,
+    rows: &'a RawValue,
+    row_count: usize,
+    cache: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bypass_reason: Option<&'static str>,
+    elapsed_ms: f64,
+    ttl_seconds: Option<u64>,
+    loaded_at: String,
+    load_ms: f64,
+}
+
+/// `GET /queries`: every query with its parameters, tags and effective TTL (never its SQL).
+pub(crate) fn list(clients: &Clients) -> Response<Body> {
+    let default_ttl = clients.cache.settings().default_ttl.as_secs();
+    let queries: Vec<serde_json::Value> = clients
+        .catalog
+        .queries()
+        .iter()
+        .map(|q| {
+            let mut v = serde_json::to_value(q).unwrap_or_default();
+            v["ttl_seconds"] = q.ttl_seconds.unwrap_or(default_ttl).into();
+            v
+        })
+        .collect();
+    json_response(200, serde_json::json!({ "queries": queries }).to_string())
+}
+
+/// `GET /queries/{name}?p=v...`: the rows, where they came from and how fresh they are.
+pub(crate) async fn run(clients: &Clients, name: &str, req: &Request) -> Result<Response<Body>, ApiError> {
+    let started = Instant::now();
+    let mode = read_mode(req, "database")?;
+    let query_map = req.query_string_parameters();
+    let given = query_map.iter().filter(|(key, _)| *key != "source");
+    let answer = clients.run_named_query(name, given, mode).await?;
+    let lookup = &answer.lookup;
+    let body = QueryResponse {
+        query: &answer.query.name,
+        params: answer.params.as_map(),
+        rows: &lookup.value.rows,
+        row_count: lookup.value.row_count,
+        cache: lookup.state.as_str(),
+        bypass_reason: lookup.bypass_reason.map(|r| r.as_str()),
+        elapsed_ms: millis(started.elapsed()),
+        ttl_seconds: lookup.ttl_seconds(),
+        loaded_at: iso8601(lookup.loaded_at_ms),
+        load_ms: millis(lookup.load_duration),
+    };
+    let text = serde_json::to_string(&body).map_err(|e| ApiError::internal(&e))?;
+    Ok(with_cache_state(json_response(200, text), lookup.state))
+}

@@ -1,0 +1,135 @@
+//! Request and response helpers every route shares: the read mode a request asks for, JSON
+//! bodies, the `X-Cache` header, times as clients see them.
+
+use std::time::Duration;
+
+use cache_aside::{CacheState, ReadMode};
+use lambda_http::http::HeaderMap;
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use crate::ApiError;
+
+/// How the request wants the cache used: `?source=<origin>` reads the origin and leaves the
+/// cache alone (`origin` is `database` or `s3`), `?source=cache` is the default, and
+/// `Cache-Control: no-cache` reads the origin and refreshes the cache. Any other `source` is
+/// refused.
+pub(crate) fn read_mode(req: &Request, origin: &'static str) -> Result<ReadMode, ApiError> {
+    match req.query_string_parameters_ref().and_then(|q| q.first("source")) {
+        Some(s) if s == origin => Ok(ReadMode::Bypass),
+        None | Some("cache") if wants_refresh(req.headers()) => Ok(ReadMode::Refresh),
+        None | Some("cache") => Ok(ReadMode::Cached),
+        Some(_) => Err(ApiError::bad_parameter(
+            "source",
+            &format!("must be {origin} or cache"),
+        )),
+    }
+}
+
+fn wants_refresh(headers: &HeaderMap) -> bool {
+    headers.get_all("cache-control").iter().any(|v| {
+        v.to_str()
+            .map(|s| s.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-cache")))
+            .unwrap_or(false)
+    })
+}
+
+/// A JSON response.
+pub(crate) fn json_response(status: u16, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(body))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+/// `response` with `X-Cache` set to `state` (`HIT`, `MISS`, `STALE`, `BYPASS`).
+pub(crate) fn with_cache_state(mut response: Response<Body>, state: CacheState) -> Response<Body> {
+    response.headers_mut().insert(
+        "x-cache",
+        lambda_http::http::HeaderValue::from_static(state.header_value()),
+    );
+    response
+}
+
+/// Milliseconds with µs precision, as JSON bodies report durations.
+pub(crate) fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// A Unix time in ms as RFC 3339 UTC.
+pub(crate) fn iso8601(unix_ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(unix_ms as i64)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// The request path without an API Gateway stage prefix (`/prod/queries/x` -> `/queries/x`).
+pub(crate) fn request_path(req: &Request) -> String {
+    let raw = req.raw_http_path();
+    let path = if raw.is_empty() { req.uri().path() } else { raw };
+    let stage = match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV1(c)) => c.stage.clone(),
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.stage.clone(),
+        _ => None,
+    };
+    if let Some(stage) = stage.filter(|s| s != "$default") {
+        let prefix = format!("/{stage}");
+        if let Some(rest) = path.strip_prefix(&prefix) {
+            if rest.starts_with('/') {
+                return rest.to_owned();
+            }
+        }
+    }
+    path.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::http::Request as HttpRequest;
+    use std::collections::HashMap;
+
+    fn request(query: &[(&str, &str)], cache_control: Option<&str>) -> Request {
+        let mut builder = HttpRequest::builder().uri("/queries/x");
+        if let Some(value) = cache_control {
+            builder = builder.header("cache-control", value);
+        }
+        let params: HashMap<String, String> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        builder
+            .body(Body::Empty)
+            .unwrap()
+            .with_query_string_parameters(params)
+    }
+
+    #[test]
+    fn source_and_cache_control_pick_the_read_mode() {
+        let mode = |q: &[(&str, &str)], cc| read_mode(&request(q, cc), "database");
+        assert_eq!(mode(&[], None), Ok(ReadMode::Cached));
+        assert_eq!(mode(&[("source", "cache")], None), Ok(ReadMode::Cached));
+        assert_eq!(mode(&[("source", "database")], None), Ok(ReadMode::Bypass));
+        assert_eq!(mode(&[], Some("max-age=0, No-Cache")), Ok(ReadMode::Refresh));
+        assert_eq!(
+            mode(&[("source", "database")], Some("no-cache")),
+            Ok(ReadMode::Bypass)
+        );
+        let refused = mode(&[("source", "s3")], None).unwrap_err();
+        assert_eq!((refused.status.as_u16(), refused.code), (400, "bad_parameter"));
+        assert!(
+            refused.message.contains("database or cache"),
+            "{}",
+            refused.message
+        );
+    }
+
+    #[test]
+    fn cache_state_header_and_times() {
+        let response = with_cache_state(json_response(200, "{}".into()), CacheState::Stale);
+        assert_eq!(response.headers()["x-cache"], "STALE");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        assert_eq!(millis(Duration::from_micros(1_234_567)), 1234.567);
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+    }
+}

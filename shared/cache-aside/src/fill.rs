@@ -1,0 +1,228 @@
+//! Filling an entry: stampede control for a cold key (one origin load across processes) and
+//! early refresh of a warm one (XFetch, stale-while-revalidate, stale-if-error), all inside
+//! the caller's invocation.
+
+use std::future::Future;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::cache::{from_envelope, log_store_error};
+use crate::envelope::Envelope;
+use crate::metrics::LockWaitTimer;
+use crate::outcome::{CacheState, Lookup};
+use crate::ttl::{unix_now_ms, xfetch_due, Freshness, TtlPolicy};
+use crate::{Cache, EntryKey, StoreError};
+
+impl Cache {
+    /// See [`Self::get_or_load_with`]: what to do with an entry that exists.
+    pub(crate) async fn serve_or_refresh<T, E, F, Fut>(
+        &self,
+        entry: &EntryKey,
+        envelope: Envelope<T>,
+        generations: &[u64],
+        freshness: Freshness,
+        policy: TtlPolicy,
+        load: F,
+    ) -> Result<Lookup<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let now = unix_now_ms();
+        let fresh = envelope.is_fresh(now);
+        let ms = |d: Duration| d.as_millis() as u64;
+        let revalidating = now < envelope.fresh_until_ms + ms(freshness.stale_while_revalidate);
+        let may_serve_on_error = now < envelope.fresh_until_ms + ms(freshness.stale_if_error);
+        if fresh
+            && !xfetch_due(
+                now,
+                envelope.fresh_until_ms,
+                envelope.load_ms,
+                freshness.early_refresh_beta,
+                fastrand::f64(),
+            )
+        {
+            return Ok(from_envelope(envelope, CacheState::Hit, now));
+        }
+        let key = self.keys.value_key(entry, generations);
+        if fresh || revalidating {
+            let current = if fresh { CacheState::Hit } else { CacheState::Stale };
+            let lock_key = self.keys.lock_key(entry, generations);
+            let token = lock_token();
+            if !matches!(
+                self.store
+                    .try_lock(&lock_key, &token, self.settings.fill_lock_ttl)
+                    .await,
+                Ok(true)
+            ) {
+                return Ok(from_envelope(envelope, current, now));
+            }
+            // Another request may have refreshed between our read and our lock: use its value.
+            if let Ok(Some(bytes)) = self.store.get(&key).await {
+                if let Ok(newer) = Envelope::<T>::decode(&bytes) {
+                    if newer.created_ms > envelope.created_ms {
+                        if let Err(e) = self.store.unlock(&lock_key, &token).await {
+                            log_store_error(&e, "refresh lock release failed; it expires by itself");
+                        }
+                        return Ok(from_envelope(newer, CacheState::Hit, unix_now_ms()));
+                    }
+                }
+            }
+            let refreshed = self.load_and_store(&key, policy, load).await;
+            if let Err(e) = self.store.unlock(&lock_key, &token).await {
+                log_store_error(&e, "refresh lock release failed; it expires by itself");
+            }
+            return match refreshed {
+                Ok(lookup) => Ok(lookup),
+                Err(_) if fresh || may_serve_on_error => Ok(from_envelope(envelope, current, unix_now_ms())),
+                Err(e) => Err(e),
+            };
+        }
+        match self.fill_once(entry, generations, policy, load).await {
+            Err(_) if may_serve_on_error => {
+                tracing::warn!(key = %key, "origin failed; serving the stale value (stale-if-error)");
+                Ok(from_envelope(envelope, CacheState::Stale, unix_now_ms()))
+            }
+            other => other,
+        }
+    }
+
+    /// Stampede control for a cold key: across processes one request holds a Redis fill lock
+    /// and loads the origin while the others wait (bounded backoff) for its value; inside a
+    /// process, requests for the same key queue on a local gate first. A holder that dies frees
+    /// the key when its lock expires; a waiter past `fill_wait` loads the origin itself.
+    pub(crate) async fn fill_once<T, E, F, Fut>(
+        &self,
+        entry: &EntryKey,
+        generations: &[u64],
+        policy: TtlPolicy,
+        load: F,
+    ) -> Result<Lookup<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let key = self.keys.value_key(entry, generations);
+        let gate = self.gate(&key);
+        let _in_process_turn = gate.lock().await;
+        if let Ok(Some(lookup)) = self.read_fresh::<T>(&key).await {
+            return Ok(lookup);
+        }
+        let lock_key = self.keys.lock_key(entry, generations);
+        let token = lock_token();
+        let deadline = Instant::now() + self.settings.fill_wait;
+        let mut pause = Duration::from_millis(10);
+        let mut wait = LockWaitTimer::new(&self.metrics);
+        loop {
+            match self
+                .store
+                .try_lock(&lock_key, &token, self.settings.fill_lock_ttl)
+                .await
+            {
+                Ok(true) => {
+                    let result = self.load_and_store(&key, policy, load).await;
+                    if let Err(e) = self.store.unlock(&lock_key, &token).await {
+                        log_store_error(&e, "fill lock release failed; it expires by itself");
+                    }
+                    return result;
+                }
+                Ok(false) => wait.waiting(),
+                Err(e) => {
+                    log_store_error(&e, "fill lock unavailable; loading without it");
+                    return self.load_and_store(&key, policy, load).await;
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::warn!(key = %key, "waited the whole fill budget; loading the origin");
+                return self.load_and_store(&key, policy, load).await;
+            }
+            let jitter = Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64 / 2));
+            tokio::time::sleep((pause + jitter).min(deadline - now)).await;
+            pause = (pause * 3 / 2).min(Duration::from_millis(200));
+            if let Ok(Some(lookup)) = self.read_fresh::<T>(&key).await {
+                return Ok(lookup);
+            }
+        }
+    }
+
+    /// The local gate for `key`, shared by this process's concurrent fills of it.
+    fn gate(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut fills = self.fills.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(gate) = fills.get(key).and_then(Weak::upgrade) {
+            return gate;
+        }
+        if fills.len() > 1024 {
+            fills.retain(|_, g| g.strong_count() > 0);
+        }
+        let gate = Arc::new(tokio::sync::Mutex::new(()));
+        fills.insert(key.to_owned(), Arc::downgrade(&gate));
+        gate
+    }
+
+    /// The value at `key` if present, readable and fresh.
+    async fn read_fresh<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Lookup<T>>, StoreError> {
+        let Some(bytes) = self.store.get(key).await? else {
+            return Ok(None);
+        };
+        Ok(fresh_lookup(&bytes, unix_now_ms()))
+    }
+
+    pub(crate) async fn load_and_store<T, E, F, Fut>(
+        &self,
+        key: &str,
+        policy: TtlPolicy,
+        load: F,
+    ) -> Result<Lookup<T>, E>
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let started = Instant::now();
+        let loaded = load().await;
+        let load_duration = started.elapsed();
+        self.metrics.origin_load(load_duration);
+        let value = loaded?;
+        let ttl = policy.jittered();
+        let loaded_at_ms = unix_now_ms();
+        let envelope = Envelope::new(&value, loaded_at_ms, ttl, load_duration);
+        match envelope.encode() {
+            Ok(bytes) => {
+                if let Err(e) = self.store.set_px(key, &bytes, ttl + policy.keep_stale).await {
+                    log_store_error(&e, "cache write failed; value served uncached");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "value cannot be encoded for the cache"),
+        }
+        Ok(Lookup {
+            value,
+            state: CacheState::Miss,
+            bypass_reason: None,
+            ttl_remaining: Some(ttl),
+            loaded_at_ms,
+            load_duration,
+        })
+    }
+}
+
+/// A random token identifying one lock holder (released only by compare-and-delete on it).
+fn lock_token() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+/// A hit from stored bytes, if they are a readable envelope still fresh at `now`.
+fn fresh_lookup<T: DeserializeOwned>(bytes: &[u8], now: u64) -> Option<Lookup<T>> {
+    match Envelope::<T>::decode(bytes) {
+        Ok(envelope) if envelope.is_fresh(now) => Some(from_envelope(envelope, CacheState::Hit, now)),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable cache entry; reloading");
+            None
+        }
+    }
+}

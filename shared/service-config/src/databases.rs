@@ -1,0 +1,121 @@
+//! Which databases are configured, and how each is reached: a URL or a Secrets Manager secret.
+
+use std::collections::HashMap;
+
+use query_catalog::MAIN_DATABASE;
+
+use crate::ConfigError;
+
+/// Where a database is when its secret does not say (RDS-managed master secrets hold only
+/// the user name and password): `DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_ENGINE`, with a
+/// `_<NAME>` suffix for databases other than `main`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbEndpoint {
+    /// Host name.
+    pub host: Option<String>,
+    /// Port.
+    pub port: Option<u16>,
+    /// Database name.
+    pub dbname: Option<String>,
+    /// Engine (`postgres`, `mysql`, `mariadb`).
+    pub engine: Option<String>,
+}
+
+/// How to reach one named database: a URL, or a Secrets Manager secret (RDS JSON shape).
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseSource {
+    /// `postgres://` or `mysql://` URL (may hold a password).
+    Url(String),
+    /// Secret id or ARN, and where the database is if the secret does not say.
+    Secret {
+        /// Secret id or ARN.
+        id: String,
+        /// Fallbacks for fields the secret lacks.
+        endpoint: DbEndpoint,
+    },
+}
+
+impl std::fmt::Debug for DatabaseSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Url(_) => f.write_str("Url(<redacted>)"),
+            Self::Secret { id, endpoint } => write!(f, "Secret({id:?}, {endpoint:?})"),
+        }
+    }
+}
+
+/// `DB_HOST{suffix}` and friends, `suffix` being `""` or `_<NAME>`.
+fn db_endpoint(vars: &HashMap<String, String>, suffix: &str) -> Result<DbEndpoint, ConfigError> {
+    let get = |base: &str| {
+        vars.get(&format!("{base}{suffix}"))
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let port = match get("DB_PORT") {
+        None => None,
+        Some(text) => Some(text.parse::<u16>().map_err(|_| ConfigError::Invalid {
+            name: "DB_PORT",
+            value: text,
+            problem: "expected a port number".into(),
+        })?),
+    };
+    Ok(DbEndpoint {
+        host: get("DB_HOST"),
+        port,
+        dbname: get("DB_NAME"),
+        engine: get("DB_ENGINE"),
+    })
+}
+
+/// Collects `DATABASE_URL[_<NAME>]` and `DB_SECRET_ID[_<NAME>]`; `main` is required when
+/// `require_main` is set.
+pub(crate) fn databases(
+    vars: &HashMap<String, String>,
+    require_main: bool,
+) -> Result<Vec<(String, DatabaseSource)>, ConfigError> {
+    let mut found: Vec<(String, DatabaseSource)> = Vec::new();
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    for var in names {
+        let value = vars[var].trim();
+        let (name, source) = if let Some(rest) = var.strip_prefix("DATABASE_URL") {
+            (rest, DatabaseSource::Url(value.to_owned()))
+        } else if let Some(rest) = var.strip_prefix("DB_SECRET_ID") {
+            (
+                rest,
+                DatabaseSource::Secret {
+                    id: value.to_owned(),
+                    endpoint: db_endpoint(vars, rest)?,
+                },
+            )
+        } else {
+            continue;
+        };
+        if value.is_empty() {
+            continue;
+        }
+        let name = match name.strip_prefix('_') {
+            None if name.is_empty() => MAIN_DATABASE.to_owned(),
+            Some(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                n.to_ascii_lowercase()
+            }
+            _ => continue,
+        };
+        if found.iter().any(|(n, _)| *n == name) {
+            return Err(ConfigError::Invalid {
+                name: "DB_SECRET_ID",
+                value: name,
+                problem: "this database has both a URL and a secret; set only one".into(),
+            });
+        }
+        found.push((name, source));
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    if require_main && !found.iter().any(|(n, _)| n == MAIN_DATABASE) {
+        return Err(ConfigError::Missing {
+            name: "DATABASE_URL",
+            hint: "set it to postgres://user:password@host:port/db (or DB_SECRET_ID to a secret)",
+        });
+    }
+    Ok(found)
+}

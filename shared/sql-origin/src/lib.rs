@@ -1,0 +1,23 @@
+//! The SQL origins: PostgreSQL and MySQL/MariaDB.
+//!
+//! A [`Database`] owns one connection pool, built once per process and connected lazily, with
+//! credentials from a URL or from a rotating [`CredentialSource`] (re-read once when the
+//! database refuses them), TLS verified against the bundled RDS CAs, and a client-side deadline
+//! on every statement. It runs SQL text with [`SqlValue`]s bound to its placeholders and returns
+//! the rows as JSON objects with faithful types ([`QueryRows`]). It knows nothing of catalogs
+//! or caches.
+
+mod credentials;
+mod database;
+mod engine;
+mod error;
+mod rows;
+mod settings;
+mod tls;
+
+pub use credentials::{CredentialSource, CredentialsFuture, DbCredentials};
+pub use database::{Database, Databases, Pool, QueryRows, SqlValue};
+pub use engine::Engine;
+pub use error::DbError;
+pub use settings::DatabaseSettings;
+pub use tls::{DbTls, DbTlsMode, RDS_CA_BUNDLE};

@@ -1,0 +1,42 @@
+//! Why a use case could not be carried out, in terms a caller can map onto its own protocol
+//! (HTTP statuses, event replies).
+
+use aws_clients::ObjectStoreError;
+use cache_aside::CacheError;
+use query_catalog::ParamError;
+use sql_origin::DbError;
+
+/// A use case's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum UseCaseError {
+    /// No query (or write statement) of that name is in the catalog.
+    #[error("no query named {0:?}")]
+    UnknownQuery(String),
+    /// No catalog query depends on that tag.
+    #[error("no query depends on tag {0:?}")]
+    UnknownTag(String),
+    /// A request parameter was refused; names it.
+    #[error(transparent)]
+    BadParameter(#[from] ParamError),
+    /// A request body was not of the expected shape.
+    #[error("{0}")]
+    BadInput(String),
+    /// The restaurant does not exist.
+    #[error("no restaurant named {0:?}")]
+    RestaurantNotFound(String),
+    /// The database failed and nothing usable was cached.
+    #[error(transparent)]
+    Origin(#[from] DbError),
+    /// Redis had to work (an invalidation) and did not.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// No object store is configured.
+    #[error("objects are not configured")]
+    ObjectsNotConfigured,
+    /// S3 failed and the object is not cached.
+    #[error(transparent)]
+    ObjectStore(#[from] ObjectStoreError),
+    /// A bug: data this service wrote or configured is not what it expects.
+    #[error("internal: {0}")]
+    Internal(String),
+}

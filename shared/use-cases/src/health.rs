@@ -1,0 +1,86 @@
+//! Health: a round trip to Redis and to every database, all at once.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::Clients;
+
+/// One dependency's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    /// Whether it answered.
+    pub ok: bool,
+    /// Its round-trip time, when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// Why not, when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Probe {
+    fn of<E: std::fmt::Display>(result: Result<Duration, E>) -> Self {
+        match result {
+            Ok(d) => Self {
+                ok: true,
+                latency_ms: Some((d.as_secs_f64() * 1_000_000.0).round() / 1000.0),
+                error: None,
+            },
+            Err(e) => Self {
+                ok: false,
+                latency_ms: None,
+                error: Some(e.to_string()),
+            },
+        }
+    }
+}
+
+/// One database's state, by configured name.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseProbe {
+    /// The configured name.
+    pub name: String,
+    /// Its state.
+    #[serde(flatten)]
+    pub probe: Probe,
+}
+
+/// The state of every dependency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    /// `ok` (all up), `degraded` (some), or `down` (none).
+    pub status: &'static str,
+    /// Redis.
+    pub redis: Probe,
+    /// Every configured database.
+    pub databases: Vec<DatabaseProbe>,
+    /// The configured object bucket, if any.
+    pub bucket: Option<String>,
+}
+
+impl Clients {
+    /// Probes Redis and every database concurrently.
+    pub async fn health(&self) -> Health {
+        let databases = futures::future::join_all(self.databases.iter().map(|d| async move {
+            DatabaseProbe {
+                name: d.name().to_owned(),
+                probe: Probe::of(d.ping().await),
+            }
+        }));
+        let (redis, databases) = tokio::join!(self.cache.store().ping(), databases);
+        let redis = Probe::of(redis);
+        let up = usize::from(redis.ok) + databases.iter().filter(|d| d.probe.ok).count();
+        let status = match up {
+            n if n == 1 + databases.len() => "ok",
+            0 => "down",
+            _ => "degraded",
+        };
+        Health {
+            status,
+            redis,
+            databases,
+            bucket: self.objects.as_ref().map(|o| o.bucket().to_owned()),
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Invalidation: drop every cached result of a query, of a data tag, or of one entity, and
+//! drop cached objects. Each is O(1) in Redis (a generation bump or one DEL), whatever is
+//! cached, and a fill that started before it can no longer be read.
+
+use cache_aside::{Cache, CacheError};
+use query_catalog::{entity_scope, query_scope, tag_scope, Catalog, NamedQuery, ParamValue};
+
+use crate::{Clients, UseCaseError};
+
+/// What a tag invalidation dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagInvalidated<'a> {
+    /// The queries depending on the tag, in catalog order.
+    pub queries: Vec<&'a str>,
+    /// The tag's new generation.
+    pub generation: u64,
+}
+
+/// The invalidation use cases over a cache and the catalog: all the invalidator needs, and
+/// the query API's admin routes.
+#[derive(Debug, Clone, Copy)]
+pub struct Invalidation<'a> {
+    cache: &'a Cache,
+    catalog: &'a Catalog,
+}
+
+impl<'a> Invalidation<'a> {
+    /// Invalidation through `cache` of the queries in `catalog`.
+    pub fn new(cache: &'a Cache, catalog: &'a Catalog) -> Self {
+        Self { cache, catalog }
+    }
+
+    /// Whether the catalog has query `name`.
+    pub fn knows_query(&self, name: &str) -> bool {
+        self.catalog.get(name).is_some()
+    }
+
+    /// Drops every cached result of query `name`; returns the query's new generation.
+    pub async fn query(&self, name: &str) -> Result<u64, UseCaseError> {
+        let query = self
+            .catalog
+            .get(name)
+            .ok_or_else(|| UseCaseError::UnknownQuery(name.to_owned()))?;
+        Ok(self.cache.invalidate(&query_scope(&query.name)).await?)
+    }
+
+    /// Drops every cached result of the queries depending on `tag`; a tag no query declares is
+    /// refused (most likely a typo), and nothing is written.
+    pub async fn known_tag(&self, tag: &str) -> Result<TagInvalidated<'a>, UseCaseError> {
+        let queries = self.catalog.dependents(tag);
+        if queries.is_empty() {
+            return Err(UseCaseError::UnknownTag(tag.to_owned()));
+        }
+        let generation = self.tag(tag).await?;
+        Ok(TagInvalidated { queries, generation })
+    }
+
+    /// Bumps `tag`'s generation whether or not a query declares it today (an event source
+    /// may name tags a newer catalog uses).
+    pub async fn tag(&self, tag: &str) -> Result<u64, CacheError> {
+        self.cache.invalidate(&tag_scope(tag)).await
+    }
+
+    /// The queries that a change to `tag` (usually a table) affects.
+    pub fn dependents(&self, tag: &str) -> Vec<&'a str> {
+        self.catalog.dependents(tag)
+    }
+
+    /// Drops every cached result of `query` whose scope parameter `param` equals `value`
+    /// (one restaurant's summary, say).
+    pub async fn entity(
+        &self,
+        query: &NamedQuery,
+        param: &str,
+        value: &ParamValue,
+    ) -> Result<u64, CacheError> {
+        self.cache
+            .invalidate(&entity_scope(&query.name, param, value))
+            .await
+    }
+
+    /// Drops cached object `key`.
+    pub async fn object(&self, key: &str) -> Result<(), CacheError> {
+        Ok(self.cache.drop_object(key).await?)
+    }
+}
+
+impl Clients {
+    /// The invalidation use cases over this instance's cache and catalog.
+    pub fn invalidation(&self) -> Invalidation<'_> {
+        Invalidation::new(&self.cache, &self.catalog)
+    }
+}

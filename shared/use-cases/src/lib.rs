@@ -1,0 +1,23 @@
+//! The use cases the functions share, composed once: the one place that puts the catalog, the
+//! origins (SQL, S3) and the cache together.
+//!
+//! [`Clients`] is built once per Lambda instance from the configuration; the use cases are its
+//! methods: [`Clients::run_named_query`], [`Clients::restaurant_summary`],
+//! [`Clients::add_review`], [`Clients::get_object`], [`Clients::health`], and
+//! [`Invalidation`] for queries, tags, entities and objects. The functions translate HTTP
+//! requests and events into these calls and their results back into responses.
+
+mod clients;
+mod error;
+mod health;
+mod invalidation;
+mod objects;
+mod queries;
+mod restaurants;
+
+pub use clients::{cache_only, Clients, StartupError};
+pub use error::UseCaseError;
+pub use health::{DatabaseProbe, Health, Probe};
+pub use invalidation::{Invalidation, TagInvalidated};
+pub use queries::{query_entry, QueryAnswer};
+pub use restaurants::{ReviewAdded, ADD_REVIEW_STATEMENT, REVIEW_FIELDS, SUMMARY_QUERY};
