@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Refreshes shared/query-catalog/certs/rds-ca-bundle.pem, the RDS certificate authorities the
+# Refreshes shared/sql-origin/certs/rds-ca-bundle.pem, the RDS certificate authorities the
 # functions verify database certificates against (compiled into the binaries).
 #
 # Source: AWS's global bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem).
@@ -8,7 +8,7 @@
 # when every certificate parses. Rebuild and redeploy afterwards.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT="$ROOT/shared/query-catalog/certs/rds-ca-bundle.pem"
+OUT="$ROOT/shared/sql-origin/certs/rds-ca-bundle.pem"
 URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

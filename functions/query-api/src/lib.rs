@@ -11,6 +11,8 @@ mod handlers;
 mod http;
 mod metrics;
 mod routes;
+#[cfg(test)]
+mod tests;
 
 pub use app::{App, MAX_BODY_BYTES};
 pub use error::ApiError;

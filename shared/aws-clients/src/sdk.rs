@@ -53,7 +53,7 @@ pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
     }
     if let Some((key, secret, token)) = &settings.static_credentials {
         let credentials =
-            aws_credential_types::Credentials::new(key, secret, token.clone(), None, "service-config");
+            aws_credential_types::Credentials::new(key, secret, token.clone(), None, "environment");
         loader = loader.credentials_provider(credentials);
     }
     loader.load().await

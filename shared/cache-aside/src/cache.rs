@@ -228,3 +228,87 @@ pub(crate) fn single_replies(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cache whose Redis is a closed loopback port: every Redis call fails at once.
+    fn cache_without_redis() -> Cache {
+        let settings = CacheSettings {
+            op_timeout: Duration::from_millis(100),
+            connect_timeout: Duration::from_millis(100),
+            ..CacheSettings::default()
+        };
+        Cache::connect_lazy("redis://127.0.0.1:1", settings).unwrap()
+    }
+
+    fn entry() -> EntryKey {
+        EntryKey::new("q", "unit", &())
+            .unwrap()
+            .with_scope("query:unit")
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn redis_down_serves_the_origin_as_a_bypass() {
+        let cache = cache_without_redis();
+        for mode in [ReadMode::Cached, ReadMode::Refresh] {
+            let lookup = cache
+                .get_or_load(&entry(), None, mode, || async { Ok::<_, ()>(7) })
+                .await
+                .unwrap();
+            assert_eq!(lookup.value, 7);
+            assert_eq!(lookup.state, CacheState::Bypass);
+            assert_eq!(lookup.bypass_reason, Some(BypassReason::RedisUnavailable));
+            assert_eq!(lookup.ttl_seconds(), None);
+        }
+        let snapshot = cache.metrics().take();
+        assert_eq!(snapshot.origin_loads, 2);
+        assert!(snapshot.redis_ops >= 1, "the failed Redis calls are counted");
+        assert_eq!(cache.metrics().take().origin_loads, 0, "take resets the counters");
+    }
+
+    #[tokio::test]
+    async fn a_requested_bypass_never_touches_redis_and_origin_errors_pass_through() {
+        let cache = cache_without_redis();
+        let lookup = cache
+            .get_or_load(&entry(), None, ReadMode::Bypass, || async { Ok::<_, ()>(3u8) })
+            .await
+            .unwrap();
+        assert_eq!(lookup.bypass_reason, Some(BypassReason::Requested));
+        assert_eq!(cache.metrics().take().redis_ops, 0);
+        let failed = cache
+            .get_or_load(&entry(), None, ReadMode::Cached, || async {
+                Err::<u8, _>("origin down")
+            })
+            .await;
+        assert_eq!(failed.unwrap_err(), "origin down");
+    }
+
+    #[test]
+    fn envelopes_become_lookups_with_their_freshness() {
+        let envelope = Envelope::new("v", 1_000, Duration::from_secs(10), Duration::from_millis(40));
+        let lookup = from_envelope(envelope, CacheState::Hit, 4_000);
+        assert_eq!(lookup.ttl_remaining, Some(Duration::from_secs(7)));
+        assert_eq!(
+            (lookup.loaded_at_ms, lookup.load_duration),
+            (1_000, Duration::from_millis(40))
+        );
+        assert_eq!(lookup.ttl_seconds(), Some(7));
+    }
+
+    #[test]
+    fn single_replies_pick_one_reply_per_group() {
+        let groups = vec![
+            vec![redis::Value::Okay, redis::Value::BulkString(b"12".to_vec())],
+            vec![redis::Value::Nil, redis::Value::Nil],
+        ];
+        let picked = single_replies("test", groups.clone(), 1).unwrap();
+        assert_eq!(picked, [Some(b"12".to_vec()), None]);
+        assert!(matches!(
+            single_replies("test", groups, 2),
+            Err(StoreError::UnexpectedReply { .. })
+        ));
+    }
+}

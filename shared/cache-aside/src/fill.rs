@@ -226,3 +226,26 @@ fn fresh_lookup<T: DeserializeOwned>(bytes: &[u8], now: u64) -> Option<Lookup<T>
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_tokens_are_random_and_fixed_width() {
+        let (a, b) = (lock_token(), lock_token());
+        assert_ne!(a, b);
+        assert!(a.len() == 32 && a.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
+    }
+
+    #[test]
+    fn only_readable_fresh_entries_count_as_hits() {
+        let envelope = Envelope::new(5u8, 1_000, Duration::from_secs(1), Duration::ZERO);
+        let bytes = envelope.encode().unwrap();
+        let hit = fresh_lookup::<u8>(&bytes, 1_500).unwrap();
+        assert_eq!((hit.value, hit.state), (5, CacheState::Hit));
+        assert!(fresh_lookup::<u8>(&bytes, 2_000).is_none(), "expired");
+        assert!(fresh_lookup::<u8>(b"not json", 1_500).is_none(), "unreadable");
+        assert!(fresh_lookup::<String>(&bytes, 1_500).is_none(), "another type");
+    }
+}

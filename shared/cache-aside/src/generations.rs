@@ -154,3 +154,30 @@ pub(crate) enum Found<T> {
     /// Not cached (or expired/unreadable) under these current generations.
     Absent(Vec<u64>),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_start_above_every_earlier_counter() {
+        let now_micros = unix_now_ms() * 1000;
+        let seed = generation_seed();
+        assert!(
+            seed >= now_micros && seed < now_micros + 1_000_000,
+            "{seed} vs {now_micros}"
+        );
+    }
+
+    #[test]
+    fn counters_must_be_unsigned_integers() {
+        assert_eq!(parse_generation(None).unwrap(), None);
+        assert_eq!(parse_generation(Some(b"42")).unwrap(), Some(42));
+        for bad in [&b"-1"[..], b"4.2", b"x", b""] {
+            assert!(matches!(
+                parse_generation(Some(bad)),
+                Err(StoreError::UnexpectedReply { .. })
+            ));
+        }
+    }
+}

@@ -391,3 +391,79 @@ fn pipeline_of<'a>(cmds: impl IntoIterator<Item = &'a Cmd>) -> Pipeline {
     }
     pipe
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io_error(kind: std::io::ErrorKind) -> RedisError {
+        RedisError::from(std::io::Error::new(kind, "test"))
+    }
+
+    fn closed_port_settings() -> CacheSettings {
+        CacheSettings {
+            op_timeout: Duration::from_millis(100),
+            connect_timeout: Duration::from_millis(100),
+            breaker_failures: 2,
+            breaker_cooldown: Duration::from_secs(60),
+            ..CacheSettings::default()
+        }
+    }
+
+    #[test]
+    fn only_dropped_sockets_are_retried() {
+        let reset = io_error(std::io::ErrorKind::ConnectionReset);
+        assert!(is_connection_error(&reset) && is_retryable(&reset));
+        let refused = io_error(std::io::ErrorKind::ConnectionRefused);
+        assert!(is_connection_error(&refused) && !is_retryable(&refused));
+        let answered = RedisError::from((redis::ErrorKind::UnexpectedReturnType, "not a string"));
+        assert!(!is_connection_error(&answered) && !is_retryable(&answered));
+    }
+
+    #[tokio::test]
+    async fn urls_are_checked_without_echoing_them() {
+        let settings = CacheSettings::default();
+        let refuse = |target: RedisTarget| match RedisStore::connect_lazy(&target, &settings) {
+            Err(CacheError::InvalidUrl(problem)) => problem,
+            other => panic!("expected InvalidUrl, got {other:?}"),
+        };
+        let scheme = refuse(RedisTarget::from_url("http://user:secret@host:1"));
+        assert!(
+            scheme.contains("redis://") && !scheme.contains("secret"),
+            "{scheme}"
+        );
+        let ca_without_tls = refuse(RedisTarget {
+            ca_pem: Some(b"pem".to_vec()),
+            ..RedisTarget::from_url("redis://127.0.0.1:1")
+        });
+        assert!(ca_without_tls.contains("not rediss://"), "{ca_without_tls}");
+        let store =
+            RedisStore::connect_lazy(&RedisTarget::from_url("redis://127.0.0.1:1"), &settings).unwrap();
+        assert!(!store.is_cluster() && !format!("{store:?}").contains("127.0.0.1"));
+    }
+
+    #[tokio::test]
+    async fn failures_open_the_breaker_and_ping_still_reports_the_truth() {
+        let target = RedisTarget::from_url("redis://127.0.0.1:1");
+        let store = RedisStore::connect_lazy(&target, &closed_port_settings()).unwrap();
+        for _ in 0..2 {
+            assert!(matches!(
+                store.get("k").await,
+                Err(StoreError::Redis { .. } | StoreError::Timeout { .. })
+            ));
+        }
+        assert!(store.breaker_open());
+        assert!(matches!(store.get("k").await, Err(StoreError::CircuitOpen)));
+        assert!(
+            !matches!(store.ping().await, Err(StoreError::CircuitOpen)),
+            "health checks bypass the breaker"
+        );
+    }
+
+    #[test]
+    fn pipelines_keep_every_command() {
+        let cmds = [redis::cmd("PING"), redis::cmd("TIME")];
+        let pipe = pipeline_of(&cmds);
+        assert_eq!(pipe.cmd_iter().count(), 2);
+    }
+}

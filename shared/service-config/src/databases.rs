@@ -21,6 +21,22 @@ pub struct DbEndpoint {
     pub engine: Option<String>,
 }
 
+impl DbEndpoint {
+    /// The variable that supplies `field` (`host`, `port`, `dbname`, `engine`) of database
+    /// `database`: `DB_HOST` for `main`, `DB_HOST_ARTICLES` for `articles`.
+    pub fn variable(field: &str, database: &str) -> String {
+        let base = match field {
+            "dbname" => "DB_NAME".to_owned(),
+            other => format!("DB_{}", other.to_ascii_uppercase()),
+        };
+        if database == MAIN_DATABASE {
+            base
+        } else {
+            format!("{base}_{}", database.to_ascii_uppercase())
+        }
+    }
+}
+
 /// How to reach one named database: a URL, or a Secrets Manager secret (RDS JSON shape).
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseSource {

@@ -384,6 +384,12 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_variables_carry_the_database_suffix() {
+        assert_eq!(DbEndpoint::variable("host", "main"), "DB_HOST");
+        assert_eq!(DbEndpoint::variable("dbname", "articles"), "DB_NAME_ARTICLES");
+    }
+
+    #[test]
     fn a_cache_only_function_needs_no_database() {
         let redis_only = vars(&BASE[..1]);
         assert!(ServiceConfig::from_map(&redis_only).is_err());

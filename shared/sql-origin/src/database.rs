@@ -358,3 +358,77 @@ impl Databases {
         self.list.iter()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Settings that give up fast on a closed port.
+    fn quick() -> DatabaseSettings {
+        DatabaseSettings {
+            connect_timeout: Duration::from_millis(300),
+            ..DatabaseSettings::default()
+        }
+    }
+
+    #[test]
+    fn values_bind_in_order_whatever_their_type() {
+        let values = [
+            SqlValue::Int(1),
+            SqlValue::Float(0.5),
+            SqlValue::Text("t"),
+            SqlValue::Bool(true),
+        ];
+        let pg: PgArguments = bind_all(&values).unwrap();
+        assert_eq!(pg.len(), 4);
+        let my: MySqlArguments = bind_all(&values).unwrap();
+        assert_eq!(my.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn bad_urls_are_refused_without_echoing_them() {
+        for url in ["sqlite://user:hunter2@x", "postgres://user:hunter2@[bad"] {
+            let e = Database::connect_lazy("main", url, &quick())
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("hunter2"), "{e}");
+            assert!(e.starts_with("the database URL is not valid"), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_unavailable_within_its_deadline() {
+        for url in ["postgres://u:p@127.0.0.1:1/db", "mysql://u:p@127.0.0.1:1/db"] {
+            let db = Database::connect_lazy("main", url, &quick()).unwrap();
+            let started = Instant::now();
+            let e = db.fetch_rows("SELECT 1", &[]).await.unwrap_err();
+            assert!(matches!(e, DbError::Unavailable(_)), "{url}: {e:?}");
+            assert!(started.elapsed() < db.deadline(), "{url}");
+            assert!(db.ping().await.is_err());
+        }
+    }
+
+    #[tokio::test]
+    async fn databases_are_found_by_name() {
+        let main = Database::connect_lazy("main", "postgres://u:p@127.0.0.1:1/db", &quick()).unwrap();
+        let databases = Databases::new(vec![main]);
+        assert_eq!(databases.require("main").unwrap().engine(), Engine::Postgres);
+        assert!(matches!(
+            databases.require("articles"),
+            Err(DbError::NotConfigured(name)) if name == "articles"
+        ));
+    }
+
+    #[test]
+    fn credentials_never_print_the_password() {
+        let credentials = DbCredentials {
+            engine: Engine::MySql,
+            host: "h".into(),
+            port: None,
+            username: "u".into(),
+            password: "hunter2".into(),
+            dbname: None,
+        };
+        assert!(!format!("{credentials:?}").contains("hunter2"));
+    }
+}

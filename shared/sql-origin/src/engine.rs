@@ -32,3 +32,25 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_from_urls_and_rds_secrets() {
+        assert_eq!(Engine::of_url("postgresql://h/db"), Some(Engine::Postgres));
+        assert_eq!(Engine::of_url("mariadb://h/db"), Some(Engine::MySql));
+        assert_eq!(Engine::of_url("sqlite://x"), None);
+        for (name, engine) in [
+            ("aurora-postgresql", Engine::Postgres),
+            ("postgres", Engine::Postgres),
+            ("aurora-mysql", Engine::MySql),
+            ("aurora", Engine::MySql),
+            ("mariadb", Engine::MySql),
+        ] {
+            assert_eq!(Engine::of_secret(name), Some(engine), "{name}");
+        }
+        assert_eq!(Engine::of_secret("oracle-ee"), None);
+    }
+}

@@ -37,6 +37,8 @@ pub enum StartupError {
 struct SecretCredentials {
     secrets: Secrets,
     id: String,
+    /// The configured name of the database (names its fallback settings in errors).
+    database: String,
     endpoint: DbEndpoint,
 }
 
@@ -48,16 +50,17 @@ impl CredentialSource for SecretCredentials {
                 .db_secret(&self.id)
                 .await
                 .map_err(|e| DbError::Credentials(e.to_string()))?;
-            let missing = |field: &str, var: &str| {
+            let missing = |field: &str| {
                 DbError::Credentials(format!(
-                    "secret {:?} has no {field} and {var} is not set",
-                    self.id
+                    "secret {:?} has no {field} and {} is not set",
+                    self.id,
+                    DbEndpoint::variable(field, &self.database)
                 ))
             };
             let engine_name = secret
                 .engine
                 .or_else(|| self.endpoint.engine.clone())
-                .ok_or_else(|| missing("engine", "DB_ENGINE"))?;
+                .ok_or_else(|| missing("engine"))?;
             let engine = Engine::of_secret(&engine_name).ok_or_else(|| {
                 DbError::Credentials(format!(
                     "secret {:?} names unsupported engine {engine_name:?}",
@@ -67,7 +70,7 @@ impl CredentialSource for SecretCredentials {
             let host = secret
                 .host
                 .or_else(|| self.endpoint.host.clone())
-                .ok_or_else(|| missing("host", "DB_HOST"))?;
+                .ok_or_else(|| missing("host"))?;
             Ok(DbCredentials {
                 engine,
                 host,
@@ -127,6 +130,7 @@ impl Clients {
                     let source = Arc::new(SecretCredentials {
                         secrets: Secrets::new(sdk),
                         id: id.clone(),
+                        database: name.clone(),
                         endpoint: endpoint.clone(),
                     });
                     Database::from_source(name, source, &config.database)

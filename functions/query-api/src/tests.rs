@@ -1,0 +1,161 @@
+//! Unit tests of routing and the handlers' own checks, over clients whose Redis and database
+//! are closed loopback ports: everything here is answered before, or despite, the services.
+
+use std::collections::HashMap;
+
+use lambda_http::http::{Method, Request as HttpRequest};
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::Value;
+use service_config::ServiceConfig;
+
+use crate::{App, MAX_BODY_BYTES};
+
+async fn app() -> App {
+    let vars: HashMap<String, String> = [
+        ("REDIS_URL", "redis://127.0.0.1:1"),
+        ("REDIS_TIMEOUT_MS", "100"),
+        ("DATABASE_URL", "postgres://u:p@127.0.0.1:1/db"),
+        ("DB_CONNECT_TIMEOUT_MS", "300"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    App::from_config(&ServiceConfig::from_map(&vars).unwrap())
+        .await
+        .unwrap()
+}
+
+fn request(method: Method, path: &str, query: &[(&str, &str)], body: Body) -> Request {
+    let params: HashMap<String, String> = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    HttpRequest::builder()
+        .method(method)
+        .uri(path)
+        .body(body)
+        .unwrap()
+        .with_query_string_parameters(params)
+}
+
+/// Status, error code (when an error) and the whole body.
+async fn call(app: &App, req: Request) -> (u16, String, Value) {
+    let response = app.handle(req).await;
+    let body: Value = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).unwrap(),
+        other => panic!("expected a JSON body, got {other:?}"),
+    };
+    let code = body["error"]["code"].as_str().unwrap_or_default().to_owned();
+    (response.status().as_u16(), code, body)
+}
+
+#[tokio::test]
+async fn unknown_routes_queries_and_methods() {
+    let app = app().await;
+    let get = |path: &str| request(Method::GET, path, &[], Body::Empty);
+    assert_eq!(call(&app, get("/nope")).await.1, "not_found");
+    assert_eq!(call(&app, get("/queries/nope")).await.1, "unknown_query");
+    let (status, code, _) = call(
+        &app,
+        request(Method::POST, "/queries/slow_version", &[], Body::Empty),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (405, "method_not_allowed"));
+    let response = app
+        .handle(request(
+            Method::GET,
+            "/cache/queries/slow_version",
+            &[],
+            Body::Empty,
+        ))
+        .await;
+    assert_eq!(response.headers()["allow"], "DELETE");
+    assert_eq!(call(&app, get("/objects/a//b")).await.1, "bad_key");
+}
+
+#[tokio::test]
+async fn parameters_and_bodies_are_refused_before_any_origin_work() {
+    let app = app().await;
+    let bad_limit = request(
+        Method::GET,
+        "/queries/products_by_category",
+        &[("category", "tools"), ("limit", "500")],
+        Body::Empty,
+    );
+    let (status, code, body) = call(&app, bad_limit).await;
+    assert_eq!((status, code.as_str()), (400, "bad_parameter"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("limit"));
+    let bad_source = request(
+        Method::GET,
+        "/queries/slow_version",
+        &[("source", "s3")],
+        Body::Empty,
+    );
+    assert_eq!(call(&app, bad_source).await.1, "bad_parameter");
+    let huge = Body::Text("x".repeat(MAX_BODY_BYTES + 1));
+    assert_eq!(
+        call(&app, request(Method::POST, "/restaurants/a/reviews", &[], huge))
+            .await
+            .0,
+        413
+    );
+    let not_json = Body::Text("{".into());
+    assert_eq!(
+        call(
+            &app,
+            request(Method::POST, "/restaurants/a/reviews", &[], not_json)
+        )
+        .await
+        .1,
+        "bad_body"
+    );
+    let unknown_field = Body::Text(r#"{"stars": 5}"#.into());
+    let (_, code, body) = call(
+        &app,
+        request(Method::POST, "/restaurants/a/reviews", &[], unknown_field),
+    )
+    .await;
+    assert_eq!(code, "bad_parameter");
+    assert!(body["error"]["message"].as_str().unwrap().contains("stars"));
+    let unknown_tag = request(Method::DELETE, "/cache/tags/nope", &[], Body::Empty);
+    assert_eq!(
+        call(&app, unknown_tag).await.1,
+        "unknown_tag",
+        "refused before Redis is asked"
+    );
+}
+
+#[tokio::test]
+async fn services_down_are_errors_of_the_contract() {
+    let app = app().await;
+    let (status, code, _) = call(
+        &app,
+        request(Method::GET, "/queries/slow_version", &[], Body::Empty),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (503, "origin_unavailable"));
+    let (status, code, _) = call(
+        &app,
+        request(Method::DELETE, "/cache/queries/slow_version", &[], Body::Empty),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (503, "cache_unavailable"));
+    let (status, code, _) = call(&app, request(Method::GET, "/objects/a.txt", &[], Body::Empty)).await;
+    assert_eq!((status, code.as_str()), (503, "objects_unavailable"));
+    let (status, _, health) = call(&app, request(Method::GET, "/health", &[], Body::Empty)).await;
+    assert_eq!((status, health["status"].as_str()), (200, Some("down")));
+    assert_eq!(health["database"]["name"], "main");
+    assert!(health["objects"].is_null());
+}
+
+#[tokio::test]
+async fn the_catalog_lists_queries_without_their_sql() {
+    let app = app().await;
+    let (status, _, body) = call(&app, request(Method::GET, "/queries", &[], Body::Empty)).await;
+    assert_eq!(status, 200);
+    let queries = body["queries"].as_array().unwrap();
+    assert_eq!(queries.len(), app.catalog().queries().len());
+    assert!(queries
+        .iter()
+        .all(|q| q.get("sql").is_none() && q["ttl_seconds"].is_u64()));
+}
