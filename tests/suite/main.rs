@@ -4,6 +4,7 @@
 mod concurrency;
 mod functions;
 mod invalidation_events;
+mod layout;
 mod mysql;
 mod objects;
 mod query_api;

@@ -103,7 +103,8 @@ async fn unconfigured_or_mismatched_databases_are_reported_clearly() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("placeholders are for Postgres") && e.contains("database \"main\" is MySql"),
+        e.contains("query \"products_by_category\": its placeholders are $n (PostgreSQL)")
+            && e.contains("database \"main\" takes ? (MySQL)"),
         "{e}"
     );
     assert!(!e.contains(MariaDb::shared().password()), "no password in errors");
