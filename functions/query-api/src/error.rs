@@ -177,7 +177,6 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::UnknownQuery(name) => Self::unknown_query(&name),
             UseCaseError::UnknownTag(tag) => Self::unknown_tag(&tag),
             UseCaseError::BadParameter(e) => Self::from(e),
-            UseCaseError::BadInput(problem) => Self::bad_body(&problem),
             UseCaseError::RestaurantNotFound(name) => Self::restaurant_not_found(&name),
             UseCaseError::Origin(e) => Self::from(e),
             UseCaseError::Cache(e) => Self::cache_unavailable(&e),

@@ -18,9 +18,6 @@ pub enum UseCaseError {
     /// A request parameter was refused; names it.
     #[error(transparent)]
     BadParameter(#[from] ParamError),
-    /// A request body was not of the expected shape.
-    #[error("{0}")]
-    BadInput(String),
     /// The restaurant does not exist.
     #[error("no restaurant named {0:?}")]
     RestaurantNotFound(String),
