@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use cache_aside::{CachedObject, ObjectPolicy, ReadMode};
+use cache_aside::{ObjectPolicy, ObjectState, ReadMode};
 use indicatif::{ProgressBar, ProgressStyle};
 use query_catalog::ResolvedParams;
 use serde_json::json;
@@ -149,11 +149,10 @@ async fn run() -> Result<(), String> {
     eprintln!("verifying every object is byte-identical in S3 and Redis ...");
     let mut mismatched = Vec::new();
     for i in 0..args.n {
-        let s3 = store
-            .get(&key(i))
-            .await
-            .map_err(|e| e.to_string())?
-            .map(|o| o.bytes);
+        let s3 = match store.get(&key(i), u64::MAX).await.map_err(|e| e.to_string())? {
+            aws_clients::Fetched::Object(o) => Some(o.bytes),
+            _ => None,
+        };
         let cached: Option<Vec<u8>> = redis::cmd("HGET")
             .arg(clients.cache.key_space().object_key(&key(i)))
             .arg("b")
@@ -189,7 +188,8 @@ async fn run() -> Result<(), String> {
         sample(&bar, "S3 GetObject", args.n, |i| {
             let key = key(i);
             async move {
-                store.get(&key).await.ok().flatten().expect("object in S3");
+                let fetched = store.get(&key, u64::MAX).await.expect("S3 answers");
+                assert!(matches!(fetched, aws_clients::Fetched::Object(_)), "object in S3");
             }
         })
         .await,
@@ -220,7 +220,7 @@ async fn run() -> Result<(), String> {
             async move {
                 let lookup = cache
                     .get_or_load_object(&key, policy, ReadMode::Cached, || async {
-                        Ok::<Option<CachedObject>, String>(None)
+                        Ok::<ObjectState, String>(ObjectState::Missing)
                     })
                     .await
                     .expect("no origin error");

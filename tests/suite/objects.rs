@@ -35,7 +35,9 @@ async fn ingested_objects_are_identical_in_s3_and_redis_and_a_rerun_changes_noth
     assert_eq!(first["objects"]["redis_written"], 1500, "{first}");
     for i in (0..1500).step_by(37).chain([0, 1499]) {
         let key = format!("filename{i}.txt");
-        let s3 = store.get(&key).await.unwrap().expect("in S3");
+        let aws_clients::Fetched::Object(s3) = store.get(&key, u64::MAX).await.unwrap() else {
+            panic!("{key} is in S3")
+        };
         assert!((200..=400).contains(&s3.bytes.len()));
         assert_eq!(s3.content_type, "text/plain; charset=utf-8");
         assert_eq!(

@@ -115,6 +115,17 @@ impl ApiError {
         )
     }
 
+    /// 413 for an object larger than the API serves (Lambda's response limit).
+    pub fn object_too_large(key: &str, size: u64, limit: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "object_too_large",
+            format!(
+                "object {key:?} is {size} bytes; this API serves at most {limit}: read it from S3 directly"
+            ),
+        )
+    }
+
     /// 503 when no bucket is configured.
     pub fn objects_not_configured() -> Self {
         Self::new(

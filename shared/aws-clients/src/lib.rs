@@ -7,6 +7,6 @@ mod sdk;
 mod secrets;
 
 pub use aws_config::SdkConfig;
-pub use objects::{ObjectStore, ObjectStoreError, StoredObject};
+pub use objects::{Fetched, ObjectStore, ObjectStoreError, StoredObject};
 pub use sdk::{load_sdk_config, AwsSettings};
 pub use secrets::{DbSecret, SecretError, Secrets};

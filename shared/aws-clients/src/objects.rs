@@ -15,6 +15,20 @@ pub struct StoredObject {
     pub content_type: String,
 }
 
+/// What a bounded read found at a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// The object.
+    Object(StoredObject),
+    /// No object at that key.
+    Missing,
+    /// An object larger than the limit; its body was not read.
+    TooLarge {
+        /// Its size in bytes.
+        size: u64,
+    },
+}
+
 /// Why an S3 call failed. Messages carry the operation and key, never credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectStoreError {
@@ -66,8 +80,10 @@ impl ObjectStore {
         &self.bucket
     }
 
-    /// The object at `key`, or `None` when there is none.
-    pub async fn get(&self, key: &str) -> Result<Option<StoredObject>, ObjectStoreError> {
+    /// The object at `key` if it has at most `max_bytes`. A larger one is reported by its size
+    /// without reading its body (checked against `Content-Length` first, and again while
+    /// reading), so no object can make the function buffer more than the limit.
+    pub async fn get(&self, key: &str, max_bytes: u64) -> Result<Fetched, ObjectStoreError> {
         let fail = |detail: String| ObjectStoreError::S3 {
             op: "GetObject",
             key: key.to_owned(),
@@ -84,22 +100,31 @@ impl ObjectStore {
             Ok(output) => output,
             Err(e) => {
                 if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    return Ok(None);
+                    return Ok(Fetched::Missing);
                 }
                 return Err(fail(describe(&e)));
             }
         };
+        if let Some(size) = output.content_length().and_then(|n| u64::try_from(n).ok()) {
+            if size > max_bytes {
+                return Ok(Fetched::TooLarge { size });
+            }
+        }
         let content_type = output
             .content_type()
             .unwrap_or("application/octet-stream")
             .to_owned();
-        let bytes = output
-            .body
-            .collect()
-            .await
-            .map_err(|e| fail(describe(&e)))?
-            .to_vec();
-        Ok(Some(StoredObject { bytes, content_type }))
+        let mut body = output.body;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.try_next().await.map_err(|e| fail(describe(&e)))? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > max_bytes {
+                return Ok(Fetched::TooLarge {
+                    size: bytes.len() as u64,
+                });
+            }
+        }
+        Ok(Fetched::Object(StoredObject { bytes, content_type }))
     }
 
     /// Writes `bytes` at `key`.

@@ -130,8 +130,8 @@ impl Cache {
         };
         let generations = match mode {
             ReadMode::Bypass => return bypass(&self.metrics, load, BypassReason::Requested).await,
-            ReadMode::Refresh => self.current_generations(entry.scopes()).await,
-            ReadMode::Cached => match self.read::<T>(entry).await {
+            ReadMode::Refresh => self.current_generations(entry.scopes(), policy.lifetime()).await,
+            ReadMode::Cached => match self.read::<T>(entry, policy.lifetime()).await {
                 Ok(Found::Entry(envelope, generations)) => {
                     return self
                         .serve_or_refresh(entry, envelope, &generations, freshness, policy, load)
@@ -145,10 +145,7 @@ impl Cache {
             Ok(generations) if mode == ReadMode::Cached => {
                 self.fill_once(entry, &generations, policy, load).await
             }
-            Ok(generations) => {
-                let key = self.keys.value_key(entry, &generations);
-                self.load_and_store(&key, policy, load).await
-            }
+            Ok(generations) => self.load_and_store(entry, &generations, policy, load).await,
             Err(e) => {
                 log_store_error(&e, "cache read failed; serving from the origin");
                 bypass(&self.metrics, load, BypassReason::RedisUnavailable).await
@@ -158,7 +155,8 @@ impl Cache {
 
     /// The current generations of `entry`'s scopes (seeding missing ones), in scope order.
     pub async fn generations_of(&self, entry: &EntryKey) -> Result<Vec<u64>, StoreError> {
-        self.current_generations(entry.scopes()).await
+        self.current_generations(entry.scopes(), self.settings.default_ttl)
+            .await
     }
 }
 
@@ -206,27 +204,6 @@ pub(crate) fn get(key: &str) -> redis::Cmd {
     let mut cmd = redis::cmd("GET");
     cmd.arg(key);
     cmd
-}
-
-/// Picks reply `index` of every group of a [`RedisStore::slot_groups`] answer as a string.
-pub(crate) fn single_replies(
-    op: &'static str,
-    groups: Vec<Vec<redis::Value>>,
-    index: usize,
-) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-    groups
-        .into_iter()
-        .map(|group| {
-            let reply = group.into_iter().nth(index).ok_or(StoreError::UnexpectedReply {
-                op,
-                detail: "fewer replies than commands".into(),
-            })?;
-            redis::from_redis_value(reply).map_err(|e| StoreError::UnexpectedReply {
-                op,
-                detail: e.to_string(),
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -296,19 +273,5 @@ mod tests {
             (1_000, Duration::from_millis(40))
         );
         assert_eq!(lookup.ttl_seconds(), Some(7));
-    }
-
-    #[test]
-    fn single_replies_pick_one_reply_per_group() {
-        let groups = vec![
-            vec![redis::Value::Okay, redis::Value::BulkString(b"12".to_vec())],
-            vec![redis::Value::Nil, redis::Value::Nil],
-        ];
-        let picked = single_replies("test", groups.clone(), 1).unwrap();
-        assert_eq!(picked, [Some(b"12".to_vec()), None]);
-        assert!(matches!(
-            single_replies("test", groups, 2),
-            Err(StoreError::UnexpectedReply { .. })
-        ));
     }
 }

@@ -10,6 +10,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::cache::{from_envelope, log_store_error};
 use crate::envelope::Envelope;
+use crate::generations::extend_counter;
 use crate::metrics::LockWaitTimer;
 use crate::outcome::{CacheState, Lookup};
 use crate::ttl::{unix_now_ms, xfetch_due, Freshness, TtlPolicy};
@@ -71,7 +72,7 @@ impl Cache {
                     }
                 }
             }
-            let refreshed = self.load_and_store(&key, policy, load).await;
+            let refreshed = self.load_and_store(entry, generations, policy, load).await;
             if let Err(e) = self.store.unlock(&lock_key, &token).await {
                 log_store_error(&e, "refresh lock release failed; it expires by itself");
             }
@@ -124,7 +125,7 @@ impl Cache {
                 .await
             {
                 Ok(true) => {
-                    let result = self.load_and_store(&key, policy, load).await;
+                    let result = self.load_and_store(entry, generations, policy, load).await;
                     if let Err(e) = self.store.unlock(&lock_key, &token).await {
                         log_store_error(&e, "fill lock release failed; it expires by itself");
                     }
@@ -133,13 +134,13 @@ impl Cache {
                 Ok(false) => wait.waiting(),
                 Err(e) => {
                     log_store_error(&e, "fill lock unavailable; loading without it");
-                    return self.load_and_store(&key, policy, load).await;
+                    return self.load_and_store(entry, generations, policy, load).await;
                 }
             }
             let now = Instant::now();
             if now >= deadline {
                 tracing::warn!(key = %key, "waited the whole fill budget; loading the origin");
-                return self.load_and_store(&key, policy, load).await;
+                return self.load_and_store(entry, generations, policy, load).await;
             }
             let jitter = Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64 / 2));
             tokio::time::sleep((pause + jitter).min(deadline - now)).await;
@@ -172,9 +173,13 @@ impl Cache {
         Ok(fresh_lookup(&bytes, unix_now_ms()))
     }
 
+    /// Loads the origin and stores the value under `entry` at `generations`; in the same round
+    /// trip, extends each scope's counter to outlive the entry. A failed write is logged: the
+    /// value is still served.
     pub(crate) async fn load_and_store<T, E, F, Fut>(
         &self,
-        key: &str,
+        entry: &EntryKey,
+        generations: &[u64],
         policy: TtlPolicy,
         load: F,
     ) -> Result<Lookup<T>, E>
@@ -193,7 +198,9 @@ impl Cache {
         let envelope = Envelope::new(&value, loaded_at_ms, ttl, load_duration);
         match envelope.encode() {
             Ok(bytes) => {
-                if let Err(e) = self.store.set_px(key, &bytes, ttl + policy.keep_stale).await {
+                let key = self.keys.value_key(entry, generations);
+                let lifetime = ttl + policy.keep_stale;
+                if let Err(e) = self.write_entry(&key, entry.scopes(), &bytes, lifetime).await {
                     log_store_error(&e, "cache write failed; value served uncached");
                 }
             }
@@ -207,6 +214,39 @@ impl Cache {
             loaded_at_ms,
             load_duration,
         })
+    }
+}
+
+impl Cache {
+    /// `SET key bytes PX lifetime`, plus a TTL extension of each scope's counter to at least
+    /// `lifetime`, in one round trip (one pipeline per slot on a cluster).
+    async fn write_entry(
+        &self,
+        key: &str,
+        scopes: &[String],
+        bytes: &[u8],
+        lifetime: Duration,
+    ) -> Result<(), StoreError> {
+        let mut set = redis::cmd("SET");
+        set.arg(key)
+            .arg(bytes)
+            .arg("PX")
+            .arg(lifetime.as_millis().max(1) as u64);
+        let groups: Vec<Vec<redis::Cmd>> = std::iter::once(vec![set])
+            .chain(
+                scopes
+                    .iter()
+                    .map(|s| vec![extend_counter(&self.keys.generation_key(s), lifetime)]),
+            )
+            .collect();
+        let replies = self.store.slot_groups("write entry", &groups, None).await?;
+        match replies.first().and_then(|g| g.first()) {
+            Some(redis::Value::ServerError(e)) => Err(StoreError::UnexpectedReply {
+                op: "SET entry",
+                detail: format!("{e:?}"),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 

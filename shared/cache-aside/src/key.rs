@@ -1,10 +1,11 @@
 //! Redis key layout.
 //!
 //! ```text
-//! {ns}:v:{<kind>:<name>:g<gen>[.<gen>...]:<digest>}   a cached value
-//! {ns}:lock:{<kind>:<name>:g<gen>...:<digest>}      its fill lock (same slot as the value)
+//! {ns}:v<V>:{<kind>:<name>:g<gen>[.<gen>...]:<digest>}  a cached value, envelope format V
+//! {ns}:lock<V>:{<kind>:<name>:g<gen>...:<digest>}      its fill lock (same slot as the value)
 //! {ns}:gen:{<scope>}                                 a scope's generation counter
 //! {ns}:obj:{<object key>}                            a cached object (hash: bytes, type)
+//! {ns}:objfence:{<object key>}                       its fence, moved by every drop
 //! ```
 //! The braces are Redis Cluster hash tags: everything about one value (its fill lock included)
 //! lives in one slot, and each generation counter in its own. The digest is a SHA-256 of the
@@ -13,7 +14,7 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::CacheError;
+use crate::{CacheError, ENVELOPE_VERSION};
 
 const MAX_PART_LEN: usize = 128;
 
@@ -129,32 +130,46 @@ impl KeySpace {
         })
     }
 
-    /// The Redis key of `entry` at the given generations (one per scope, same order).
-    pub fn value_key(&self, entry: &EntryKey, generations: &[u64]) -> String {
-        let mut gens = String::new();
-        for (i, g) in generations.iter().enumerate() {
-            if i > 0 {
-                gens.push('.');
-            }
-            gens.push_str(&g.to_string());
-        }
+    /// The hash tag shared by an entry's value and lock at these generations.
+    fn entry_tag(entry: &EntryKey, generations: &[u64]) -> String {
+        let gens: Vec<String> = generations.iter().map(u64::to_string).collect();
         format!(
-            "{}:v:{{{}:{}:g{}:{}}}",
-            self.namespace, entry.kind, entry.name, gens, entry.digest
+            "{{{}:{}:g{}:{}}}",
+            entry.kind,
+            entry.name,
+            gens.join("."),
+            entry.digest
+        )
+    }
+
+    /// The Redis key of `entry` at the given generations (one per scope, same order). The
+    /// envelope format version is part of it, so two deployed versions never share an entry.
+    pub fn value_key(&self, entry: &EntryKey, generations: &[u64]) -> String {
+        format!(
+            "{}:v{ENVELOPE_VERSION}:{}",
+            self.namespace,
+            Self::entry_tag(entry, generations)
         )
     }
 
     /// The fill lock of `entry` at these generations: same hash tag, so same slot, as the value.
     pub fn lock_key(&self, entry: &EntryKey, generations: &[u64]) -> String {
-        let value = self.value_key(entry, generations);
-        let tag = value.split_once(":v:").map_or(value.as_str(), |(_, tag)| tag);
-        format!("{}:lock:{tag}", self.namespace)
+        format!(
+            "{}:lock{ENVELOPE_VERSION}:{}",
+            self.namespace,
+            Self::entry_tag(entry, generations)
+        )
     }
 
     /// The Redis key of cached object `key` (an S3 key). Hash-tagged, so anything kept per
     /// object later shares its slot.
     pub fn object_key(&self, key: &str) -> String {
         format!("{}:obj:{{{}}}", self.namespace, key)
+    }
+
+    /// The fence counter of cached object `key`: same hash tag, so same slot, as the object.
+    pub fn object_fence_key(&self, key: &str) -> String {
+        format!("{}:objfence:{{{}}}", self.namespace, key)
     }
 
     /// The Redis key of a scope's generation counter.
@@ -195,13 +210,13 @@ mod tests {
             .unwrap();
         assert_eq!(e.scopes(), ["query:top", "tag:products"]);
         let k = ks.value_key(&e, &[7, 9]);
-        assert_eq!(k, format!("app:v:{{q:top:g7.9:{}}}", e.digest()));
+        assert_eq!(k, format!("app:v1:{{q:top:g7.9:{}}}", e.digest()));
         assert_ne!(k, ks.value_key(&e, &[8, 9]));
         assert_eq!(ks.generation_key("tag:products"), "app:gen:{tag:products}");
         assert_eq!(ks.object_key("docs/a b.txt"), "app:obj:{docs/a b.txt}");
         assert_eq!(
             ks.lock_key(&e, &[7, 9]),
-            format!("app:lock:{{q:top:g7.9:{}}}", e.digest())
+            format!("app:lock1:{{q:top:g7.9:{}}}", e.digest())
         );
     }
 

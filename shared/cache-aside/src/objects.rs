@@ -1,14 +1,32 @@
-//! Byte objects (S3 objects) cached as Redis hashes: `b` = the exact bytes, `t` = content type,
-//! or `m` = "the origin has no such object" (a short negative entry).
+//! Byte objects (S3 objects) cached as Redis hashes: `b` = the exact bytes, `t` = content type;
+//! or `m` = "the origin has no such object"; or `l` = "too large to serve", with its size.
 //!
 //! Bytes are stored as they are, not in the JSON envelope: no base64 growth, and Redis holds
 //! byte-for-byte what S3 holds.
+//!
+//! Fills are fenced: beside each entry lives a counter (same hash slot) that every drop
+//! increments. A fill reads it before loading and writes only if it is unchanged, so a load
+//! that started before an upload's event can never store (or keep serving) the old bytes.
 
 use std::future::Future;
 use std::time::Duration;
 
 use crate::cache::log_store_error;
 use crate::{Cache, CacheState, ReadMode, StoreError};
+
+/// How long a drop's fence outlives it: longer than any fill can run (a Lambda invocation
+/// lasts at most 15 minutes), so every fill that started before the drop sees it moved.
+pub const OBJECT_FENCE_TTL: Duration = Duration::from_secs(3600);
+
+/// Writes an entry only if the fence still holds what the fill read (`''` when absent).
+/// KEYS: entry, fence. ARGV: fence seen, kind (`b`, `m`, `l`), ttl ms, then bytes and type
+/// (`b`) or the size (`l`).
+const FENCED_WRITE: &str = "if (redis.call('GET', KEYS[2]) or '') ~= ARGV[1] then return 0 end \
+redis.call('DEL', KEYS[1]) \
+if ARGV[2] == 'b' then redis.call('HSET', KEYS[1], 'b', ARGV[4], 't', ARGV[5]) \
+elseif ARGV[2] == 'l' then redis.call('HSET', KEYS[1], 'l', ARGV[4]) \
+else redis.call('HSET', KEYS[1], 'm', '1') end \
+redis.call('PEXPIRE', KEYS[1], ARGV[3]) return 1";
 
 /// An object's bytes and content type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,10 +37,24 @@ pub struct CachedObject {
     pub content_type: String,
 }
 
+/// What the origin has at a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectState {
+    /// The object.
+    Found(CachedObject),
+    /// No such object.
+    Missing,
+    /// An object too large to serve; its size in bytes. Its bytes were never read.
+    TooLarge {
+        /// Size in bytes.
+        size: u64,
+    },
+}
+
 /// How objects are cached.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ObjectPolicy {
-    /// TTL of a cached object.
+    /// TTL of a cached object (and of a "too large" answer).
     pub ttl: Duration,
     /// TTL of a negative entry.
     pub missing_ttl: Duration,
@@ -33,17 +65,23 @@ pub struct ObjectPolicy {
 /// The outcome of an object read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectLookup {
-    /// The object, or `None` when the origin has none.
-    pub object: Option<CachedObject>,
+    /// What the origin has.
+    pub object: ObjectState,
     /// Where the answer came from.
     pub state: CacheState,
-    /// False when the object was too large to cache.
+    /// False when the object was too large to cache, or a newer drop fenced the write out.
     pub cached: bool,
 }
 
+/// A cached entry and the fence counter read with it.
+struct Read {
+    entry: Option<ObjectState>,
+    fence: String,
+}
+
 impl Cache {
-    /// Object `key` from Redis, else from `load` (then cached, including "missing").
-    /// Redis trouble never fails the read; only `load`'s error is returned.
+    /// Object `key` from Redis, else from `load` (then cached, including "missing" and "too
+    /// large"). Redis trouble never fails the read; only `load`'s error is returned.
     pub async fn get_or_load_object<E, F, Fut>(
         &self,
         key: &str,
@@ -53,41 +91,44 @@ impl Cache {
     ) -> Result<ObjectLookup, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Option<CachedObject>, E>>,
+        Fut: Future<Output = Result<ObjectState, E>>,
     {
-        let redis_key = self.keys.object_key(key);
-        let mut state = CacheState::Miss;
-        match mode {
-            ReadMode::Bypass => state = CacheState::Bypass,
-            ReadMode::Refresh => {}
-            ReadMode::Cached => match self.read_object(&redis_key).await {
-                Ok(Some(object)) => {
+        let mut fence = None;
+        let state = match mode {
+            ReadMode::Bypass => CacheState::Bypass,
+            ReadMode::Cached | ReadMode::Refresh => match self.read_object(key).await {
+                Ok(Read {
+                    entry: Some(object), ..
+                }) if mode == ReadMode::Cached => {
                     return Ok(ObjectLookup {
                         object,
                         state: CacheState::Hit,
                         cached: true,
                     })
                 }
-                Ok(None) => {}
+                Ok(read) => {
+                    fence = Some(read.fence);
+                    CacheState::Miss
+                }
                 Err(e) => {
                     log_store_error(&e, "object read failed; serving from the origin");
-                    state = CacheState::Bypass;
+                    CacheState::Bypass
                 }
             },
-        }
+        };
         let object = load().await?;
-        let mut cached = state != CacheState::Bypass;
-        if cached {
-            let written = match &object {
-                Some(o) if o.bytes.len() > policy.max_cached_bytes => {
-                    cached = false;
-                    Ok(())
-                }
-                Some(o) => self.write_object(&redis_key, Some(o), policy.ttl).await,
-                None => self.write_object(&redis_key, None, policy.missing_ttl).await,
+        let mut cached = false;
+        if let Some(fence) = fence {
+            let ttl = match &object {
+                ObjectState::Found(o) if o.bytes.len() > policy.max_cached_bytes => None,
+                ObjectState::Missing => Some(policy.missing_ttl),
+                _ => Some(policy.ttl),
             };
-            if let Err(e) = written {
-                log_store_error(&e, "object write failed; served uncached");
+            if let Some(ttl) = ttl {
+                match self.write_object_fenced(key, &fence, &object, ttl).await {
+                    Ok(written) => cached = written,
+                    Err(e) => log_store_error(&e, "object write failed; served uncached"),
+                }
             }
         }
         Ok(ObjectLookup {
@@ -97,41 +138,70 @@ impl Cache {
         })
     }
 
-    /// `Ok(None)`: not cached; `Ok(Some(None))`: cached as missing.
-    async fn read_object(&self, redis_key: &str) -> Result<Option<Option<CachedObject>>, StoreError> {
+    /// The entry and its fence, in one round trip (both in the object's slot). An entry of the
+    /// wrong type reads as absent, so the next fill replaces it.
+    async fn read_object(&self, key: &str) -> Result<Read, StoreError> {
         let mut pipe = redis::pipe();
-        pipe.cmd("HMGET").arg(redis_key).arg("b").arg("t").arg("m");
-        let (fields,): (Vec<Option<Vec<u8>>>,) = self.store.pipeline("read object", &pipe).await?;
-        Ok(match fields.as_slice() {
-            [_, _, Some(_)] => Some(None),
-            [Some(bytes), content_type, None] => Some(Some(CachedObject {
-                bytes: bytes.clone(),
-                content_type: content_type
-                    .as_deref()
-                    .map(|t| String::from_utf8_lossy(t).into_owned())
-                    .unwrap_or_else(|| "application/octet-stream".into()),
-            })),
-            _ => None,
+        pipe.ignore_errors()
+            .cmd("HMGET")
+            .arg(self.keys.object_key(key))
+            .arg("b")
+            .arg("t")
+            .arg("m")
+            .arg("l")
+            .cmd("GET")
+            .arg(self.keys.object_fence_key(key));
+        let replies: Vec<redis::Value> = self.store.pipeline("read object", &pipe).await?;
+        let (fields, fence) = match replies.as_slice() {
+            [fields, fence] => (fields, fence),
+            _ => {
+                return Err(StoreError::UnexpectedReply {
+                    op: "read object",
+                    detail: "not two replies".into(),
+                })
+            }
+        };
+        let fields: Vec<Option<Vec<u8>>> = match fields {
+            redis::Value::ServerError(e) => {
+                tracing::warn!(error = ?e, "object entry of the wrong type; it will be replaced");
+                Vec::new()
+            }
+            other => redis::from_redis_value(other.clone()).unwrap_or_default(),
+        };
+        let fence = match fence {
+            redis::Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            _ => String::new(),
+        };
+        Ok(Read {
+            entry: entry_of(&fields),
+            fence,
         })
     }
 
-    /// Replaces the entry atomically (MULTI on one key: one slot).
-    async fn write_object(
+    /// Replaces the entry if the fence still reads `fence`; whether it was written.
+    async fn write_object_fenced(
         &self,
-        redis_key: &str,
-        object: Option<&CachedObject>,
+        key: &str,
+        fence: &str,
+        object: &ObjectState,
         ttl: Duration,
-    ) -> Result<(), StoreError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for cmd in object_write(redis_key, object, ttl) {
-            pipe.add_command(cmd).ignore();
-        }
-        self.store.pipeline::<()>("write object", &pipe).await
+    ) -> Result<bool, StoreError> {
+        static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let script = SCRIPT.get_or_init(|| redis::Script::new(FENCED_WRITE));
+        let mut invocation = script.key(self.keys.object_key(key));
+        invocation.key(self.keys.object_fence_key(key)).arg(fence);
+        let ttl_ms = ttl.as_millis().max(1) as u64;
+        match object {
+            ObjectState::Found(o) => invocation.arg("b").arg(ttl_ms).arg(&o.bytes).arg(&o.content_type),
+            ObjectState::TooLarge { size } => invocation.arg("l").arg(ttl_ms).arg(*size),
+            ObjectState::Missing => invocation.arg("m").arg(ttl_ms),
+        };
+        let written: i64 = self.store.invoke("fenced object write", &invocation).await?;
+        Ok(written == 1)
     }
 
-    /// Writes many objects (the ingester's bulk load) within `budget`: one pipeline on a single
-    /// node, one concurrent pipeline per object on a cluster.
+    /// Writes many objects (the ingester's bulk load, which writes S3 at the same time) within
+    /// `budget`: one pipeline on a single node, one concurrent pipeline per object on a cluster.
     pub async fn put_objects(
         &self,
         objects: &[(String, CachedObject)],
@@ -140,32 +210,71 @@ impl Cache {
     ) -> Result<(), StoreError> {
         let groups: Vec<Vec<redis::Cmd>> = objects
             .iter()
-            .map(|(key, object)| object_write(&self.keys.object_key(key), Some(object), ttl))
+            .map(|(key, object)| object_write(&self.keys.object_key(key), object, ttl))
             .collect();
-        self.store
+        let replies = self
+            .store
             .slot_groups("write objects", &groups, Some(budget))
-            .await
-            .map(drop)
+            .await?;
+        match replies
+            .iter()
+            .flatten()
+            .find(|v| matches!(v, redis::Value::ServerError(_)))
+        {
+            Some(e) => Err(StoreError::UnexpectedReply {
+                op: "write objects",
+                detail: format!("{e:?}"),
+            }),
+            None => Ok(()),
+        }
     }
 
-    /// Drops object `key` from the cache.
+    /// Drops object `key` from the cache and moves its fence, so a fill that read the object
+    /// before this drop cannot store it afterwards.
     pub async fn drop_object(&self, key: &str) -> Result<(), StoreError> {
+        let fence = self.keys.object_fence_key(key);
         let mut pipe = redis::pipe();
-        pipe.cmd("DEL").arg(self.keys.object_key(key)).ignore();
+        pipe.atomic()
+            .cmd("INCR")
+            .arg(&fence)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&fence)
+            .arg(OBJECT_FENCE_TTL.as_millis() as u64)
+            .ignore()
+            .cmd("DEL")
+            .arg(self.keys.object_key(key))
+            .ignore();
         self.store.pipeline::<()>("drop object", &pipe).await
     }
 }
 
+/// The entry an `HMGET b t m l` reply describes, if it is one this library wrote.
+fn entry_of(fields: &[Option<Vec<u8>>]) -> Option<ObjectState> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match fields {
+        [_, _, Some(_), _] => Some(ObjectState::Missing),
+        [_, _, None, Some(size)] => text(size).parse().ok().map(|size| ObjectState::TooLarge { size }),
+        [Some(bytes), content_type, None, None] => Some(ObjectState::Found(CachedObject {
+            bytes: bytes.clone(),
+            content_type: content_type
+                .as_deref()
+                .map_or_else(|| "application/octet-stream".into(), text),
+        })),
+        _ => None,
+    }
+}
+
 /// The commands that replace one object entry (all on `redis_key`, so one hash slot).
-fn object_write(redis_key: &str, object: Option<&CachedObject>, ttl: Duration) -> Vec<redis::Cmd> {
+fn object_write(redis_key: &str, object: &CachedObject, ttl: Duration) -> Vec<redis::Cmd> {
     let mut del = redis::cmd("DEL");
     del.arg(redis_key);
     let mut hset = redis::cmd("HSET");
-    hset.arg(redis_key);
-    match object {
-        Some(o) => hset.arg("b").arg(&o.bytes).arg("t").arg(&o.content_type),
-        None => hset.arg("m").arg(1),
-    };
+    hset.arg(redis_key)
+        .arg("b")
+        .arg(&object.bytes)
+        .arg("t")
+        .arg(&object.content_type);
     let mut expire = redis::cmd("PEXPIRE");
     expire.arg(redis_key).arg(ttl.as_millis().max(1) as u64);
     vec![del, hset, expire]

@@ -269,7 +269,8 @@ impl RedisStore {
     }
 
     /// Runs groups of commands where each group touches one hash slot, returning every reply
-    /// of every group in order. On a single node this is one pipeline (one round trip); on a
+    /// of every group in order. An error reply of one command (a key of the wrong type) comes
+    /// back as [`Value::ServerError`] in its place instead of failing the whole call. On a single node this is one pipeline (one round trip); on a
     /// cluster each group is its own pipeline, all sent concurrently, so the latency is still
     /// about one round trip to the slowest node involved.
     pub async fn slot_groups(
@@ -347,6 +348,16 @@ impl RedisStore {
         Ok(reply.is_some())
     }
 
+    /// Runs a Lua script invocation (its keys must share a hash slot).
+    pub async fn invoke<T: FromRedisValue>(
+        &self,
+        name: &'static str,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        self.run(name, |mut c| async move { invocation.invoke_async(&mut c).await })
+            .await
+    }
+
     /// Deletes `key` only if it still holds `token` (a lock that expired and was taken by
     /// someone else is left alone).
     pub async fn unlock(&self, key: &str, token: &str) -> Result<bool, StoreError> {
@@ -383,9 +394,10 @@ impl RedisStore {
     }
 }
 
-/// A plain pipeline of `cmds`, every reply kept.
+/// A plain pipeline of `cmds`, every reply kept, error replies included.
 fn pipeline_of<'a>(cmds: impl IntoIterator<Item = &'a Cmd>) -> Pipeline {
     let mut pipe = redis::pipe();
+    pipe.ignore_errors();
     for cmd in cmds {
         pipe.add_command(cmd.clone());
     }

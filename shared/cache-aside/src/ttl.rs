@@ -15,6 +15,11 @@ pub struct TtlPolicy {
 }
 
 impl TtlPolicy {
+    /// The longest an entry written under this policy stays in Redis (fresh, then stale).
+    pub fn lifetime(&self) -> Duration {
+        self.ttl + self.keep_stale
+    }
+
     /// The TTL to use for one write, in `[ttl * (1 - jitter), ttl]`, never below 1 ms.
     pub fn jittered(&self) -> Duration {
         self.jittered_with(fastrand::f64())

@@ -1,5 +1,8 @@
 //! The cache against a real redis-server.
 
+#[path = "redis/hardening.rs"]
+mod hardening;
+
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -94,7 +97,7 @@ async fn an_unreadable_entry_is_reloaded_not_an_error() {
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("lib:v:*")
+        .arg("lib:v1:*")
         .query_async(&mut conn)
         .await
         .unwrap();

@@ -75,6 +75,9 @@ pub struct ObjectSettings {
     pub bucket: Option<String>,
     /// Objects larger than this are served but not cached.
     pub max_cached_bytes: usize,
+    /// Objects larger than this are not served (413): Lambda answers at most 6 MB, which
+    /// base64 for binary bodies shrinks to about 4.5 MB. Their bodies are never read.
+    pub max_serve_bytes: usize,
     /// TTL of cached objects.
     pub ttl: Duration,
     /// TTL of "no such object" answers (negative caching).
@@ -86,6 +89,7 @@ impl Default for ObjectSettings {
         Self {
             bucket: None,
             max_cached_bytes: 1024 * 1024,
+            max_serve_bytes: 4 * 1024 * 1024,
             ttl: Duration::from_secs(3600),
             missing_ttl: Duration::from_secs(30),
         }
@@ -266,7 +270,13 @@ fn database_settings(v: &Vars) -> Result<DatabaseSettings, ConfigError> {
 /// `OBJECTS_BUCKET` and `CACHE_OBJECT_*` over [`ObjectSettings::default`].
 fn object_settings(v: &Vars) -> Result<ObjectSettings, ConfigError> {
     let defaults = ObjectSettings::default();
-    Ok(ObjectSettings {
+    let max_serve_bytes = v.number(
+        "OBJECTS_MAX_SERVE_BYTES",
+        defaults.max_serve_bytes as u64,
+        1,
+        MAX_LAMBDA_BINARY_BODY,
+    )? as usize;
+    let settings = ObjectSettings {
         bucket: v.text("OBJECTS_BUCKET"),
         max_cached_bytes: v.number(
             "CACHE_OBJECT_MAX_BYTES",
@@ -286,8 +296,20 @@ fn object_settings(v: &Vars) -> Result<ObjectSettings, ConfigError> {
             1,
             3600,
         )?),
-    })
+        max_serve_bytes,
+    };
+    if settings.max_cached_bytes > settings.max_serve_bytes {
+        return Err(ConfigError::Invalid {
+            name: "CACHE_OBJECT_MAX_BYTES",
+            value: settings.max_cached_bytes.to_string(),
+            problem: format!("must not exceed OBJECTS_MAX_SERVE_BYTES ({max_serve_bytes})"),
+        });
+    }
+    Ok(settings)
 }
+
+/// The largest binary body a Lambda response can carry once base64-encoded (6 MB limit).
+const MAX_LAMBDA_BINARY_BODY: u64 = 4_500_000;
 
 /// `CACHE_METRICS` (`auto` turns them on inside Lambda, where `AWS_LAMBDA_FUNCTION_NAME` is
 /// set) and `METRICS_NAMESPACE`.

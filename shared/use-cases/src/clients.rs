@@ -97,6 +97,8 @@ pub struct Clients {
     pub objects: Option<ObjectStore>,
     /// How objects are cached.
     pub object_policy: ObjectPolicy,
+    /// Largest object served; larger ones are never read.
+    pub max_object_bytes: u64,
 }
 
 impl Clients {
@@ -160,6 +162,7 @@ impl Clients {
             databases: Databases::new(databases),
             objects,
             object_policy: object_policy(&config.objects),
+            max_object_bytes: config.objects.max_serve_bytes as u64,
         })
     }
 }

@@ -1,19 +1,26 @@
 //! `GET /objects/{key}`: the object's exact bytes from Redis, else S3 (then cached).
 
+use cache_aside::ObjectState;
 use lambda_http::{Body, Request, Response};
 use use_cases::Clients;
 
 use crate::http::{read_mode, with_cache_state};
 use crate::ApiError;
 
-/// The object, with its content type and `X-Cache`; a 404 is cached too (negative entry).
+/// The object, with its content type and `X-Cache`; a 404 and a 413 (too large to serve) are
+/// cached too.
 pub(crate) async fn get(clients: &Clients, key: &str, req: &Request) -> Result<Response<Body>, ApiError> {
     let lookup = clients.get_object(key, read_mode(req, "s3")?).await?;
-    let Some(object) = lookup.object else {
-        return Ok(with_cache_state(
-            ApiError::object_not_found(key).into_response(),
-            lookup.state,
-        ));
+    let object = match lookup.object {
+        ObjectState::Found(object) => object,
+        ObjectState::Missing => {
+            let response = ApiError::object_not_found(key).into_response();
+            return Ok(with_cache_state(response, lookup.state));
+        }
+        ObjectState::TooLarge { size } => {
+            let response = ApiError::object_too_large(key, size, clients.max_object_bytes).into_response();
+            return Ok(with_cache_state(response, lookup.state));
+        }
     };
     let mut builder = Response::builder()
         .status(200)
