@@ -230,10 +230,10 @@ async fn run() -> Result<(), String> {
         .await,
     );
 
-    let run_query = |q, p, mode| {
+    let run_query = |q, p, mode: ReadMode| {
         let clients = &clients;
         async move {
-            clients.run_query(q, p, mode).await.expect("query answers");
+            clients.run_query(q, p, mode.into()).await.expect("query answers");
         }
     };
     let slow_misses = args.slow_misses.max(1);

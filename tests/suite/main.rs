@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod functions;
+mod hardening;
 mod invalidation_events;
 mod layout;
 mod mysql;

@@ -29,7 +29,8 @@ async fn article_search_on_mariadb_goes_miss_then_hit_and_the_dataset_load_is_id
     assert_eq!(again["databases"]["articles"]["inserted"], 0, "{again}");
     assert_eq!(again["databases"]["articles"]["already_present"], 20_000);
 
-    let app = app(&redis.url(), &pg, &extra).await;
+    let with_bypass = [extra[0], crate::support::PUBLIC_BYPASS];
+    let app = app(&redis.url(), &pg, &with_bypass).await;
     let miss = call(&app, crate::support::fixture("v2-get-article-search")).await;
     assert_eq!(
         (miss.status, miss.cache()),

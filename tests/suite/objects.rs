@@ -89,6 +89,7 @@ async fn objects_are_served_from_redis_else_s3_then_cached() {
     extra.extend([
         ("CACHE_OBJECT_MAX_BYTES", "1000"),
         ("CACHE_OBJECT_MISSING_TTL_SECONDS", "1"),
+        crate::support::PUBLIC_BYPASS,
     ]);
     let app = app(&redis.url(), &db, &extra).await;
     let store = clients(&redis.url(), &db, &pairs(&vars)).await.objects.unwrap();

@@ -150,7 +150,7 @@ async fn delete_invalidates_every_parameter_variant() {
 async fn source_database_bypasses_and_no_cache_refreshes() {
     let redis = RedisServer::start();
     let (name, db) = seeded_database();
-    let app = app(&redis.url(), &db, &[]).await;
+    let app = app(&redis.url(), &db, &[crate::support::PUBLIC_BYPASS]).await;
     let one = [("id", "3")];
     let first = call(&app, get_query("product", &one)).await;
     assert_eq!(first.cache(), "miss");

@@ -65,7 +65,9 @@ async fn credentials_come_from_the_secret_and_a_rotated_password_is_picked_up() 
         .handle(json!({"dataset": "articles", "rows": 300, "databases": ["articles"]}))
         .await
         .unwrap();
-    let app = app(&redis.url(), &pg, &extra).await;
+    let mut with_bypass = extra.clone();
+    with_bypass.push(crate::support::PUBLIC_BYPASS);
+    let app = app(&redis.url(), &pg, &with_bypass).await;
     let before = call(&app, get_query("article_search", &[("source", "database")])).await;
     assert_eq!(
         (before.status, before.body["row_count"].as_u64()),

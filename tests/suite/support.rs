@@ -104,9 +104,14 @@ pub async fn clients(redis_url: &str, database_url: &str, extra: &[(&str, &str)]
 }
 
 /// The query API over `redis_url` and `database_url` with optional extra variables.
+/// The query API as `main` builds it (public bypass as `CACHE_PUBLIC_BYPASS` in `extra` says).
 pub async fn app(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> App {
-    App::new(clients(redis_url, database_url, extra).await)
+    let public_bypass = config(redis_url, database_url, extra).serving.public_bypass;
+    App::new(clients(redis_url, database_url, extra).await).with_public_bypass(public_bypass)
 }
+
+/// Lets the test's callers bypass the cache, as `CACHE_PUBLIC_BYPASS=true` does.
+pub const PUBLIC_BYPASS: (&str, &str) = ("CACHE_PUBLIC_BYPASS", "true");
 
 /// The request of fixture `events/query-api/<name>.json`.
 pub fn fixture(name: &str) -> Request {

@@ -28,7 +28,7 @@ pub(crate) async fn run(clients: &Clients, names: &[String]) -> Result<Value, In
             .ok_or_else(|| fail("not in the catalog".into()))?;
         let params = ResolvedParams::resolve(&query.params, []).map_err(|e| fail(e.to_string()))?;
         let lookup = clients
-            .run_query(query, &params, ReadMode::Refresh)
+            .run_query(query, &params, ReadMode::Refresh.into())
             .await
             .map_err(|e| fail(e.to_string()))?;
         report.push(json!({

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use cache_aside::Read;
 use lambda_http::{Body, Request, Response};
 use query_catalog::Catalog;
 use service_config::ServiceConfig;
@@ -9,7 +10,7 @@ use tracing::Instrument;
 use use_cases::{Clients, StartupError};
 
 use crate::handlers::{health, invalidation, objects, queries, restaurants};
-use crate::http::{millis, request_path};
+use crate::http::{self, millis, request_path};
 use crate::metrics::MetricsSink;
 use crate::routes::{route, Route};
 use crate::ApiError;
@@ -22,22 +23,38 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct App {
     clients: Clients,
     metrics: Option<MetricsSink>,
+    /// Whether any caller may bypass the cache or force a refresh (`CACHE_PUBLIC_BYPASS`).
+    public_bypass: bool,
 }
 
 impl App {
     /// Builds every client from `config` (see [`Clients::build`]): start-up succeeds while
     /// Redis or a database is down, and the first request that needs them connects.
     pub async fn from_config(config: &ServiceConfig) -> Result<Self, StartupError> {
-        let app = Self::new(Clients::build(config).await?);
-        Ok(app.with_metrics(MetricsSink::from_settings(&config.metrics, "query-api")))
+        let app = Self::new(Clients::build(config).await?)
+            .with_public_bypass(config.serving.public_bypass)
+            .with_metrics(MetricsSink::from_settings(&config.metrics, "query-api"));
+        Ok(app)
     }
 
-    /// An app over already built clients, without metrics.
+    /// An app over already built clients, without metrics, public bypass refused.
     pub fn new(clients: Clients) -> Self {
         Self {
             clients,
             metrics: None,
+            public_bypass: false,
         }
+    }
+
+    /// Lets every caller bypass the cache (`?source=`) and force refreshes (`no-cache`).
+    pub fn with_public_bypass(mut self, allowed: bool) -> Self {
+        self.public_bypass = allowed;
+        self
+    }
+
+    /// The read `req` asks for on a route whose origin is `origin` (see [`http::read`]).
+    pub(crate) fn read(&self, req: &Request, origin: &'static str) -> Result<Read, ApiError> {
+        http::read(req, origin, self.public_bypass)
     }
 
     /// Emits a CloudWatch EMF line per request to `sink`.
@@ -99,12 +116,12 @@ impl App {
         match route {
             Route::Health => Ok(health::get(c).await),
             Route::Catalog => Ok(queries::list(c)),
-            Route::Query(name) => queries::run(c, &name, req).await,
+            Route::Query(name) => queries::run(self, &name, req).await,
             Route::QueryCache(name) => invalidation::query(c, &name).await,
             Route::TagCache(tag) => invalidation::tag(c, &tag).await,
-            Route::RestaurantSummary(name) => restaurants::summary(c, &name, req).await,
+            Route::RestaurantSummary(name) => restaurants::summary(self, &name, req).await,
             Route::RestaurantReviews(name) => restaurants::add_review(c, &name, req).await,
-            Route::Object(key) => objects::get(c, &key, req).await,
+            Route::Object(key) => objects::get(self, &key, req).await,
             Route::BadObjectKey(problem) => Err(ApiError::bad_key(&problem)),
             Route::NotFound => Err(ApiError::no_route(path)),
         }

@@ -115,6 +115,30 @@ impl ApiError {
         )
     }
 
+    /// 403 for `?source=` when the public may not bypass the cache.
+    pub fn bypass_not_allowed(origin: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "bypass_not_allowed",
+            format!(
+                "reading the {origin} directly is not allowed here; drop ?source= to read through the cache"
+            ),
+        )
+    }
+
+    /// 503 for a review that was stored while its cached summary could not be refreshed.
+    pub fn summary_may_be_stale(review: &serde_json::Value) -> Self {
+        let id = review.get("id").map(ToString::to_string).unwrap_or_default();
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "summary_may_be_stale",
+            format!(
+                "the review was stored (id {id}; do not send it again) but the restaurant's cached \
+                 summary could not be refreshed: it may not show the review until it expires"
+            ),
+        )
+    }
+
     /// 413 for an object larger than the API serves (Lambda's response limit).
     pub fn object_too_large(key: &str, size: u64, limit: u64) -> Self {
         Self::new(
@@ -192,6 +216,7 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::Origin(e) => Self::from(e),
             UseCaseError::Cache(e) => Self::cache_unavailable(&e),
             UseCaseError::ObjectsNotConfigured => Self::objects_not_configured(),
+            UseCaseError::SummaryMayBeStale { review } => Self::summary_may_be_stale(&review),
             UseCaseError::ObjectStore(e) => Self::object_store(e),
             UseCaseError::Internal(detail) => Self::internal(&detail),
         }
@@ -210,7 +235,7 @@ impl From<DbError> for ApiError {
             DbError::Timeout => Self::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "origin_timeout",
-                "the database did not answer within the statement timeout",
+                "the database did not answer within the request's time budget, and nothing usable is cached",
             ),
             DbError::Rejected { code } => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

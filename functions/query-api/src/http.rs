@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cache_aside::{CacheState, ReadMode};
+use cache_aside::{unix_now_ms, CacheState, Read, ReadMode};
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, RequestExt, Response};
 
@@ -12,17 +12,45 @@ use crate::ApiError;
 /// How the request wants the cache used: `?source=<origin>` reads the origin and leaves the
 /// cache alone (`origin` is `database` or `s3`), `?source=cache` is the default, and
 /// `Cache-Control: no-cache` reads the origin and refreshes the cache. Any other `source` is
-/// refused.
-pub(crate) fn read_mode(req: &Request, origin: &'static str) -> Result<ReadMode, ApiError> {
-    match req.query_string_parameters_ref().and_then(|q| q.first("source")) {
-        Some(s) if s == origin => Ok(ReadMode::Bypass),
-        None | Some("cache") if wants_refresh(req.headers()) => Ok(ReadMode::Refresh),
-        None | Some("cache") => Ok(ReadMode::Cached),
-        Some(_) => Err(ApiError::bad_parameter(
-            "source",
-            &format!("must be {origin} or cache"),
-        )),
+/// refused. Unless `bypass_allowed`, a bypass is refused (403) and `no-cache` (which browsers
+/// send on a hard reload) is served from the cache: neither may push load onto the origin.
+pub(crate) fn read_mode(
+    req: &Request,
+    origin: &'static str,
+    bypass_allowed: bool,
+) -> Result<ReadMode, ApiError> {
+    let mode = match req.query_string_parameters_ref().and_then(|q| q.first("source")) {
+        Some(s) if s == origin => ReadMode::Bypass,
+        None | Some("cache") if wants_refresh(req.headers()) => ReadMode::Refresh,
+        None | Some("cache") => ReadMode::Cached,
+        Some(_) => {
+            return Err(ApiError::bad_parameter(
+                "source",
+                &format!("must be {origin} or cache"),
+            ))
+        }
+    };
+    match mode {
+        ReadMode::Bypass if !bypass_allowed => Err(ApiError::bypass_not_allowed(origin)),
+        ReadMode::Refresh if !bypass_allowed => Ok(ReadMode::Cached),
+        mode => Ok(mode),
     }
+}
+
+/// The read a request asks for ([`read_mode`]), due at its invocation's deadline.
+pub(crate) fn read(req: &Request, origin: &'static str, bypass_allowed: bool) -> Result<Read, ApiError> {
+    Ok(Read::until(
+        read_mode(req, origin, bypass_allowed)?,
+        deadline(req),
+    ))
+}
+
+/// When the Lambda invocation ends (`None` outside Lambda, or when the runtime gives none).
+pub(crate) fn deadline(req: &Request) -> Option<tokio::time::Instant> {
+    let deadline_ms = req.lambda_context_ref()?.deadline;
+    (deadline_ms > 0).then(|| {
+        tokio::time::Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(unix_now_ms()))
+    })
 }
 
 fn wants_refresh(headers: &HeaderMap) -> bool {
@@ -105,8 +133,36 @@ mod tests {
     }
 
     #[test]
+    fn without_the_switch_the_public_cannot_bypass_or_force_a_refresh() {
+        let mode = |q: &[(&str, &str)], cc| read_mode(&request(q, cc), "database", false);
+        assert_eq!(mode(&[], Some("no-cache")), Ok(ReadMode::Cached));
+        let refused = mode(&[("source", "database")], None).unwrap_err();
+        assert_eq!(
+            (refused.status.as_u16(), refused.code),
+            (403, "bypass_not_allowed")
+        );
+        assert_eq!(
+            mode(&[("source", "nope")], None).unwrap_err().code,
+            "bad_parameter"
+        );
+    }
+
+    #[test]
+    fn deadlines_come_from_the_invocation() {
+        assert!(deadline(&request(&[], None)).is_none());
+        let mut context = lambda_http::lambda_runtime::Context::default();
+        context.deadline = unix_now_ms() + 2_000;
+        let req = request(&[], None).with_lambda_context(context);
+        let left = deadline(&req).unwrap() - tokio::time::Instant::now();
+        assert!(
+            left > Duration::from_millis(1_500) && left <= Duration::from_millis(2_000),
+            "{left:?}"
+        );
+    }
+
+    #[test]
     fn source_and_cache_control_pick_the_read_mode() {
-        let mode = |q: &[(&str, &str)], cc| read_mode(&request(q, cc), "database");
+        let mode = |q: &[(&str, &str)], cc| read_mode(&request(q, cc), "database", true);
         assert_eq!(mode(&[], None), Ok(ReadMode::Cached));
         assert_eq!(mode(&[("source", "cache")], None), Ok(ReadMode::Cached));
         assert_eq!(mode(&[("source", "database")], None), Ok(ReadMode::Bypass));

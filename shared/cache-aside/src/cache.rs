@@ -26,6 +26,31 @@ pub enum ReadMode {
     Bypass,
 }
 
+/// How one read uses the cache, and when its caller must have an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read {
+    /// Cached, refresh or bypass.
+    pub mode: ReadMode,
+    /// When the caller's answer is due (a Lambda invocation's deadline, less time to answer):
+    /// waits for another request's fill end by then, and a fill lock is held at least that
+    /// long so no second loader starts while the first still runs. `None`: the configured
+    /// fill wait and lock TTL alone.
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+impl Read {
+    /// A read in `mode` whose answer is due at `deadline`.
+    pub fn until(mode: ReadMode, deadline: Option<tokio::time::Instant>) -> Self {
+        Self { mode, deadline }
+    }
+}
+
+impl From<ReadMode> for Read {
+    fn from(mode: ReadMode) -> Self {
+        Self { mode, deadline: None }
+    }
+}
+
 /// The cache-aside front of an origin. Build one per process and share it.
 #[derive(Debug)]
 pub struct Cache {
@@ -90,7 +115,7 @@ impl Cache {
         &self,
         entry: &EntryKey,
         ttl: Option<Duration>,
-        mode: ReadMode,
+        read: impl Into<Read>,
         load: F,
     ) -> Result<Lookup<T>, E>
     where
@@ -98,7 +123,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.get_or_load_with(entry, Freshness::ttl(ttl), mode, load)
+        self.get_or_load_with(entry, Freshness::ttl(ttl), read, load)
             .await
     }
 
@@ -115,7 +140,7 @@ impl Cache {
         &self,
         entry: &EntryKey,
         freshness: Freshness,
-        mode: ReadMode,
+        read: impl Into<Read>,
         load: F,
     ) -> Result<Lookup<T>, E>
     where
@@ -128,13 +153,14 @@ impl Cache {
             jitter: self.settings.ttl_jitter,
             keep_stale: freshness.stale_while_revalidate.max(freshness.stale_if_error),
         };
+        let Read { mode, deadline } = read.into();
         let generations = match mode {
             ReadMode::Bypass => return bypass(&self.metrics, load, BypassReason::Requested).await,
             ReadMode::Refresh => self.current_generations(entry.scopes(), policy.lifetime()).await,
             ReadMode::Cached => match self.read::<T>(entry, policy.lifetime()).await {
                 Ok(Found::Entry(envelope, generations)) => {
                     return self
-                        .serve_or_refresh(entry, envelope, &generations, freshness, policy, load)
+                        .serve_or_refresh(entry, envelope, &generations, freshness, policy, deadline, load)
                         .await;
                 }
                 Ok(Found::Absent(generations)) => Ok(generations),
@@ -143,7 +169,7 @@ impl Cache {
         };
         match generations {
             Ok(generations) if mode == ReadMode::Cached => {
-                self.fill_once(entry, &generations, policy, load).await
+                self.fill_once(entry, &generations, policy, deadline, load).await
             }
             Ok(generations) => self.load_and_store(entry, &generations, policy, load).await,
             Err(e) => {

@@ -16,6 +16,11 @@ use crate::outcome::{CacheState, Lookup};
 use crate::ttl::{unix_now_ms, xfetch_due, Freshness, TtlPolicy};
 use crate::{Cache, EntryKey, StoreError};
 
+/// Kept on a deadline-sized lock beyond the deadline: the holder's release, or its death.
+const LOCK_SLACK: Duration = Duration::from_secs(1);
+/// No lock outlives the longest Lambda invocation (15 minutes).
+const MAX_LOCK_TTL: Duration = Duration::from_secs(900);
+
 impl Cache {
     /// See [`Self::get_or_load_with`]: what to do with an entry that exists.
     pub(crate) async fn serve_or_refresh<T, E, F, Fut>(
@@ -25,6 +30,7 @@ impl Cache {
         generations: &[u64],
         freshness: Freshness,
         policy: TtlPolicy,
+        deadline: Option<tokio::time::Instant>,
         load: F,
     ) -> Result<Lookup<T>, E>
     where
@@ -55,7 +61,7 @@ impl Cache {
             let token = lock_token();
             if !matches!(
                 self.store
-                    .try_lock(&lock_key, &token, self.settings.fill_lock_ttl)
+                    .try_lock(&lock_key, &token, self.lock_ttl(deadline))
                     .await,
                 Ok(true)
             ) {
@@ -82,7 +88,7 @@ impl Cache {
                 Err(e) => Err(e),
             };
         }
-        match self.fill_once(entry, generations, policy, load).await {
+        match self.fill_once(entry, generations, policy, deadline, load).await {
             Err(_) if may_serve_on_error => {
                 tracing::warn!(key = %key, "origin failed; serving the stale value (stale-if-error)");
                 Ok(from_envelope(envelope, CacheState::Stale, unix_now_ms()))
@@ -100,6 +106,7 @@ impl Cache {
         entry: &EntryKey,
         generations: &[u64],
         policy: TtlPolicy,
+        deadline: Option<tokio::time::Instant>,
         load: F,
     ) -> Result<Lookup<T>, E>
     where
@@ -108,22 +115,21 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         let key = self.keys.value_key(entry, generations);
+        let wait_until = Instant::now() + self.settings.fill_wait;
+        let wait_until = deadline.map_or(wait_until, |d| wait_until.min(d.into_std()));
         let gate = self.gate(&key);
-        let _in_process_turn = gate.lock().await;
+        // Past the wait, go on without the turn: the Redis lock still elects one loader.
+        let _in_process_turn = tokio::time::timeout_at(wait_until.into(), gate.lock()).await.ok();
         if let Ok(Some(lookup)) = self.read_fresh::<T>(&key).await {
             return Ok(lookup);
         }
         let lock_key = self.keys.lock_key(entry, generations);
         let token = lock_token();
-        let deadline = Instant::now() + self.settings.fill_wait;
+        let lock_ttl = self.lock_ttl(deadline);
         let mut pause = Duration::from_millis(10);
         let mut wait = LockWaitTimer::new(&self.metrics);
         loop {
-            match self
-                .store
-                .try_lock(&lock_key, &token, self.settings.fill_lock_ttl)
-                .await
-            {
+            match self.store.try_lock(&lock_key, &token, lock_ttl).await {
                 Ok(true) => {
                     let result = self.load_and_store(entry, generations, policy, load).await;
                     if let Err(e) = self.store.unlock(&lock_key, &token).await {
@@ -138,17 +144,26 @@ impl Cache {
                 }
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= wait_until {
                 tracing::warn!(key = %key, "waited the whole fill budget; loading the origin");
                 return self.load_and_store(entry, generations, policy, load).await;
             }
             let jitter = Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64 / 2));
-            tokio::time::sleep((pause + jitter).min(deadline - now)).await;
+            tokio::time::sleep((pause + jitter).min(wait_until - now)).await;
             pause = (pause * 3 / 2).min(Duration::from_millis(200));
             if let Ok(Some(lookup)) = self.read_fresh::<T>(&key).await {
                 return Ok(lookup);
             }
         }
+    }
+
+    /// A fill lock's lifetime: the configured TTL, or longer when the caller may still be
+    /// loading past it (its deadline is later), so a slow load never lets a second loader in.
+    fn lock_ttl(&self, deadline: Option<tokio::time::Instant>) -> Duration {
+        let until_deadline = deadline.map_or(Duration::ZERO, |d| {
+            d.saturating_duration_since(tokio::time::Instant::now()) + LOCK_SLACK
+        });
+        self.settings.fill_lock_ttl.max(until_deadline).min(MAX_LOCK_TTL)
     }
 
     /// The local gate for `key`, shared by this process's concurrent fills of it.

@@ -25,7 +25,7 @@ mod store;
 mod target;
 mod ttl;
 
-pub use cache::{Cache, ReadMode};
+pub use cache::{Cache, Read, ReadMode};
 pub use envelope::{Envelope, ENVELOPE_VERSION};
 pub use error::{CacheError, StoreError};
 pub use generations::MAX_TRACKED_SCOPES;

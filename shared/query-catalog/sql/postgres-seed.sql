@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS reviews (
   created_at    timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX IF NOT EXISTS reviews_newest ON reviews (restaurant_id, created_at DESC, id DESC);
+-- A client's Idempotency-Key: a retried POST stores one review (NULL: no key given).
+ALTER TABLE reviews ADD COLUMN IF NOT EXISTS request_id text UNIQUE;
 
 INSERT INTO restaurants (id, name, cuisine, city)
 SELECT i,

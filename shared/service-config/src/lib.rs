@@ -96,6 +96,35 @@ impl Default for ObjectSettings {
     }
 }
 
+/// How requests are served: what the public may ask for, and the time and load budgets every
+/// request lives within.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServingSettings {
+    /// `CACHE_PUBLIC_BYPASS`: honour `?source=database` / `?source=s3` and
+    /// `Cache-Control: no-cache` from any caller. Off by default: on public routes they would
+    /// let anyone push load onto the origin.
+    pub public_bypass: bool,
+    /// `CACHE_MAX_ORIGIN_LOADS`: origin loads one instance runs at once (more wait, within
+    /// their deadline); bounds the database load even while Redis is down.
+    pub max_origin_loads: usize,
+    /// `CACHE_ANSWER_RESERVE_MS`: time kept back from the invocation's deadline to answer.
+    pub answer_reserve: Duration,
+    /// `FUNCTION_TIMEOUT_SECONDS`: the function's timeout, when known, to check that every
+    /// budget fits inside it.
+    pub function_timeout: Option<Duration>,
+}
+
+impl Default for ServingSettings {
+    fn default() -> Self {
+        Self {
+            public_bypass: false,
+            max_origin_loads: 8,
+            answer_reserve: Duration::from_millis(500),
+            function_timeout: None,
+        }
+    }
+}
+
 /// CloudWatch metrics in Embedded Metric Format, one log line per request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSettings {
@@ -134,6 +163,8 @@ pub struct ServiceConfig {
     pub database: DatabaseSettings,
     /// Per-request metrics.
     pub metrics: MetricsSettings,
+    /// Public switches and per-request budgets.
+    pub serving: ServingSettings,
     /// `INVALIDATOR_FUNCTION_ARN`: where the demo database's change triggers send events.
     pub invalidator_function_arn: Option<String>,
 }
@@ -150,6 +181,7 @@ impl std::fmt::Debug for ServiceConfig {
             .field("cache", &self.cache)
             .field("database", &self.database)
             .field("metrics", &self.metrics)
+            .field("serving", &self.serving)
             .field("invalidator_function_arn", &self.invalidator_function_arn)
             .finish()
     }
@@ -181,6 +213,9 @@ impl ServiceConfig {
         let v = Vars(vars);
         let cache = cache_settings(&v)?;
         cache.validate()?;
+        let database = database_settings(&v)?;
+        let serving = serving_settings(&v)?;
+        check_budgets(&cache, &database, &serving)?;
         Ok(Self {
             redis: RedisSettings {
                 url: v.required(
@@ -203,8 +238,9 @@ impl ServiceConfig {
             },
             catalog_path: v.text("QUERY_CATALOG_PATH"),
             cache,
-            database: database_settings(&v)?,
+            database,
             metrics: metrics_settings(&v)?,
+            serving,
             invalidator_function_arn: v.text("INVALIDATOR_FUNCTION_ARN"),
         })
     }
@@ -240,6 +276,84 @@ fn cache_settings(v: &Vars) -> Result<CacheSettings, ConfigError> {
         fill_lock_ttl: v.millis("CACHE_FILL_LOCK_TTL_MS", defaults.fill_lock_ttl, 900_000)?,
         fill_wait: v.millis("CACHE_FILL_WAIT_MS", defaults.fill_wait, 900_000)?,
     })
+}
+
+/// `CACHE_PUBLIC_BYPASS`, `CACHE_MAX_ORIGIN_LOADS`, `CACHE_ANSWER_RESERVE_MS`,
+/// `FUNCTION_TIMEOUT_SECONDS` over [`ServingSettings::default`].
+fn serving_settings(v: &Vars) -> Result<ServingSettings, ConfigError> {
+    let defaults = ServingSettings::default();
+    Ok(ServingSettings {
+        public_bypass: v.flag("CACHE_PUBLIC_BYPASS")?,
+        max_origin_loads: v.number(
+            "CACHE_MAX_ORIGIN_LOADS",
+            defaults.max_origin_loads as u64,
+            1,
+            1000,
+        )? as usize,
+        answer_reserve: v.millis("CACHE_ANSWER_RESERVE_MS", defaults.answer_reserve, 60_000)?,
+        function_timeout: match v.text("FUNCTION_TIMEOUT_SECONDS") {
+            None => None,
+            Some(_) => Some(Duration::from_secs(v.number(
+                "FUNCTION_TIMEOUT_SECONDS",
+                0,
+                1,
+                900,
+            )?)),
+        },
+    })
+}
+
+/// Every budget must end before the function is killed, or the fallbacks never get to act:
+/// a statement, a wait for another request's fill, and the time kept to answer.
+fn check_budgets(
+    cache: &CacheSettings,
+    database: &DatabaseSettings,
+    serving: &ServingSettings,
+) -> Result<(), ConfigError> {
+    let Some(timeout) = serving.function_timeout else {
+        return Ok(());
+    };
+    let ms = |d: Duration| d.as_millis();
+    let too_long = |name: &'static str, value: Duration, what: &str| ConfigError::Invalid {
+        name,
+        value: ms(value).to_string(),
+        problem: format!(
+            "{what} must end before the function times out: below FUNCTION_TIMEOUT_SECONDS ({} s) \
+             minus CACHE_ANSWER_RESERVE_MS ({} ms)",
+            timeout.as_secs(),
+            ms(serving.answer_reserve)
+        ),
+    };
+    let usable = timeout.saturating_sub(serving.answer_reserve);
+    if usable.is_zero() {
+        return Err(too_long(
+            "CACHE_ANSWER_RESERVE_MS",
+            serving.answer_reserve,
+            "the time kept to answer",
+        ));
+    }
+    if database.statement_timeout >= usable {
+        return Err(too_long(
+            "DB_STATEMENT_TIMEOUT_MS",
+            database.statement_timeout,
+            "a statement",
+        ));
+    }
+    if cache.fill_wait >= usable {
+        return Err(too_long(
+            "CACHE_FILL_WAIT_MS",
+            cache.fill_wait,
+            "a wait for another request's fill",
+        ));
+    }
+    if database.connect_timeout >= usable {
+        return Err(too_long(
+            "DB_CONNECT_TIMEOUT_MS",
+            database.connect_timeout,
+            "a database connection attempt",
+        ));
+    }
+    Ok(())
 }
 
 /// `DB_*` pool, timeout and TLS settings over [`DatabaseSettings::default`].
@@ -403,6 +517,28 @@ mod tests {
             ServiceConfig::from_map(&more).is_ok(),
             "a secret alone is enough for main"
         );
+    }
+
+    #[test]
+    fn budgets_must_fit_inside_the_function_timeout() {
+        let mut v = vars(&BASE);
+        v.insert("FUNCTION_TIMEOUT_SECONDS".into(), "29".into());
+        let e = ServiceConfig::from_map(&v).unwrap_err().to_string();
+        assert!(
+            e.starts_with("DB_STATEMENT_TIMEOUT_MS=\"30000\""),
+            "the old defaults do not fit: {e}"
+        );
+        assert!(e.contains("FUNCTION_TIMEOUT_SECONDS (29 s)"), "{e}");
+        v.insert("DB_STATEMENT_TIMEOUT_MS".into(), "25000".into());
+        assert!(ServiceConfig::from_map(&v).is_ok());
+        v.insert("CACHE_FILL_WAIT_MS".into(), "28600".into());
+        assert!(ServiceConfig::from_map(&v)
+            .unwrap_err()
+            .to_string()
+            .starts_with("CACHE_FILL_WAIT_MS"));
+        let c = ServiceConfig::from_map(&vars(&BASE)).unwrap();
+        assert_eq!(c.serving, ServingSettings::default());
+        assert!(!c.serving.public_bypass, "bypass is opt-in");
     }
 
     #[test]

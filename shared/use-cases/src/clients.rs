@@ -99,6 +99,12 @@ pub struct Clients {
     pub object_policy: ObjectPolicy,
     /// Largest object served; larger ones are never read.
     pub max_object_bytes: u64,
+    /// One permit per origin load allowed to run at once.
+    pub(crate) origin_permits: tokio::sync::Semaphore,
+    /// The number of those permits.
+    pub(crate) max_origin_loads: usize,
+    /// Kept back from a deadline to answer.
+    pub(crate) answer_reserve: std::time::Duration,
 }
 
 impl Clients {
@@ -163,6 +169,9 @@ impl Clients {
             objects,
             object_policy: object_policy(&config.objects),
             max_object_bytes: config.objects.max_serve_bytes as u64,
+            origin_permits: tokio::sync::Semaphore::new(config.serving.max_origin_loads),
+            max_origin_loads: config.serving.max_origin_loads,
+            answer_reserve: config.serving.answer_reserve,
         })
     }
 }

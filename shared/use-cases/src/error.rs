@@ -27,6 +27,13 @@ pub enum UseCaseError {
     /// Redis had to work (an invalidation) and did not.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// A review was stored, but its restaurant's cached summary could be neither invalidated
+    /// nor replaced: it may not show the review until its TTL ends.
+    #[error("the review was stored, but the cached summary may be stale")]
+    SummaryMayBeStale {
+        /// The review as stored.
+        review: serde_json::Value,
+    },
     /// No object store is configured.
     #[error("objects are not configured")]
     ObjectsNotConfigured,

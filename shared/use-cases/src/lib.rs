@@ -7,6 +7,7 @@
 //! [`Invalidation`] for queries, tags, entities and objects. The functions translate HTTP
 //! requests and events into these calls and their results back into responses.
 
+mod budget;
 mod clients;
 mod error;
 mod health;

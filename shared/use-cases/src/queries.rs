@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use cache_aside::{CacheError, EntryKey, Freshness, Lookup, ReadMode};
+use cache_aside::{CacheError, EntryKey, Freshness, Lookup, Read};
 use query_catalog::{NamedQuery, ParamValue, ResolvedParams};
 use sql_origin::{DbError, QueryRows, SqlValue};
 
+use crate::budget::OverBudget;
 use crate::{Clients, UseCaseError};
 
 /// The answer to a named query: which query, with which parameters, and the rows with where
@@ -50,6 +51,15 @@ fn sql_values(params: &ResolvedParams) -> Vec<SqlValue<'_>> {
         .collect()
 }
 
+/// A load that missed its budget, as the database's own error: past the deadline it timed
+/// out (504); with every load slot taken the origin is unavailable to this request (503).
+pub(crate) fn db_over_budget(over: OverBudget) -> DbError {
+    match over {
+        OverBudget::Deadline => DbError::Timeout,
+        OverBudget::Busy => DbError::Unavailable("too many origin loads in flight in this instance".into()),
+    }
+}
+
 impl Clients {
     /// The catalog query called `name`.
     pub fn named_query(&self, name: &str) -> Result<&NamedQuery, UseCaseError> {
@@ -59,16 +69,16 @@ impl Clients {
     }
 
     /// Runs query `name` with the request's raw parameters (`given`), through the cache as
-    /// `mode` says.
+    /// `read` says.
     pub async fn run_named_query<'q, 'p>(
         &'q self,
         name: &str,
         given: impl IntoIterator<Item = (&'p str, &'p str)>,
-        mode: ReadMode,
+        read: Read,
     ) -> Result<QueryAnswer<'q>, UseCaseError> {
         let query = self.named_query(name)?;
         let params = ResolvedParams::resolve(&query.params, given)?;
-        let lookup = self.run_query(query, &params, mode).await?;
+        let lookup = self.run_query(query, &params, read).await?;
         Ok(QueryAnswer {
             query,
             params,
@@ -76,18 +86,20 @@ impl Clients {
         })
     }
 
-    /// Runs `query` with `params` through the cache (`mode` decides how), on its database.
+    /// Runs `query` with `params` through the cache (`read` decides how, and by when), on its
+    /// database, within the load budget.
     pub async fn run_query(
         &self,
         query: &NamedQuery,
         params: &ResolvedParams,
-        mode: ReadMode,
+        read: Read,
     ) -> Result<Lookup<QueryRows>, UseCaseError> {
         let entry = query_entry(query, params).map_err(|e| UseCaseError::Internal(e.to_string()))?;
+        let read = Read::until(read.mode, self.due(read.deadline));
         Ok(self
             .cache
-            .get_or_load_with::<QueryRows, DbError, _, _>(&entry, freshness(query), mode, || {
-                self.fetch_rows(query, params)
+            .get_or_load_with::<QueryRows, DbError, _, _>(&entry, freshness(query), read, || {
+                self.within_budget(read.deadline, db_over_budget, self.fetch_rows(query, params))
             })
             .await?)
     }

@@ -1,7 +1,9 @@
 //! The restaurant scenario: a cached summary per restaurant (the restaurant, its rating and
 //! 5 newest reviews) and a review write path that keeps it current (write-through).
 
-use cache_aside::{Lookup, ReadMode};
+use std::time::Duration;
+
+use cache_aside::{CacheState, Lookup, Read, ReadMode};
 use query_catalog::{NamedQuery, ParamValue, ResolvedParams};
 use serde_json::{Map, Value};
 
@@ -21,8 +23,8 @@ pub struct ReviewAdded {
     pub review: Value,
     /// The restaurant's summary after the write.
     pub summary: Lookup<Value>,
-    /// False when the old summary could not be dropped (Redis trouble): the summary above
-    /// may then predate the review until its TTL ends.
+    /// False when the restaurant's summaries could not be invalidated (Redis trouble); the
+    /// summary above was then reloaded over the cached one instead.
     pub summary_invalidated: bool,
 }
 
@@ -69,54 +71,117 @@ impl Clients {
         self.named_query(SUMMARY_QUERY)
     }
 
-    /// The summary of restaurant `name` through the cache (`mode` as for any query).
-    pub async fn restaurant_summary(
-        &self,
-        name: &str,
-        mode: ReadMode,
-    ) -> Result<Lookup<Value>, UseCaseError> {
+    /// The summary of restaurant `name` through the cache (`read` as for any query). An entry
+    /// that is not a summary (damaged, or written by something else) is replaced once.
+    pub async fn restaurant_summary(&self, name: &str, read: Read) -> Result<Lookup<Value>, UseCaseError> {
         let query = self.summary_query()?;
         let params = ResolvedParams::resolve(&query.params, [("name", name)])?;
-        let lookup = self.run_query(query, &params, mode).await?;
-        let row = first_row(lookup.value.rows.get())?
-            .ok_or_else(|| UseCaseError::RestaurantNotFound(name.to_owned()))?;
-        Ok(lookup.map(|_| row))
+        let lookup = self.run_query(query, &params, read).await?;
+        let row = match first_row(lookup.value.rows.get()) {
+            Ok(row) => row,
+            Err(e) if read.mode == ReadMode::Cached && lookup.state != CacheState::Miss => {
+                tracing::warn!(error = %e, restaurant = name, "cached summary unreadable; reloading it");
+                let refreshed = Read::until(ReadMode::Refresh, read.deadline);
+                let lookup = self.run_query(query, &params, refreshed).await?;
+                let row = first_row(lookup.value.rows.get())?;
+                return found(lookup.map(|_| row.unwrap_or_default()), name);
+            }
+            Err(e) => return Err(e),
+        };
+        found(lookup.map(|_| row.unwrap_or_default()), name)
     }
 
-    /// Stores `review` for restaurant `name`, then drops that restaurant's cached summary (O(1),
-    /// fencing any fill that started before the write) and fills it again, so the next read
-    /// includes the review. Other restaurants keep their cached summaries.
+    /// Stores `review` for restaurant `name` (once per `idempotency_key`), then makes sure the
+    /// next read of its summary includes it: the restaurant's summary scope is invalidated
+    /// (O(1), fencing any fill that started before the write; retried), else the summary is
+    /// reloaded over the cached one. When neither reaches Redis the review stays stored and
+    /// the answer says the cached summary may be stale; the old summary is never re-cached.
     pub async fn add_review(
         &self,
         name: &str,
         review: &Map<String, Value>,
+        idempotency_key: Option<&str>,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<ReviewAdded, UseCaseError> {
         let statement = self
             .catalog
             .statement(ADD_REVIEW_STATEMENT)
             .ok_or_else(|| UseCaseError::UnknownQuery(ADD_REVIEW_STATEMENT.to_owned()))?;
-        let given = review_params(name, review)?;
+        let mut given = review_params(name, review)?;
+        if let Some(key) = idempotency_key {
+            given.push(("request_id".to_owned(), key.to_owned()));
+        }
         let params = ResolvedParams::resolve(
             &statement.params,
             given.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )?;
-        let inserted = self.fetch_rows(statement, &params).await?;
+        )
+        .map_err(|mut e| {
+            if e.param == "request_id" {
+                e.param = "Idempotency-Key".into();
+            }
+            e
+        })?;
+        let inserted = self
+            .within_budget(
+                self.due(deadline),
+                crate::queries::db_over_budget,
+                self.fetch_rows(statement, &params),
+            )
+            .await?;
         let stored = first_row(inserted.rows.get())?
             .ok_or_else(|| UseCaseError::RestaurantNotFound(name.to_owned()))?;
-        let invalidated = self
-            .invalidation()
-            .entity(self.summary_query()?, "name", &ParamValue::Text(name.to_owned()))
-            .await;
-        if let Err(e) = &invalidated {
-            tracing::error!(error = %e, restaurant = name, "review stored but its cached summary could not be invalidated");
+        let invalidated = self.invalidate_summary(name).await;
+        let mode = if invalidated {
+            ReadMode::Cached
+        } else {
+            ReadMode::Refresh
+        };
+        let summary = self.restaurant_summary(name, Read::until(mode, deadline)).await?;
+        let stored_in_cache = matches!(summary.state, CacheState::Miss | CacheState::Hit);
+        if !invalidated && !stored_in_cache {
+            tracing::error!(
+                restaurant = name,
+                "review stored; its cached summary could be neither invalidated nor replaced"
+            );
+            return Err(UseCaseError::SummaryMayBeStale { review: stored });
         }
-        let summary = self.restaurant_summary(name, ReadMode::Cached).await?;
         Ok(ReviewAdded {
             review: stored,
             summary,
-            summary_invalidated: invalidated.is_ok(),
+            summary_invalidated: invalidated,
         })
     }
+
+    /// Drops restaurant `name`'s cached summaries; three tries, a short pause between them.
+    async fn invalidate_summary(&self, name: &str) -> bool {
+        let Ok(query) = self.summary_query() else {
+            return false;
+        };
+        let value = ParamValue::Text(name.to_owned());
+        for attempt in 1..=INVALIDATION_TRIES {
+            match self.invalidation().entity(query, "name", &value).await {
+                Ok(_) => return true,
+                Err(e) => {
+                    tracing::warn!(error = %e, restaurant = name, attempt, "summary invalidation failed");
+                    if attempt < INVALIDATION_TRIES {
+                        tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                    }
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Tries of an invalidation after a write.
+const INVALIDATION_TRIES: u32 = 3;
+
+/// The summary, or "no such restaurant" when the query found no row.
+fn found(lookup: Lookup<Value>, name: &str) -> Result<Lookup<Value>, UseCaseError> {
+    if lookup.value.is_null() {
+        return Err(UseCaseError::RestaurantNotFound(name.to_owned()));
+    }
+    Ok(lookup)
 }
 
 #[cfg(test)]

@@ -2,15 +2,15 @@
 
 use cache_aside::ObjectState;
 use lambda_http::{Body, Request, Response};
-use use_cases::Clients;
 
-use crate::http::{read_mode, with_cache_state};
-use crate::ApiError;
+use crate::http::with_cache_state;
+use crate::{ApiError, App};
 
 /// The object, with its content type and `X-Cache`; a 404 and a 413 (too large to serve) are
 /// cached too.
-pub(crate) async fn get(clients: &Clients, key: &str, req: &Request) -> Result<Response<Body>, ApiError> {
-    let lookup = clients.get_object(key, read_mode(req, "s3")?).await?;
+pub(crate) async fn get(app: &App, key: &str, req: &Request) -> Result<Response<Body>, ApiError> {
+    let clients = app.clients();
+    let lookup = clients.get_object(key, app.read(req, "s3")?).await?;
     let object = match lookup.object {
         ObjectState::Found(object) => object,
         ObjectState::Missing => {

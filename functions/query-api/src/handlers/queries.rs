@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use use_cases::Clients;
 
-use crate::http::{iso8601, json_response, millis, read_mode, with_cache_state};
-use crate::ApiError;
+use crate::http::{iso8601, json_response, millis, with_cache_state};
+use crate::{ApiError, App};
 
 /// Body of `GET /queries/{name}`.
 #[derive(Serialize)]
@@ -45,12 +45,12 @@ pub(crate) fn list(clients: &Clients) -> Response<Body> {
 }
 
 /// `GET /queries/{name}?p=v...`: the rows, where they came from and how fresh they are.
-pub(crate) async fn run(clients: &Clients, name: &str, req: &Request) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn run(app: &App, name: &str, req: &Request) -> Result<Response<Body>, ApiError> {
     let started = Instant::now();
-    let mode = read_mode(req, "database")?;
+    let read = app.read(req, "database")?;
     let query_map = req.query_string_parameters();
     let given = query_map.iter().filter(|(key, _)| *key != "source");
-    let answer = clients.run_named_query(name, given, mode).await?;
+    let answer = app.clients().run_named_query(name, given, read).await?;
     let lookup = &answer.lookup;
     let body = QueryResponse {
         query: &answer.query.name,

@@ -6,18 +6,15 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use use_cases::Clients;
 
-use crate::http::{iso8601, json_response, millis, read_mode, with_cache_state};
-use crate::ApiError;
+use crate::http::{deadline, iso8601, json_response, millis, with_cache_state};
+use crate::{ApiError, App};
 
 /// The restaurant's cached summary.
-pub(crate) async fn summary(
-    clients: &Clients,
-    name: &str,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn summary(app: &App, name: &str, req: &Request) -> Result<Response<Body>, ApiError> {
     let started = Instant::now();
-    let lookup = clients
-        .restaurant_summary(name, read_mode(req, "database")?)
+    let lookup = app
+        .clients()
+        .restaurant_summary(name, app.read(req, "database")?)
         .await?;
     let body = json!({
         "restaurant": lookup.value,
@@ -40,7 +37,17 @@ pub(crate) async fn add_review(
 ) -> Result<Response<Body>, ApiError> {
     let review: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(req.body().as_ref())
         .map_err(|e| ApiError::bad_body(&format!("expected a JSON object {{author, rating, body}}: {e}")))?;
-    let added = clients.add_review(name, &review).await?;
+    let idempotency_key = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::bad_parameter("Idempotency-Key", "must be visible ASCII"))
+        })
+        .transpose()?;
+    let added = clients
+        .add_review(name, &review, idempotency_key, deadline(req))
+        .await?;
     let body = json!({
         "review": added.review,
         "summary": added.summary.value,
