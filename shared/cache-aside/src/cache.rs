@@ -148,11 +148,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let policy = TtlPolicy {
-            ttl: freshness.ttl.unwrap_or(self.settings.default_ttl),
-            jitter: self.settings.ttl_jitter,
-            keep_stale: freshness.stale_while_revalidate.max(freshness.stale_if_error),
-        };
+        let policy = self.ttl_policy(&freshness);
         let Read { mode, deadline } = read.into();
         let generations = match mode {
             ReadMode::Bypass => return bypass(&self.metrics, load, BypassReason::Requested).await,
@@ -160,7 +156,7 @@ impl Cache {
             ReadMode::Cached => match self.read::<T>(entry, policy.lifetime()).await {
                 Ok(Found::Entry(envelope, generations)) => {
                     return self
-                        .serve_or_refresh(entry, envelope, &generations, freshness, policy, deadline, load)
+                        .serve_or_refresh(entry, envelope, &generations, freshness, deadline, load)
                         .await;
                 }
                 Ok(Found::Absent(generations)) => Ok(generations),
@@ -176,6 +172,16 @@ impl Cache {
                 log_store_error(&e, "cache read failed; serving from the origin");
                 bypass(&self.metrics, load, BypassReason::RedisUnavailable).await
             }
+        }
+    }
+
+    /// How long entries written under `freshness` live: fresh for the TTL (the default when the
+    /// caller gives none), jittered, then kept for the longer stale window.
+    pub(crate) fn ttl_policy(&self, freshness: &Freshness) -> TtlPolicy {
+        TtlPolicy {
+            ttl: freshness.ttl.unwrap_or(self.settings.default_ttl),
+            jitter: self.settings.ttl_jitter,
+            keep_stale: freshness.stale_while_revalidate.max(freshness.stale_if_error),
         }
     }
 

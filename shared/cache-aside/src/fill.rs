@@ -29,7 +29,6 @@ impl Cache {
         envelope: Envelope<T>,
         generations: &[u64],
         freshness: Freshness,
-        policy: TtlPolicy,
         deadline: Option<tokio::time::Instant>,
         load: F,
     ) -> Result<Lookup<T>, E>
@@ -38,6 +37,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        let policy = self.ttl_policy(&freshness);
         let now = unix_now_ms();
         let fresh = envelope.is_fresh(now);
         let ms = |d: Duration| d.as_millis() as u64;
