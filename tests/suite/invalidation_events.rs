@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use sqlx::Connection;
+
 use lambda_http::http::StatusCode;
 use serde_json::json;
 use test_support::RedisServer;
@@ -29,7 +31,7 @@ async fn a_database_change_drops_the_queries_of_its_table() {
         ))
         .unwrap(),
     );
-    sql(&name, "CREATE TRIGGER products_cache_invalidation AFTER INSERT OR UPDATE OR DELETE ON products FOR EACH ROW EXECUTE FUNCTION cache_invalidation_notify()");
+    sql(&name, query_catalog::demo_sql::POSTGRES_DEMO_TRIGGERS);
     let mut listener = sqlx::postgres::PgListener::connect(&db).await.unwrap();
     listener.listen("cache_invalidation").await.unwrap();
     sql(&name, "UPDATE products SET name = 'Changed' WHERE id = 3");
@@ -135,5 +137,49 @@ async fn an_sqs_batch_reports_only_its_bad_message_and_applies_the_good_ones() {
         call(&app, get_query("category_summary", &[])).await.cache(),
         "miss",
         "the good change applied"
+    );
+}
+
+/// The trigger fires before its transaction commits (on RDS the invalidator may run at once): a
+/// read that misses in between stores the old row under the new generation. The invalidator's
+/// second bump, after the commit, must drop it.
+#[tokio::test]
+async fn a_fill_racing_an_uncommitted_write_is_dropped_once_the_write_commits() {
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let clients = clients(&redis.url(), &db, &[]).await;
+    let app = app(&redis.url(), &db, &[]).await;
+    let one = [("id", "4")];
+    call(&app, get_query("product", &one)).await;
+    let before = call(&app, get_query("product", &one)).await;
+    let old_name = before.body["rows"][0]["name"].as_str().unwrap().to_owned();
+
+    let mut writer = sqlx::PgConnection::connect(&db).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut writer).await.unwrap();
+    sqlx::query("UPDATE products SET name = 'Committed later' WHERE id = 4")
+        .execute(&mut writer)
+        .await
+        .unwrap();
+    let event = json!({"table": "products", "operation": "UPDATE", "keys": {"id": "4"}});
+    let invalidation = clients.invalidation().with_settle(Duration::from_millis(600));
+    let invalidator = invalidator::handle(invalidation, event);
+    let race = async {
+        // After the first bump, before the commit: this miss reads the old row.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let racing = call(&app, get_query("product", &one)).await;
+        assert_eq!(
+            (racing.cache(), racing.body["rows"][0]["name"].as_str()),
+            ("miss", Some(old_name.as_str())),
+            "the race happened: the old row was filled under the new generation"
+        );
+        sqlx::query("COMMIT").execute(&mut writer).await.unwrap();
+    };
+    let (report, ()) = tokio::join!(invalidator, race);
+    report.unwrap();
+    let after = call(&app, get_query("product", &one)).await;
+    assert_eq!(
+        (after.cache(), after.body["rows"][0]["name"].as_str()),
+        ("miss", Some("Committed later")),
+        "the entry filled before the commit is unreachable"
     );
 }

@@ -3,7 +3,8 @@
 //! - S3 notifications (`ObjectCreated:*`, `ObjectRemoved:*`): drop that object's cache entry;
 //! - database change events `{"table", "operation", "keys"}` (from the PostgreSQL trigger in
 //!   `query_catalog::demo_sql::POSTGRES_CHANGE_EVENTS`): invalidate the table's tag, so
-//!   every query depending on it reloads;
+//!   every query depending on it reloads; twice, the second time once the change's
+//!   transaction has surely committed (see `Invalidation::table_changed`);
 //! - SQS batches whose messages hold any of these, answered with `batchItemFailures` so only
 //!   the failed messages are retried;
 //! - direct invokes `{"queries": [...], "tags": [...]}`.
@@ -171,9 +172,18 @@ async fn change(invalidation: Invalidation<'_>, change: DbChange) -> Result<Valu
         );
     }
     tracing::debug!(table = %change.table, operation = %change.operation, keys = %change.keys, "database change");
-    let mut report = invalidate_all(invalidation, &[Target::Tag(&change.table)]).await?;
-    report["queries"] = json!(dependents);
-    Ok(report)
+    let generation = invalidation
+        .table_changed(&change.table)
+        .await
+        .map_err(|e| InvalidateError::Cache {
+            done: Vec::new(),
+            source: e.into(),
+        })?;
+    tracing::info!(table = %change.table, generation, "table invalidated, after its commit too");
+    Ok(json!({
+        "invalidated": { tag_scope(&change.table): generation },
+        "queries": dependents,
+    }))
 }
 
 /// Object keys in S3 notifications are URL-encoded with `+` for spaces.

@@ -9,6 +9,10 @@
 -- to each table the catalog tags (see the end, and postgres-demo-triggers.sql).
 -- The invoke is asynchronous ('Event'): the write does not wait for the invalidation, and a
 -- failed invoke is retried by Lambda; the cache TTL bounds staleness if everything fails.
+-- A trigger runs before its transaction commits, so the invalidator may act before the new
+-- rows are visible: attach row triggers as constraint triggers DEFERRABLE INITIALLY DEFERRED
+-- (they fire at commit), and the invalidator bumps the tag a second time INVALIDATION_SETTLE_MS
+-- later, which drops anything a read filled from the old rows in between.
 --
 -- Locally (no aws_lambda extension) the same payload goes out with pg_notify on channel
 -- cache_invalidation, and a LISTEN forwarder hands it to the invalidator (see the tests).
@@ -55,7 +59,8 @@ END
 $$;
 
 -- Attach to each table the catalog tags, e.g.:
---   CREATE TRIGGER products_cache_invalidation AFTER INSERT OR UPDATE OR DELETE ON products
+--   CREATE CONSTRAINT TRIGGER products_cache_invalidation AFTER INSERT OR UPDATE OR DELETE
+--     ON products DEFERRABLE INITIALLY DEFERRED
 --     FOR EACH ROW EXECUTE FUNCTION cache_invalidation_notify();
 --   CREATE TRIGGER products_cache_invalidation_truncate AFTER TRUNCATE ON products
 --     FOR EACH STATEMENT EXECUTE FUNCTION cache_invalidation_notify();

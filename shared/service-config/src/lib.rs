@@ -167,6 +167,9 @@ pub struct ServiceConfig {
     pub serving: ServingSettings,
     /// `INVALIDATOR_FUNCTION_ARN`: where the demo database's change triggers send events.
     pub invalidator_function_arn: Option<String>,
+    /// `INVALIDATION_SETTLE_MS`: the invalidator's pause between the two bumps of a table's tag
+    /// on a database change event; longer than a commit takes after its trigger fired.
+    pub invalidation_settle: Duration,
 }
 
 impl std::fmt::Debug for ServiceConfig {
@@ -183,6 +186,7 @@ impl std::fmt::Debug for ServiceConfig {
             .field("metrics", &self.metrics)
             .field("serving", &self.serving)
             .field("invalidator_function_arn", &self.invalidator_function_arn)
+            .field("invalidation_settle", &self.invalidation_settle)
             .finish()
     }
 }
@@ -242,6 +246,7 @@ impl ServiceConfig {
             metrics: metrics_settings(&v)?,
             serving,
             invalidator_function_arn: v.text("INVALIDATOR_FUNCTION_ARN"),
+            invalidation_settle: v.millis("INVALIDATION_SETTLE_MS", DEFAULT_INVALIDATION_SETTLE, 60_000)?,
         })
     }
 }
@@ -421,6 +426,9 @@ fn object_settings(v: &Vars) -> Result<ObjectSettings, ConfigError> {
     }
     Ok(settings)
 }
+
+/// The invalidator's default pause between the two bumps of a changed table's tag.
+pub const DEFAULT_INVALIDATION_SETTLE: Duration = Duration::from_secs(1);
 
 /// The largest binary body a Lambda response can carry once base64-encoded (6 MB limit).
 const MAX_LAMBDA_BINARY_BODY: u64 = 4_500_000;

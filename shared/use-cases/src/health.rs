@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use crate::Clients;
 
-/// One dependency's state.
+/// One dependency's state. Why a dependency is down goes to the log only: error texts name
+/// hosts, node addresses and ARNs, which a public health route must not hand out.
 #[derive(Debug, Clone, Serialize)]
 pub struct Probe {
     /// Whether it answered.
@@ -14,24 +15,22 @@ pub struct Probe {
     /// Its round-trip time, when it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
-    /// Why not, when it did not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 impl Probe {
-    fn of<E: std::fmt::Display>(result: Result<Duration, E>) -> Self {
+    fn of<E: std::fmt::Display>(what: &str, result: Result<Duration, E>) -> Self {
         match result {
             Ok(d) => Self {
                 ok: true,
                 latency_ms: Some((d.as_secs_f64() * 1_000_000.0).round() / 1000.0),
-                error: None,
             },
-            Err(e) => Self {
-                ok: false,
-                latency_ms: None,
-                error: Some(e.to_string()),
-            },
+            Err(e) => {
+                tracing::warn!(dependency = what, error = %e, "health probe failed");
+                Self {
+                    ok: false,
+                    latency_ms: None,
+                }
+            }
         }
     }
 }
@@ -65,11 +64,11 @@ impl Clients {
         let databases = futures::future::join_all(self.databases.iter().map(|d| async move {
             DatabaseProbe {
                 name: d.name().to_owned(),
-                probe: Probe::of(d.ping().await),
+                probe: Probe::of(d.name(), d.ping().await),
             }
         }));
         let (redis, databases) = tokio::join!(self.cache.store().ping(), databases);
-        let redis = Probe::of(redis);
+        let redis = Probe::of("redis", redis);
         let up = usize::from(redis.ok) + databases.iter().filter(|d| d.probe.ok).count();
         let status = match up {
             n if n == 1 + databases.len() => "ok",

@@ -2,6 +2,8 @@
 //! drop cached objects. Each is O(1) in Redis (a generation bump or one DEL), whatever is
 //! cached, and a fill that started before it can no longer be read.
 
+use std::time::Duration;
+
 use cache_aside::{Cache, CacheError};
 use query_catalog::{entity_scope, query_scope, tag_scope, Catalog, NamedQuery, ParamValue};
 
@@ -22,12 +24,35 @@ pub struct TagInvalidated<'a> {
 pub struct Invalidation<'a> {
     cache: &'a Cache,
     catalog: &'a Catalog,
+    settle: Duration,
 }
 
 impl<'a> Invalidation<'a> {
     /// Invalidation through `cache` of the queries in `catalog`.
     pub fn new(cache: &'a Cache, catalog: &'a Catalog) -> Self {
-        Self { cache, catalog }
+        Self {
+            cache,
+            catalog,
+            settle: service_config::DEFAULT_INVALIDATION_SETTLE,
+        }
+    }
+
+    /// Sets the pause between the two bumps of [`Self::table_changed`].
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+
+    /// A row of `table` changed: its tag is invalidated now and again after the settle pause.
+    /// The change trigger fires while its transaction commits, so the first bump can precede
+    /// the commit: a miss in between reads the old rows and stores them under the new
+    /// generation. The second bump, once the commit is visible, makes that entry unreachable
+    /// too. (Events delivered after commit, like `pg_notify`, only pay the pause.) Returns the
+    /// generation after the second bump.
+    pub async fn table_changed(&self, table: &str) -> Result<u64, CacheError> {
+        self.tag(table).await?;
+        tokio::time::sleep(self.settle).await;
+        self.tag(table).await
     }
 
     /// Whether the catalog has query `name`.
