@@ -110,3 +110,35 @@ async fn unconfigured_or_mismatched_databases_are_reported_clearly() {
     );
     assert!(!e.contains(MariaDb::shared().password()), "no password in errors");
 }
+
+#[tokio::test]
+async fn a_mariadb_statement_past_its_timeout_is_a_504_like_postgresql() {
+    let redis = RedisServer::start();
+    let (_, pg) = seeded_database();
+    let slow = MariaDb::shared().create_database(&unique("slow"));
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("queries.toml");
+    std::fs::write(
+        &catalog,
+        // BENCHMARK and SLEEP return early without an error when interrupted; a long join errs.
+        "[[query]]\nname = 'spin'\ndatabase = 'slow'\nsql = \"SELECT sum(a.seq * b.seq) AS spun \
+         FROM seq_1_to_100000 a CROSS JOIN seq_1_to_100000 b\"\n",
+    )
+    .unwrap();
+    let catalog = catalog.to_string_lossy().into_owned();
+    let extra = [
+        ("DATABASE_URL_SLOW", slow.as_str()),
+        ("QUERY_CATALOG_PATH", catalog.as_str()),
+        ("DB_STATEMENT_TIMEOUT_MS", "300"),
+    ];
+    let app = app(&redis.url(), &pg, &extra).await;
+    let started = std::time::Instant::now();
+    let reply = call(&app, get_query("spin", &[])).await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (StatusCode::GATEWAY_TIMEOUT, "origin_timeout"),
+        "{}",
+        reply.text
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

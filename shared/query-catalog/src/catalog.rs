@@ -165,6 +165,25 @@ impl NamedQuery {
             if let Some(default) = &p.default {
                 p.check(default).map_err(|e| format!("default of {e}"))?;
             }
+            if p.min.into_iter().chain(p.max).any(|b| !b.is_finite()) {
+                return Err(format!(
+                    "parameter {:?}: min and max must be finite numbers",
+                    p.name
+                ));
+            }
+            if let (Some(min), Some(max)) = (p.min, p.max) {
+                if min > max {
+                    return Err(format!("parameter {:?}: min {min} is above max {max}", p.name));
+                }
+            }
+            if let (Some(min), Some(max)) = (p.min_length, p.max_length) {
+                if min > max {
+                    return Err(format!(
+                        "parameter {:?}: min_length {min} is above max_length {max}",
+                        p.name
+                    ));
+                }
+            }
             if (p.min.is_some() || p.max.is_some())
                 && !matches!(p.kind, crate::ParamType::Int | crate::ParamType::Float)
             {
@@ -477,6 +496,21 @@ mod tests {
         assert!(problem(&q("ttl_seconds = 0")).contains("ttl_seconds"));
         let p = "[[query.params]]\nname = 'n'\ntype = 'int'\nmin = 1\nmax = 5\ndefault = 9";
         assert!(problem(&q(p)).contains("default of parameter \"n\""));
+        for (bounds, expected) in [
+            ("min = nan", "finite"),
+            ("max = inf", "finite"),
+            ("min = -inf", "finite"),
+            ("min = 5\nmax = 1", "min 5 is above max 1"),
+        ] {
+            let p = format!("[[query.params]]\nname = 'n'\ntype = 'float'\n{bounds}");
+            assert!(
+                problem(&q(&p)).contains(expected),
+                "{bounds}: {}",
+                problem(&q(&p))
+            );
+        }
+        let lengths = "[[query.params]]\nname = 's'\ntype = 'string'\nmin_length = 9\nmax_length = 3";
+        assert!(problem(&q(lengths)).contains("min_length 9 is above max_length 3"));
         let dup = "[[query]]\nname = 'a'\nsql = 'select 1'\n[[query]]\nname = 'a'\nsql = 'select 2'";
         assert_eq!(problem(dup), "a: declared twice");
         assert!(problem("[[query]]\nname = 'Bad Name'\nsql = 'select 1'").contains("name must be"));

@@ -43,9 +43,14 @@ pub struct Database {
     pool: RwLock<(u64, Pool)>,
     source: Option<Arc<dyn CredentialSource>>,
     settings: DatabaseSettings,
-    /// Serialises credential reloads so one rotation causes one secret read.
-    reload: tokio::sync::Mutex<()>,
+    /// Serialises credential reloads so one rotation causes one secret read, and remembers
+    /// when the last one happened: credentials that stay wrong are re-read at most once per
+    /// [`CREDENTIAL_RELOAD_BACKOFF`], not once per request.
+    reload: tokio::sync::Mutex<Option<Instant>>,
 }
+
+/// Least time between two credential re-reads of one database.
+pub const CREDENTIAL_RELOAD_BACKOFF: Duration = Duration::from_secs(30);
 
 fn pg_pool(options: PgConnectOptions, settings: &DatabaseSettings) -> Pool {
     let timeout_ms = settings.statement_timeout.as_millis().to_string();
@@ -208,7 +213,7 @@ impl Database {
             pool: RwLock::new((0, pool)),
             source,
             settings: settings.clone(),
-            reload: tokio::sync::Mutex::new(()),
+            reload: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -263,10 +268,15 @@ impl Database {
     /// since `failed_generation`.
     async fn reload_credentials(&self, failed_generation: u64) -> Result<(), DbError> {
         let Some(source) = &self.source else { return Ok(()) };
-        let _one_at_a_time = self.reload.lock().await;
+        let mut last_reload = self.reload.lock().await;
         if self.current().0 != failed_generation {
             return Ok(());
         }
+        if last_reload.is_some_and(|at| at.elapsed() < CREDENTIAL_RELOAD_BACKOFF) {
+            tracing::warn!(database = %self.name, "authentication failed again; credentials were re-read moments ago");
+            return Err(DbError::AuthFailed);
+        }
+        *last_reload = Some(Instant::now());
         tracing::info!(database = %self.name, "authentication failed; re-reading credentials");
         let credentials = source.fetch().await?;
         let pool = pool_for(&credentials, &self.settings);
@@ -417,6 +427,58 @@ mod tests {
             databases.require("articles"),
             Err(DbError::NotConfigured(name)) if name == "articles"
         ));
+    }
+
+    /// Hands out the shared test server's user with a wrong password, counting the reads.
+    #[derive(Debug)]
+    struct WrongPassword {
+        port: u16,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl CredentialSource for WrongPassword {
+        fn fetch(&self) -> crate::CredentialsFuture<'_> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move {
+                Ok(DbCredentials {
+                    engine: Engine::Postgres,
+                    host: "127.0.0.1".into(),
+                    port: Some(self.port),
+                    username: "postgres".into(),
+                    password: "not-the-password".into(),
+                    dbname: Some("postgres".into()),
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn credentials_that_stay_wrong_are_not_re_read_on_every_request() {
+        let source = Arc::new(WrongPassword {
+            port: test_support::Postgres::shared().port(),
+            reads: Default::default(),
+        });
+        let settings = DatabaseSettings {
+            tls: Some(DbTls {
+                mode: crate::DbTlsMode::Disable,
+                ca_pem: None,
+            }),
+            ..quick()
+        };
+        let db = Database::from_source("main", source.clone(), &settings)
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            assert!(matches!(
+                db.fetch_rows("SELECT 1", &[]).await,
+                Err(DbError::AuthFailed)
+            ));
+        }
+        let reads = source.reads.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            reads, 2,
+            "one read at start-up, one re-read, then the backoff holds"
+        );
     }
 
     #[test]

@@ -46,6 +46,14 @@ pub(crate) fn classify(e: sqlx::Error) -> DbError {
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             tracing::warn!(sqlstate = %code, message = %db.message(), "database error");
+            // MySQL reports max_execution_time as error 3024 (SQLSTATE HY000, shared with many
+            // other errors), MariaDB max_statement_time as 1969.
+            let mysql_error = db
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .map(|e| e.number());
+            if matches!(mysql_error, Some(3024 | 1969)) {
+                return DbError::Timeout;
+            }
             match code.as_str() {
                 // PostgreSQL query_canceled (statement_timeout); MariaDB max_statement_time.
                 "57014" | "70100" => DbError::Timeout,

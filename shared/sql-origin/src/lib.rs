@@ -16,7 +16,7 @@ mod settings;
 mod tls;
 
 pub use credentials::{CredentialSource, CredentialsFuture, DbCredentials};
-pub use database::{Database, Databases, Pool, QueryRows, SqlValue};
+pub use database::{Database, Databases, Pool, QueryRows, SqlValue, CREDENTIAL_RELOAD_BACKOFF};
 pub use engine::Engine;
 pub use error::DbError;
 pub use settings::DatabaseSettings;

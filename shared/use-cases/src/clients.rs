@@ -111,6 +111,7 @@ impl Clients {
     /// Builds every client. Redis and the databases are connected lazily (start-up succeeds
     /// while they are down); credentials held in Secrets Manager are read now.
     pub async fn build(config: &ServiceConfig) -> Result<Self, StartupError> {
+        log_warnings(config);
         let catalog = Catalog::load(config.catalog_path.as_deref())?;
         let needs_aws = config.objects.bucket.is_some()
             || config.redis.auth_secret_id.is_some()
@@ -192,8 +193,16 @@ fn object_policy(settings: &ObjectSettings) -> ObjectPolicy {
     }
 }
 
+/// Settings that work but are probably not meant (see [`ServiceConfig::warnings`]).
+fn log_warnings(config: &ServiceConfig) {
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+}
+
 /// Only the cache, for functions that need nothing else (the invalidator).
 pub async fn cache_only(config: &ServiceConfig) -> Result<Cache, StartupError> {
+    log_warnings(config);
     let sdk = match config.redis.auth_secret_id {
         Some(_) => Some(load_sdk_config(&config.aws).await),
         None => None,
