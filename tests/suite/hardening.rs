@@ -307,3 +307,88 @@ async fn a_retried_post_with_its_idempotency_key_stores_one_review() {
     assert_eq!(refused.error_code(), "bad_parameter");
     assert!(refused.text.contains("Idempotency-Key"), "{}", refused.text);
 }
+
+#[tokio::test]
+async fn oversized_results_are_refused_or_served_uncached_and_say_so() {
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("queries.toml");
+    std::fs::write(
+        &catalog,
+        "[[query]]\nname = 'series'\nsql = 'SELECT g FROM generate_series(1, $1) AS g'\n\
+         max_rows = 100\nmax_cached_bytes = 300\n\
+         [[query.params]]\nname = 'n'\ntype = 'int'\n",
+    )
+    .unwrap();
+    let catalog = catalog.to_string_lossy().into_owned();
+    let app = app(&redis.url(), &db, &[("QUERY_CATALOG_PATH", catalog.as_str())]).await;
+    let small = call(&app, get_query("series", &[("n", "3")])).await;
+    assert_eq!((small.cache(), small.body.get("cache_skipped")), ("miss", None));
+    assert_eq!(
+        call(&app, get_query("series", &[("n", "3")])).await.cache(),
+        "hit"
+    );
+    for _ in 0..2 {
+        let wide = call(&app, get_query("series", &[("n", "80")])).await;
+        assert_eq!(
+            (
+                wide.status,
+                wide.cache(),
+                wide.body["cache_skipped"].as_str(),
+                wide.body["row_count"].as_u64()
+            ),
+            (StatusCode::OK, "miss", Some("too_large"), Some(80)),
+            "served in full, never stored"
+        );
+        assert_eq!(wide.headers["x-cache-skipped"], "too-large");
+    }
+    let too_many = call(&app, get_query("series", &[("n", "5000")])).await;
+    assert_eq!(
+        (too_many.status, too_many.error_code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "result_too_large")
+    );
+}
+
+#[tokio::test]
+async fn objects_too_large_to_serve_are_a_cached_413_and_never_read() {
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let vars = crate::support::aws_vars(&crate::support::unique("large"));
+    let mut extra = crate::support::pairs(&vars);
+    extra.extend([
+        ("OBJECTS_MAX_SERVE_BYTES", "2000"),
+        ("CACHE_OBJECT_MAX_BYTES", "1000"),
+    ]);
+    let app = app(&redis.url(), &db, &extra).await;
+    let store = app.clients().objects.clone().unwrap();
+    store.ensure_bucket().await.unwrap();
+    store
+        .put("huge.bin", vec![1u8; 50_000], "application/octet-stream")
+        .await
+        .unwrap();
+    store
+        .put("mid.bin", vec![2u8; 1500], "application/octet-stream")
+        .await
+        .unwrap();
+    let get = |path: &str| request("GET", path, &[], &[]);
+    let first = call(&app, get("/objects/huge.bin")).await;
+    assert_eq!(
+        (first.status, first.error_code(), first.x_cache()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "object_too_large", "MISS")
+    );
+    assert!(first.text.contains("50000 bytes"), "{}", first.text);
+    let second = call(&app, get("/objects/huge.bin")).await;
+    assert_eq!(
+        (second.status, second.x_cache()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "HIT"),
+        "the decision is cached"
+    );
+    let mid = crate::support::call_raw(&app, get("/objects/mid.bin")).await;
+    assert_eq!(
+        (mid.status, mid.header("x-cache-skipped")),
+        (StatusCode::OK, "too-large"),
+        "served, not cached"
+    );
+    assert_eq!(mid.bytes.len(), 1500);
+}

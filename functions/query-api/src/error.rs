@@ -242,6 +242,11 @@ impl From<DbError> for ApiError {
                 "origin_error",
                 format!("the database rejected the query (SQLSTATE {code})"),
             ),
+            DbError::TooManyRows { limit } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "result_too_large",
+                format!("the result has more than {limit} rows, this query's limit; narrow it with its parameters"),
+            ),
             DbError::NotConfigured(name) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "origin_unavailable",

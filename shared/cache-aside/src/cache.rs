@@ -165,9 +165,13 @@ impl Cache {
         };
         match generations {
             Ok(generations) if mode == ReadMode::Cached => {
-                self.fill_once(entry, &generations, policy, deadline, load).await
+                self.fill_once(entry, &generations, freshness, deadline, load)
+                    .await
             }
-            Ok(generations) => self.load_and_store(entry, &generations, policy, load).await,
+            Ok(generations) => {
+                self.load_and_store(entry, &generations, policy, freshness.max_stored_bytes, load)
+                    .await
+            }
             Err(e) => {
                 log_store_error(&e, "cache read failed; serving from the origin");
                 bypass(&self.metrics, load, BypassReason::RedisUnavailable).await
@@ -201,6 +205,7 @@ pub(crate) fn from_envelope<T>(envelope: Envelope<T>, state: CacheState, now: u6
         value: envelope.value,
         state,
         bypass_reason: None,
+        too_large_to_store: false,
     }
 }
 
@@ -220,6 +225,7 @@ where
         ttl_remaining: None,
         loaded_at_ms: unix_now_ms(),
         load_duration: started.elapsed(),
+        too_large_to_store: false,
     })
 }
 

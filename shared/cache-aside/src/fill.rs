@@ -78,7 +78,9 @@ impl Cache {
                     }
                 }
             }
-            let refreshed = self.load_and_store(entry, generations, policy, load).await;
+            let refreshed = self
+                .load_and_store(entry, generations, policy, freshness.max_stored_bytes, load)
+                .await;
             if let Err(e) = self.store.unlock(&lock_key, &token).await {
                 log_store_error(&e, "refresh lock release failed; it expires by itself");
             }
@@ -88,7 +90,10 @@ impl Cache {
                 Err(e) => Err(e),
             };
         }
-        match self.fill_once(entry, generations, policy, deadline, load).await {
+        match self
+            .fill_once(entry, generations, freshness, deadline, load)
+            .await
+        {
             Err(_) if may_serve_on_error => {
                 tracing::warn!(key = %key, "origin failed; serving the stale value (stale-if-error)");
                 Ok(from_envelope(envelope, CacheState::Stale, unix_now_ms()))
@@ -105,7 +110,7 @@ impl Cache {
         &self,
         entry: &EntryKey,
         generations: &[u64],
-        policy: TtlPolicy,
+        freshness: Freshness,
         deadline: Option<tokio::time::Instant>,
         load: F,
     ) -> Result<Lookup<T>, E>
@@ -114,6 +119,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        let policy = self.ttl_policy(&freshness);
         let key = self.keys.value_key(entry, generations);
         let wait_until = Instant::now() + self.settings.fill_wait;
         let wait_until = deadline.map_or(wait_until, |d| wait_until.min(d.into_std()));
@@ -131,7 +137,9 @@ impl Cache {
         loop {
             match self.store.try_lock(&lock_key, &token, lock_ttl).await {
                 Ok(true) => {
-                    let result = self.load_and_store(entry, generations, policy, load).await;
+                    let result = self
+                        .load_and_store(entry, generations, policy, freshness.max_stored_bytes, load)
+                        .await;
                     if let Err(e) = self.store.unlock(&lock_key, &token).await {
                         log_store_error(&e, "fill lock release failed; it expires by itself");
                     }
@@ -140,13 +148,17 @@ impl Cache {
                 Ok(false) => wait.waiting(),
                 Err(e) => {
                     log_store_error(&e, "fill lock unavailable; loading without it");
-                    return self.load_and_store(entry, generations, policy, load).await;
+                    return self
+                        .load_and_store(entry, generations, policy, freshness.max_stored_bytes, load)
+                        .await;
                 }
             }
             let now = Instant::now();
             if now >= wait_until {
                 tracing::warn!(key = %key, "waited the whole fill budget; loading the origin");
-                return self.load_and_store(entry, generations, policy, load).await;
+                return self
+                    .load_and_store(entry, generations, policy, freshness.max_stored_bytes, load)
+                    .await;
             }
             let jitter = Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64 / 2));
             tokio::time::sleep((pause + jitter).min(wait_until - now)).await;
@@ -196,6 +208,7 @@ impl Cache {
         entry: &EntryKey,
         generations: &[u64],
         policy: TtlPolicy,
+        max_bytes: Option<usize>,
         load: F,
     ) -> Result<Lookup<T>, E>
     where
@@ -211,7 +224,15 @@ impl Cache {
         let ttl = policy.jittered();
         let loaded_at_ms = unix_now_ms();
         let envelope = Envelope::new(&value, loaded_at_ms, ttl, load_duration);
+        let mut too_large_to_store = false;
         match envelope.encode() {
+            Ok(bytes) if max_bytes.is_some_and(|max| bytes.len() > max) => {
+                tracing::warn!(
+                    bytes = bytes.len(),
+                    "value larger than its storage limit; served uncached"
+                );
+                too_large_to_store = true;
+            }
             Ok(bytes) => {
                 let key = self.keys.value_key(entry, generations);
                 let lifetime = ttl + policy.keep_stale;
@@ -228,6 +249,7 @@ impl Cache {
             ttl_remaining: Some(ttl),
             loaded_at_ms,
             load_duration,
+            too_large_to_store,
         })
     }
 }

@@ -71,6 +71,8 @@ pub struct Lookup<T> {
     pub loaded_at_ms: u64,
     /// How long the origin took to produce it.
     pub load_duration: Duration,
+    /// Loaded but not stored: larger than the caller's limit.
+    pub too_large_to_store: bool,
 }
 
 impl<T> Lookup<T> {
@@ -84,6 +86,7 @@ impl<T> Lookup<T> {
             ttl_remaining: self.ttl_remaining,
             loaded_at_ms: self.loaded_at_ms,
             load_duration: self.load_duration,
+            too_large_to_store: self.too_large_to_store,
         }
     }
 

@@ -44,6 +44,8 @@ pub struct Freshness {
     pub stale_if_error: Duration,
     /// XFetch's beta: how eagerly to refresh before expiry (0 = never early; 1 = the paper's).
     pub early_refresh_beta: f64,
+    /// Values whose stored form is larger are served but not stored (`None`: no limit).
+    pub max_stored_bytes: Option<usize>,
 }
 
 impl Freshness {
@@ -54,6 +56,7 @@ impl Freshness {
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
             early_refresh_beta: 1.0,
+            max_stored_bytes: None,
         }
     }
 }

@@ -280,6 +280,7 @@ mod freshness {
             stale_while_revalidate: Duration::from_millis(swr_ms),
             stale_if_error: Duration::from_millis(sie_ms),
             early_refresh_beta: beta,
+            max_stored_bytes: None,
         }
     }
 

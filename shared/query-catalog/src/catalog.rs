@@ -49,6 +49,14 @@ pub struct NamedQuery {
     /// Parameters, in placeholder order.
     #[serde(default)]
     pub params: Vec<ParamSpec>,
+    /// Most rows a result may have; a larger one is refused, not truncated (the default,
+    /// [`DEFAULT_MAX_ROWS`], when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u32>,
+    /// Largest result, in stored bytes, that is cached; larger ones are served uncached (the
+    /// default, [`DEFAULT_MAX_CACHED_BYTES`], when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cached_bytes: Option<usize>,
     /// Parameters whose value names an entity with its own invalidation scope (e.g. the
     /// restaurant `name`): a write to that entity drops just its entries, in O(1).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -63,6 +71,15 @@ pub enum PlaceholderStyle {
     /// `?` (MySQL, MariaDB).
     Positional,
 }
+
+/// Rows a result may have when its query does not say.
+pub const DEFAULT_MAX_ROWS: u32 = 10_000;
+/// Bytes of a result that may be cached when its query does not say.
+pub const DEFAULT_MAX_CACHED_BYTES: usize = 1024 * 1024;
+/// Upper bound of `max_rows`.
+const MAX_ROWS_LIMIT: u32 = 1_000_000;
+/// Upper bound of `max_cached_bytes` (Redis values over a few MB hurt every client).
+const MAX_CACHED_BYTES_LIMIT: usize = 16 * 1024 * 1024;
 
 /// The database a query uses when it names none.
 pub const MAIN_DATABASE: &str = "main";
@@ -118,6 +135,16 @@ impl NamedQuery {
         self.ttl_seconds.map(Duration::from_secs)
     }
 
+    /// Most rows a result may have.
+    pub fn row_limit(&self) -> u32 {
+        self.max_rows.unwrap_or(DEFAULT_MAX_ROWS)
+    }
+
+    /// Largest result, in stored bytes, that is cached.
+    pub fn cached_bytes_limit(&self) -> usize {
+        self.max_cached_bytes.unwrap_or(DEFAULT_MAX_CACHED_BYTES)
+    }
+
     fn validate(&self) -> Result<(), String> {
         if !is_identifier(&self.name, 64) {
             return Err("name must be 1-64 lower-case letters, digits or _, starting with a letter".into());
@@ -131,6 +158,17 @@ impl NamedQuery {
                     "ttl_seconds must be between 1 and {MAX_TTL_SECONDS}, got {ttl}"
                 ));
             }
+        }
+        if self.max_rows.is_some_and(|n| !(1..=MAX_ROWS_LIMIT).contains(&n)) {
+            return Err(format!("max_rows must be between 1 and {MAX_ROWS_LIMIT}"));
+        }
+        if self
+            .max_cached_bytes
+            .is_some_and(|n| !(1..=MAX_CACHED_BYTES_LIMIT).contains(&n))
+        {
+            return Err(format!(
+                "max_cached_bytes must be between 1 and {MAX_CACHED_BYTES_LIMIT}"
+            ));
         }
         if !(0.0..=10.0).contains(&self.early_refresh_beta) {
             return Err(format!(

@@ -13,7 +13,7 @@ mod params;
 
 pub use catalog::{
     entity_scope, query_scope, tag_scope, Catalog, NamedQuery, PlaceholderStyle, BUNDLED_CATALOG,
-    MAIN_DATABASE,
+    DEFAULT_MAX_CACHED_BYTES, DEFAULT_MAX_ROWS, MAIN_DATABASE,
 };
 pub use error::{CatalogError, ParamError};
 pub use params::{ParamSpec, ParamType, ParamValue, ResolvedParams};

@@ -294,25 +294,27 @@ impl Database {
     }
 
     /// Runs `sql` with `values` bound to its placeholders in order and returns its rows as JSON.
-    pub async fn fetch_rows(&self, sql: &str, values: &[SqlValue<'_>]) -> Result<QueryRows, DbError> {
+    /// Rows are read one at a time; a result with more than `max_rows` is refused as soon as
+    /// the row past the limit arrives, so no query can make the function buffer without bound.
+    pub async fn fetch_rows(
+        &self,
+        sql: &str,
+        values: &[SqlValue<'_>],
+        max_rows: u32,
+    ) -> Result<QueryRows, DbError> {
+        let limit = max_rows as usize;
         let json_rows = self
             .with_pool_retrying_auth(|pool| async move {
                 match pool {
                     Pool::Postgres(pool) => {
                         let args: PgArguments = bind_all(values)?;
-                        let rows = sqlx::query_with(sql, args)
-                            .fetch_all(&pool)
-                            .await
-                            .map_err(classify)?;
-                        rows.iter().map(pg_row_to_json).collect::<Result<Vec<_>, _>>()
+                        let rows = sqlx::query_with(sql, args).fetch(&pool);
+                        collect_rows(rows, limit, pg_row_to_json).await
                     }
                     Pool::MySql(pool) => {
                         let args: MySqlArguments = bind_all(values)?;
-                        let rows = sqlx::query_with(sql, args)
-                            .fetch_all(&pool)
-                            .await
-                            .map_err(classify)?;
-                        rows.iter().map(mysql_row_to_json).collect::<Result<Vec<_>, _>>()
+                        let rows = sqlx::query_with(sql, args).fetch(&pool);
+                        collect_rows(rows, limit, mysql_row_to_json).await
                     }
                 }
             })
@@ -338,6 +340,23 @@ impl Database {
         .await?;
         Ok(started.elapsed())
     }
+}
+
+/// Up to `limit` rows of `rows` as JSON; one more is [`DbError::TooManyRows`].
+async fn collect_rows<R>(
+    mut rows: impl futures::Stream<Item = Result<R, sqlx::Error>> + Unpin,
+    limit: usize,
+    to_json: impl Fn(&R) -> Result<serde_json::Map<String, serde_json::Value>, DbError>,
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, DbError> {
+    use futures::TryStreamExt;
+    let mut out = Vec::new();
+    while let Some(row) = rows.try_next().await.map_err(classify)? {
+        if out.len() == limit {
+            return Err(DbError::TooManyRows { limit });
+        }
+        out.push(to_json(&row)?);
+    }
+    Ok(out)
 }
 
 /// The configured databases, by name.
@@ -411,7 +430,7 @@ mod tests {
         for url in ["postgres://u:p@127.0.0.1:1/db", "mysql://u:p@127.0.0.1:1/db"] {
             let db = Database::connect_lazy("main", url, &quick()).unwrap();
             let started = Instant::now();
-            let e = db.fetch_rows("SELECT 1", &[]).await.unwrap_err();
+            let e = db.fetch_rows("SELECT 1", &[], 10).await.unwrap_err();
             assert!(matches!(e, DbError::Unavailable(_)), "{url}: {e:?}");
             assert!(started.elapsed() < db.deadline(), "{url}");
             assert!(db.ping().await.is_err());
@@ -470,7 +489,7 @@ mod tests {
             .unwrap();
         for _ in 0..5 {
             assert!(matches!(
-                db.fetch_rows("SELECT 1", &[]).await,
+                db.fetch_rows("SELECT 1", &[], 10).await,
                 Err(DbError::AuthFailed)
             ));
         }

@@ -24,6 +24,12 @@ pub enum DbError {
         /// SQLSTATE code.
         code: String,
     },
+    /// The result has more rows than its query allows.
+    #[error("the result has more than {limit} rows")]
+    TooManyRows {
+        /// The limit.
+        limit: usize,
+    },
     /// A column's type has no JSON mapping here.
     #[error("column {column:?} has unsupported type {type_name}")]
     UnsupportedType {

@@ -35,6 +35,7 @@ fn freshness(query: &NamedQuery) -> Freshness {
         stale_while_revalidate: Duration::from_secs(query.stale_while_revalidate_seconds),
         stale_if_error: Duration::from_secs(query.stale_if_error_seconds),
         early_refresh_beta: query.early_refresh_beta,
+        max_stored_bytes: Some(query.cached_bytes_limit()),
     }
 }
 
@@ -113,7 +114,7 @@ impl Clients {
     ) -> Result<QueryRows, DbError> {
         self.databases
             .require(&query.database)?
-            .fetch_rows(&query.sql, &sql_values(params))
+            .fetch_rows(&query.sql, &sql_values(params), query.row_limit())
             .await
     }
 }

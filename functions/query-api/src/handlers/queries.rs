@@ -22,6 +22,9 @@ struct QueryResponse<'a> {
     cache: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     bypass_reason: Option<&'static str>,
+    /// `too_large` when the result was served but not cached (over the query's byte limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_skipped: Option<&'static str>,
     elapsed_ms: f64,
     ttl_seconds: Option<u64>,
     loaded_at: String,
@@ -59,11 +62,19 @@ pub(crate) async fn run(app: &App, name: &str, req: &Request) -> Result<Response
         row_count: lookup.value.row_count,
         cache: lookup.state.as_str(),
         bypass_reason: lookup.bypass_reason.map(|r| r.as_str()),
+        cache_skipped: lookup.too_large_to_store.then_some("too_large"),
         elapsed_ms: millis(started.elapsed()),
         ttl_seconds: lookup.ttl_seconds(),
         loaded_at: iso8601(lookup.loaded_at_ms),
         load_ms: millis(lookup.load_duration),
     };
     let text = serde_json::to_string(&body).map_err(|e| ApiError::internal(&e))?;
-    Ok(with_cache_state(json_response(200, text), lookup.state))
+    let mut response = with_cache_state(json_response(200, text), lookup.state);
+    if lookup.too_large_to_store {
+        response.headers_mut().insert(
+            "x-cache-skipped",
+            lambda_http::http::HeaderValue::from_static("too-large"),
+        );
+    }
+    Ok(response)
 }
