@@ -392,3 +392,43 @@ async fn objects_too_large_to_serve_are_a_cached_413_and_never_read() {
     );
     assert_eq!(mid.bytes.len(), 1500);
 }
+
+#[tokio::test]
+async fn a_cached_summary_that_is_not_a_row_list_is_replaced_not_a_500() {
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let app = app(&redis.url(), &db, &[]).await;
+    let summary = || request("GET", "/restaurants/Saffron/summary", &[], &[]);
+    assert_eq!(call(&app, summary()).await.cache(), "miss");
+    let mut conn = crate::support::raw_redis(&redis);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("test:v1:{q:restaurant_summary:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let now = cache_aside::unix_now_ms();
+    let damaged = serde_json::json!({
+        "v": 1, "created_ms": now, "fresh_until_ms": now + 900_000, "load_ms": 1,
+        "value": {"row_count": 1, "rows": {"not": "a list"}},
+    });
+    let _: () = redis::cmd("SET")
+        .arg(&keys[0])
+        .arg(damaged.to_string())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let repaired = call(&app, summary()).await;
+    assert_eq!(
+        (repaired.status, repaired.cache()),
+        (StatusCode::OK, "miss"),
+        "{}",
+        repaired.text
+    );
+    assert_eq!(repaired.body["restaurant"]["name"], "Saffron");
+    assert_eq!(
+        call(&app, summary()).await.cache(),
+        "hit",
+        "the entry was overwritten"
+    );
+}
