@@ -1,0 +1,214 @@
+//! Each settings group read from its variables, over its defaults, and the checks across
+//! groups (every budget inside the function's timeout).
+
+use std::time::Duration;
+
+use cache_aside::CacheSettings;
+use sql_origin::{DatabaseSettings, DbTls, DbTlsMode};
+
+use crate::vars::Vars;
+use crate::{ConfigError, MetricsSettings, ObjectSettings, ServingSettings};
+
+/// `CACHE_*` and `REDIS_*` tunables over [`CacheSettings::default`].
+pub(crate) fn cache_settings(v: &Vars) -> Result<CacheSettings, ConfigError> {
+    let defaults = CacheSettings::default();
+    Ok(CacheSettings {
+        namespace: v.text("CACHE_NAMESPACE").unwrap_or(defaults.namespace),
+        default_ttl: Duration::from_secs(v.number(
+            "CACHE_DEFAULT_TTL_SECONDS",
+            defaults.default_ttl.as_secs(),
+            1,
+            7 * 24 * 3600,
+        )?),
+        ttl_jitter: v.number(
+            "CACHE_TTL_JITTER_PERCENT",
+            (defaults.ttl_jitter * 100.0).round() as u64,
+            0,
+            50,
+        )? as f64
+            / 100.0,
+        op_timeout: v.millis("REDIS_TIMEOUT_MS", defaults.op_timeout, 60_000)?,
+        connect_timeout: v.millis("REDIS_CONNECT_TIMEOUT_MS", defaults.connect_timeout, 60_000)?,
+        breaker_failures: v.number(
+            "REDIS_BREAKER_FAILURES",
+            u64::from(defaults.breaker_failures),
+            1,
+            1000,
+        )? as u32,
+        breaker_cooldown: v.millis("REDIS_BREAKER_COOLDOWN_MS", defaults.breaker_cooldown, 600_000)?,
+        fill_lock_ttl: v.millis("CACHE_FILL_LOCK_TTL_MS", defaults.fill_lock_ttl, 900_000)?,
+        fill_wait: v.millis("CACHE_FILL_WAIT_MS", defaults.fill_wait, 900_000)?,
+    })
+}
+
+/// `CACHE_PUBLIC_BYPASS`, `CACHE_MAX_ORIGIN_LOADS`, `CACHE_ANSWER_RESERVE_MS`,
+/// `FUNCTION_TIMEOUT_SECONDS` over [`ServingSettings::default`].
+pub(crate) fn serving_settings(v: &Vars) -> Result<ServingSettings, ConfigError> {
+    let defaults = ServingSettings::default();
+    Ok(ServingSettings {
+        public_bypass: v.flag("CACHE_PUBLIC_BYPASS")?,
+        max_origin_loads: v.number(
+            "CACHE_MAX_ORIGIN_LOADS",
+            defaults.max_origin_loads as u64,
+            1,
+            1000,
+        )? as usize,
+        answer_reserve: v.millis("CACHE_ANSWER_RESERVE_MS", defaults.answer_reserve, 60_000)?,
+        function_timeout: match v.text("FUNCTION_TIMEOUT_SECONDS") {
+            None => None,
+            Some(_) => Some(Duration::from_secs(v.number(
+                "FUNCTION_TIMEOUT_SECONDS",
+                0,
+                1,
+                900,
+            )?)),
+        },
+    })
+}
+
+/// Every budget must end before the function is killed, or the fallbacks never get to act:
+/// a statement, a wait for another request's fill, and the time kept to answer.
+pub(crate) fn check_budgets(
+    cache: &CacheSettings,
+    database: &DatabaseSettings,
+    serving: &ServingSettings,
+) -> Result<(), ConfigError> {
+    let Some(timeout) = serving.function_timeout else {
+        return Ok(());
+    };
+    let ms = |d: Duration| d.as_millis();
+    let too_long = |name: &'static str, value: Duration, what: &str| ConfigError::Invalid {
+        name,
+        value: ms(value).to_string(),
+        problem: format!(
+            "{what} must end before the function times out: below FUNCTION_TIMEOUT_SECONDS ({} s) \
+             minus CACHE_ANSWER_RESERVE_MS ({} ms)",
+            timeout.as_secs(),
+            ms(serving.answer_reserve)
+        ),
+    };
+    let usable = timeout.saturating_sub(serving.answer_reserve);
+    if usable.is_zero() {
+        return Err(too_long(
+            "CACHE_ANSWER_RESERVE_MS",
+            serving.answer_reserve,
+            "the time kept to answer",
+        ));
+    }
+    if database.statement_timeout >= usable {
+        return Err(too_long(
+            "DB_STATEMENT_TIMEOUT_MS",
+            database.statement_timeout,
+            "a statement",
+        ));
+    }
+    if cache.fill_wait >= usable {
+        return Err(too_long(
+            "CACHE_FILL_WAIT_MS",
+            cache.fill_wait,
+            "a wait for another request's fill",
+        ));
+    }
+    if database.connect_timeout >= usable {
+        return Err(too_long(
+            "DB_CONNECT_TIMEOUT_MS",
+            database.connect_timeout,
+            "a database connection attempt",
+        ));
+    }
+    Ok(())
+}
+
+/// `DB_*` pool, timeout and TLS settings over [`DatabaseSettings::default`].
+pub(crate) fn database_settings(v: &Vars) -> Result<DatabaseSettings, ConfigError> {
+    let defaults = DatabaseSettings::default();
+    Ok(DatabaseSettings {
+        max_connections: v.number("DB_MAX_CONNECTIONS", u64::from(defaults.max_connections), 1, 100)? as u32,
+        connect_timeout: v.millis("DB_CONNECT_TIMEOUT_MS", defaults.connect_timeout, 120_000)?,
+        statement_timeout: v.millis("DB_STATEMENT_TIMEOUT_MS", defaults.statement_timeout, 900_000)?,
+        idle_timeout: defaults.idle_timeout,
+        tls: match v.text("DB_SSL_MODE") {
+            None if v.text("DB_CA_PATH").is_none() => None,
+            mode => Some(DbTls {
+                mode: match mode {
+                    None => DbTlsMode::VerifyFull,
+                    Some(text) => DbTlsMode::parse(&text).ok_or(ConfigError::Invalid {
+                        name: "DB_SSL_MODE",
+                        value: text,
+                        problem: "expected disable, prefer, require, verify-ca or verify-full".into(),
+                    })?,
+                },
+                ca_pem: v.file("DB_CA_PATH")?,
+            }),
+        },
+    })
+}
+
+/// `OBJECTS_BUCKET` and `CACHE_OBJECT_*` over [`ObjectSettings::default`].
+pub(crate) fn object_settings(v: &Vars) -> Result<ObjectSettings, ConfigError> {
+    let defaults = ObjectSettings::default();
+    let max_serve_bytes = v.number(
+        "OBJECTS_MAX_SERVE_BYTES",
+        defaults.max_serve_bytes as u64,
+        1,
+        MAX_LAMBDA_BINARY_BODY,
+    )? as usize;
+    let settings = ObjectSettings {
+        bucket: v.text("OBJECTS_BUCKET"),
+        max_cached_bytes: v.number(
+            "CACHE_OBJECT_MAX_BYTES",
+            defaults.max_cached_bytes as u64,
+            1,
+            64 * 1024 * 1024,
+        )? as usize,
+        ttl: Duration::from_secs(v.number(
+            "CACHE_OBJECT_TTL_SECONDS",
+            defaults.ttl.as_secs(),
+            1,
+            7 * 24 * 3600,
+        )?),
+        missing_ttl: Duration::from_secs(v.number(
+            "CACHE_OBJECT_MISSING_TTL_SECONDS",
+            defaults.missing_ttl.as_secs(),
+            1,
+            3600,
+        )?),
+        max_serve_bytes,
+    };
+    if settings.max_cached_bytes > settings.max_serve_bytes {
+        return Err(ConfigError::Invalid {
+            name: "CACHE_OBJECT_MAX_BYTES",
+            value: settings.max_cached_bytes.to_string(),
+            problem: format!("must not exceed OBJECTS_MAX_SERVE_BYTES ({max_serve_bytes})"),
+        });
+    }
+    Ok(settings)
+}
+
+/// The invalidator's default pause between the two bumps of a changed table's tag.
+pub const DEFAULT_INVALIDATION_SETTLE: Duration = Duration::from_secs(1);
+
+/// The largest binary body a Lambda response can carry once base64-encoded (6 MB limit).
+const MAX_LAMBDA_BINARY_BODY: u64 = 4_500_000;
+
+/// `CACHE_METRICS` (`auto` turns them on inside Lambda, where `AWS_LAMBDA_FUNCTION_NAME` is
+/// set) and `METRICS_NAMESPACE`.
+pub(crate) fn metrics_settings(v: &Vars) -> Result<MetricsSettings, ConfigError> {
+    let defaults = MetricsSettings::default();
+    let enabled = match v.text("CACHE_METRICS").map(|m| m.to_ascii_lowercase()).as_deref() {
+        Some("on" | "true") => true,
+        Some("off" | "false") => false,
+        None | Some("auto") => v.text("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                name: "CACHE_METRICS",
+                value: other.to_owned(),
+                problem: "expected auto, on or off".into(),
+            })
+        }
+    };
+    Ok(MetricsSettings {
+        enabled,
+        namespace: v.text("METRICS_NAMESPACE").unwrap_or(defaults.namespace),
+    })
+}

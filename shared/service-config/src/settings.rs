@@ -1,0 +1,102 @@
+//! The settings groups a function reads, each with its defaults stated once.
+
+use std::time::Duration;
+
+/// Where Redis is and how to authenticate to it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// `REDIS_URL`: `redis://` or `rediss://` (TLS); may hold the AUTH password.
+    pub url: String,
+    /// `REDIS_CLUSTER`: speak the cluster protocol (ElastiCache cluster mode).
+    pub cluster: bool,
+    /// `REDIS_AUTH_SECRET_ID`: a Secrets Manager secret holding the AUTH token.
+    pub auth_secret_id: Option<String>,
+    /// `REDIS_CA_PATH`: PEM file of CAs to trust instead of the public roots.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &"<redacted>")
+            .field("cluster", &self.cluster)
+            .field("auth_secret_id", &self.auth_secret_id)
+            .field("custom_ca", &self.ca_pem.is_some())
+            .finish()
+    }
+}
+
+/// Settings of the object cache (`GET /objects/{key}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectSettings {
+    /// `OBJECTS_BUCKET`; objects are unavailable without it.
+    pub bucket: Option<String>,
+    /// Objects larger than this are served but not cached.
+    pub max_cached_bytes: usize,
+    /// Objects larger than this are not served (413): Lambda answers at most 6 MB, which
+    /// base64 for binary bodies shrinks to about 4.5 MB. Their bodies are never read.
+    pub max_serve_bytes: usize,
+    /// TTL of cached objects.
+    pub ttl: Duration,
+    /// TTL of "no such object" answers (negative caching).
+    pub missing_ttl: Duration,
+}
+
+impl Default for ObjectSettings {
+    fn default() -> Self {
+        Self {
+            bucket: None,
+            max_cached_bytes: 1024 * 1024,
+            max_serve_bytes: 4 * 1024 * 1024,
+            ttl: Duration::from_secs(3600),
+            missing_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How requests are served: what the public may ask for, and the time and load budgets every
+/// request lives within.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServingSettings {
+    /// `CACHE_PUBLIC_BYPASS`: honour `?source=database` / `?source=s3` and
+    /// `Cache-Control: no-cache` from any caller. Off by default: on public routes they would
+    /// let anyone push load onto the origin.
+    pub public_bypass: bool,
+    /// `CACHE_MAX_ORIGIN_LOADS`: origin loads one instance runs at once (more wait, within
+    /// their deadline); bounds the database load even while Redis is down.
+    pub max_origin_loads: usize,
+    /// `CACHE_ANSWER_RESERVE_MS`: time kept back from the invocation's deadline to answer.
+    pub answer_reserve: Duration,
+    /// `FUNCTION_TIMEOUT_SECONDS`: the function's timeout, when known, to check that every
+    /// budget fits inside it.
+    pub function_timeout: Option<Duration>,
+}
+
+impl Default for ServingSettings {
+    fn default() -> Self {
+        Self {
+            public_bypass: false,
+            max_origin_loads: 8,
+            answer_reserve: Duration::from_millis(500),
+            function_timeout: None,
+        }
+    }
+}
+
+/// CloudWatch metrics in Embedded Metric Format, one log line per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `CACHE_METRICS`: `on`, `off`, or `auto` (the default: on inside Lambda).
+    pub enabled: bool,
+    /// `METRICS_NAMESPACE`: the CloudWatch namespace.
+    pub namespace: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            namespace: "CacheAside".to_owned(),
+        }
+    }
+}

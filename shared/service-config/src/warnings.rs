@@ -1,0 +1,49 @@
+//! Settings that work but are probably not meant: secrets or data crossing the network in
+//! clear.
+
+use crate::{DatabaseSource, ServiceConfig};
+
+impl ServiceConfig {
+    /// Settings that work but are probably not meant: secrets or data crossing the network in
+    /// clear. Logged at start-up; never fatal (a local setup runs without TLS on purpose).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let redis_password = self
+            .redis
+            .url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .is_some_and(|(credentials, _)| credentials.contains(':'));
+        if !self.redis.url.starts_with("rediss://") && (redis_password || self.redis.auth_secret_id.is_some())
+        {
+            warnings.push(
+                "REDIS_URL is redis:// but Redis is token-authenticated: the token crosses the \
+                 network in clear; use rediss://"
+                    .to_owned(),
+            );
+        }
+        if self.database.tls.is_none() {
+            for (name, source) in &self.databases {
+                let DatabaseSource::Url(url) = source else {
+                    continue;
+                };
+                let query = url.split_once('?').map_or("", |(_, q)| q);
+                let sets_tls = query.split('&').any(|p| {
+                    p.starts_with("sslmode=") || p.starts_with("ssl-mode=") || p.starts_with("ssl_mode=")
+                });
+                if !sets_tls {
+                    let variable = if name == query_catalog::MAIN_DATABASE {
+                        "DATABASE_URL".to_owned()
+                    } else {
+                        format!("DATABASE_URL_{}", name.to_ascii_uppercase())
+                    };
+                    warnings.push(format!(
+                        "{variable} sets no TLS mode: the connection may be unencrypted; add \
+                         sslmode=verify-full (or set DB_SSL_MODE)"
+                    ));
+                }
+            }
+        }
+        warnings
+    }
+}
