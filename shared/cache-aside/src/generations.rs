@@ -194,9 +194,12 @@ impl Cache {
                 continue;
             }
             let key = self.keys.generation_key(scope);
+            let mut group = Vec::with_capacity(3);
             if *counter == Counter::Damaged {
                 tracing::warn!(key = %key, "damaged generation counter replaced");
-                groups.push(vec![redis::cmd("DEL").arg(&key).clone()]);
+                let mut del = redis::cmd("DEL");
+                del.arg(&key);
+                group.push(del);
             }
             let mut set = redis::cmd("SET");
             set.arg(&key)
@@ -204,12 +207,8 @@ impl Cache {
                 .arg("NX")
                 .arg("PX")
                 .arg(millis(lifetime));
-            let group = groups.len();
-            if *counter == Counter::Damaged {
-                groups[group - 1].extend([set, get(&key)]);
-            } else {
-                groups.push(vec![set, get(&key)]);
-            }
+            group.extend([set, get(&key)]);
+            groups.push(group);
             settled.push(i);
         }
         let mut generations: Vec<u64> = counters.iter().map(|c| c.generation().unwrap_or(0)).collect();

@@ -95,26 +95,15 @@ pub(crate) fn check_budgets(
             "the time kept to answer",
         ));
     }
-    if database.statement_timeout >= usable {
-        return Err(too_long(
-            "DB_STATEMENT_TIMEOUT_MS",
-            database.statement_timeout,
-            "a statement",
-        ));
-    }
-    if cache.fill_wait >= usable {
-        return Err(too_long(
-            "CACHE_FILL_WAIT_MS",
-            cache.fill_wait,
-            "a wait for another request's fill",
-        ));
-    }
-    if database.connect_timeout >= usable {
-        return Err(too_long(
-            "DB_CONNECT_TIMEOUT_MS",
-            database.connect_timeout,
-            "a database connection attempt",
-        ));
+    let budgets = [
+        ("DB_STATEMENT_TIMEOUT_MS", database.statement_timeout, "a statement"),
+        ("CACHE_FILL_WAIT_MS", cache.fill_wait, "a wait for another request's fill"),
+        ("DB_CONNECT_TIMEOUT_MS", database.connect_timeout, "a database connection attempt"),
+    ];
+    for (name, value, what) in budgets {
+        if value >= usable {
+            return Err(too_long(name, value, what));
+        }
     }
     Ok(())
 }
