@@ -161,12 +161,19 @@ async fn a_fill_racing_an_uncommitted_write_is_dropped_once_the_write_commits() 
         .await
         .unwrap();
     let event = json!({"table": "products", "operation": "UPDATE", "keys": {"id": "4"}});
-    let invalidation = clients.invalidation().with_settle(Duration::from_millis(600));
+    let invalidation = clients.invalidation().with_settle(Duration::from_millis(1_500));
     let invalidator = invalidator::handle(invalidation, event);
     let race = async {
-        // After the first bump, before the commit: this miss reads the old row.
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let racing = call(&app, get_query("product", &one)).await;
+        // After the first bump, before the commit: a miss reads the old row (until the first
+        // bump lands, reads still hit the old entry).
+        let mut racing = call(&app, get_query("product", &one)).await;
+        for _ in 0..40 {
+            if racing.cache() == "miss" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            racing = call(&app, get_query("product", &one)).await;
+        }
         assert_eq!(
             (racing.cache(), racing.body["rows"][0]["name"].as_str()),
             ("miss", Some(old_name.as_str())),

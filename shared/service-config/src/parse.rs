@@ -96,9 +96,21 @@ pub(crate) fn check_budgets(
         ));
     }
     let budgets = [
-        ("DB_STATEMENT_TIMEOUT_MS", database.statement_timeout, "a statement"),
-        ("CACHE_FILL_WAIT_MS", cache.fill_wait, "a wait for another request's fill"),
-        ("DB_CONNECT_TIMEOUT_MS", database.connect_timeout, "a database connection attempt"),
+        (
+            "DB_STATEMENT_TIMEOUT_MS",
+            database.statement_timeout,
+            "a statement",
+        ),
+        (
+            "CACHE_FILL_WAIT_MS",
+            cache.fill_wait,
+            "a wait for another request's fill",
+        ),
+        (
+            "DB_CONNECT_TIMEOUT_MS",
+            database.connect_timeout,
+            "a database connection attempt",
+        ),
     ];
     for (name, value, what) in budgets {
         if value >= usable {
