@@ -4,11 +4,13 @@
 # start their own servers on free loopback ports and stop them.
 source "$(dirname "$0")/lib.sh"
 ensure_packages
-ensure_tools "moto_server=moto[server]" cfn-lint
+ensure_tools "moto_server=moto[server]" cfn-lint openapi-spec-validator
 ensure_python_modules "samtranslator=aws-sam-translator"
 cd "$ROOT"
 say "template security properties (tests/template_security.py)"
 "$TOOLS/bin/python" tests/template_security.py
+say "OpenAPI description (openapi-spec-validator)"
+openapi-spec-validator functions/query-api/openapi.json
 say "cargo test --workspace"
 cargo test --workspace --locked "$@"
 # The same query API, restaurant and object suites again over a TLS + AUTH redis-server (token

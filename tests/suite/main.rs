@@ -8,6 +8,7 @@ mod invalidation_events;
 mod layout;
 mod mysql;
 mod objects;
+mod openapi;
 mod query_api;
 mod restaurants;
 mod secrets;

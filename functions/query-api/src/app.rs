@@ -10,7 +10,7 @@ use tracing::Instrument;
 use use_cases::{Clients, StartupError};
 
 use crate::handlers::{health, invalidation, objects, queries, restaurants};
-use crate::http::{self, millis, request_path};
+use crate::http::{self, json_response, millis, request_path};
 use crate::metrics::MetricsSink;
 use crate::routes::{route, Route};
 use crate::ApiError;
@@ -115,6 +115,7 @@ impl App {
         let c = &self.clients;
         match route {
             Route::Health => Ok(health::get(c).await),
+            Route::OpenApi => Ok(json_response(200, crate::openapi::document().to_string())),
             Route::Catalog => Ok(queries::list(c)),
             Route::Query(name) => queries::run(self, &name, req).await,
             Route::QueryCache(name) => invalidation::query(c, &name).await,

@@ -10,6 +10,7 @@ mod error;
 mod handlers;
 mod http;
 mod metrics;
+pub mod openapi;
 mod routes;
 #[cfg(test)]
 mod tests;

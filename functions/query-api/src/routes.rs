@@ -6,6 +6,8 @@
 pub(crate) enum Route {
     /// `/health`
     Health,
+    /// `/openapi.json`
+    OpenApi,
     /// `/queries`
     Catalog,
     /// `/queries/{name}`
@@ -38,6 +40,7 @@ pub(crate) fn route(path: &str) -> Route {
     let segments: Vec<&str> = trimmed.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["health"] => Route::Health,
+        ["openapi.json"] => Route::OpenApi,
         ["queries"] => Route::Catalog,
         ["queries", name] if !name.is_empty() => Route::Query((*name).to_owned()),
         ["cache", "queries", name] if !name.is_empty() => Route::QueryCache((*name).to_owned()),
@@ -81,9 +84,12 @@ impl Route {
     /// The one method the route answers (`None`: any method gets the route's error).
     pub(crate) fn method(&self) -> Option<&'static str> {
         match self {
-            Self::Health | Self::Catalog | Self::Query(_) | Self::RestaurantSummary(_) | Self::Object(_) => {
-                Some("GET")
-            }
+            Self::Health
+            | Self::OpenApi
+            | Self::Catalog
+            | Self::Query(_)
+            | Self::RestaurantSummary(_)
+            | Self::Object(_) => Some("GET"),
             Self::RestaurantReviews(_) => Some("POST"),
             Self::QueryCache(_) | Self::TagCache(_) => Some("DELETE"),
             Self::BadObjectKey(_) | Self::NotFound => None,
@@ -94,6 +100,7 @@ impl Route {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::Health => "health",
+            Self::OpenApi => "openapi",
             Self::Catalog => "catalog",
             Self::Query(_) => "query",
             Self::QueryCache(_) | Self::TagCache(_) => "invalidate",

@@ -159,3 +159,89 @@ async fn the_catalog_lists_queries_without_their_sql() {
         .iter()
         .all(|q| q.get("sql").is_none() && q["ttl_seconds"].is_u64()));
 }
+
+/// Every (status, code) pair `error.rs` can build, read from its source.
+fn errors_built_by_the_code() -> std::collections::BTreeSet<(u16, String)> {
+    let source = include_str!("error.rs");
+    let mut found = std::collections::BTreeSet::new();
+    for (at, _) in source.match_indices("StatusCode::") {
+        let rest = &source[at + "StatusCode::".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+            .collect();
+        let status = match name.as_str() {
+            "BAD_REQUEST" => 400,
+            "FORBIDDEN" => 403,
+            "NOT_FOUND" => 404,
+            "METHOD_NOT_ALLOWED" => 405,
+            "PAYLOAD_TOO_LARGE" => 413,
+            "INTERNAL_SERVER_ERROR" => 500,
+            "SERVICE_UNAVAILABLE" => 503,
+            "GATEWAY_TIMEOUT" => 504,
+            other => panic!("error.rs uses status {other}: add it here and to openapi::ERRORS"),
+        };
+        let code = rest.split('"').nth(1).expect("a code follows each status");
+        found.insert((status, code.to_owned()));
+    }
+    found
+}
+
+#[test]
+fn the_openapi_description_lists_exactly_the_errors_the_code_builds() {
+    let documented: std::collections::BTreeSet<(u16, String)> = crate::openapi::ERRORS
+        .iter()
+        .map(|(status, code, _)| (*status, (*code).to_owned()))
+        .collect();
+    assert_eq!(errors_built_by_the_code(), documented);
+}
+
+#[test]
+fn every_route_is_documented_with_its_method_and_nothing_else_is() {
+    let documented = crate::openapi::documented_operations();
+    let sample = |template: &str| {
+        template
+            .replace("{name}", "x")
+            .replace("{tag}", "t")
+            .replace("{key}", "dir/k.txt")
+    };
+    for (method, template, statuses) in &documented {
+        let route = crate::routes::route(&sample(template));
+        assert_eq!(
+            route.method(),
+            Some(method.to_ascii_uppercase().as_str()),
+            "{template}"
+        );
+        assert!(
+            statuses.contains(&405),
+            "{template}: every route answers 405 to other methods"
+        );
+    }
+    let every_route = [
+        "/health",
+        "/openapi.json",
+        "/queries",
+        "/queries/x",
+        "/cache/queries/x",
+        "/cache/tags/t",
+        "/restaurants/x/summary",
+        "/restaurants/x/reviews",
+        "/objects/k",
+    ];
+    for path in every_route {
+        let kind = crate::routes::route(path).kind();
+        let covered = documented
+            .iter()
+            .any(|(_, template, _)| crate::routes::route(&sample(template)).kind() == kind);
+        assert!(covered, "{path} ({kind}) is not in the OpenAPI description");
+    }
+}
+
+#[test]
+fn the_committed_openapi_json_is_the_generated_one() {
+    let committed: Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    assert!(
+        committed == crate::openapi::document(),
+        "functions/query-api/openapi.json is stale: cargo run -q -p query-api --example openapi > functions/query-api/openapi.json"
+    );
+}
