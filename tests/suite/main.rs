@@ -9,6 +9,7 @@ mod layout;
 mod mysql;
 mod objects;
 mod openapi;
+mod pages;
 mod query_api;
 mod restaurants;
 mod secrets;

@@ -91,6 +91,7 @@ async fn every_documented_operation_answers_as_documented() {
     let review = r#"{"author": "spec", "rating": 4, "body": "conforms"}"#;
     // One request per documented operation, then documented errors of some of them.
     let cases: Vec<Case> = vec![
+        ("get", "/", "/", &[], None),
         ("get", "/health", "/health", &[], None),
         ("get", "/queries", "/queries", &[], None),
         ("get", "/queries/{name}", "/queries/product", &[("id", "3")], None),
@@ -161,7 +162,12 @@ async fn every_documented_operation_answers_as_documented() {
         );
         documented_ops.insert((method, template));
         if let Some(schema) = response["content"]["application/json"].get("schema") {
-            let value: Value = serde_json::from_slice(&reply.bytes).unwrap();
+            let value: Value = serde_json::from_slice(&reply.bytes).unwrap_or_else(|e| {
+                panic!(
+                    "{method} {path} ({status}): not JSON ({e}): {:?}",
+                    reply.header("content-type")
+                )
+            });
             conforms(&doc, schema, &value, &format!("{method} {path}")).unwrap();
         }
         if response["headers"].get("X-Cache").is_some() {

@@ -52,6 +52,11 @@ impl App {
         self
     }
 
+    /// Whether any caller may bypass the cache.
+    pub(crate) fn bypass_allowed(&self) -> bool {
+        self.public_bypass
+    }
+
     /// The read `req` asks for on a route whose origin is `origin` (see [`http::read`]).
     pub(crate) fn read(&self, req: &Request, origin: &'static str) -> Result<Read, ApiError> {
         http::read(req, origin, self.public_bypass)
@@ -114,6 +119,7 @@ impl App {
         }
         let c = &self.clients;
         match route {
+            Route::Index => Ok(http::html_response(200, crate::pages::index(&c.catalog))),
             Route::Health => Ok(health::get(c).await),
             Route::OpenApi => Ok(json_response(200, crate::openapi::document().to_string())),
             Route::Catalog => Ok(queries::list(c)),

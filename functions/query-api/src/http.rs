@@ -70,6 +70,25 @@ pub(crate) fn json_response(status: u16, body: String) -> Response<Body> {
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
+/// Whether the client is a browser asking for a page: the first type it accepts is HTML.
+/// API clients (`application/json`, `*/*`, none) keep getting JSON.
+pub(crate) fn wants_html(req: &Request) -> bool {
+    req.headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|first| first.trim().starts_with("text/html"))
+}
+
+/// An HTML response.
+pub(crate) fn html_response(status: u16, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/html; charset=utf-8")
+        .body(Body::Text(body))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
 /// `response` with `X-Cache` set to `state` (`HIT`, `MISS`, `STALE`, `BYPASS`).
 pub(crate) fn with_cache_state(mut response: Response<Body>, state: CacheState) -> Response<Body> {
     response.headers_mut().insert(

@@ -11,6 +11,7 @@ mod handlers;
 mod http;
 mod metrics;
 pub mod openapi;
+mod pages;
 mod routes;
 #[cfg(test)]
 mod tests;

@@ -80,6 +80,15 @@ fn operations() -> Vec<Operation> {
     vec![
         Operation {
             method: "get",
+            path: "/",
+            summary: "The demo pages' index: a link to each query's page.",
+            parameters: vec![],
+            body: None,
+            ok: (200, json!({"type": "string"})),
+            errors: &[],
+        },
+        Operation {
+            method: "get",
             path: "/health",
             summary: "The state of Redis and of every database (always 200).",
             parameters: vec![],
@@ -99,7 +108,8 @@ fn operations() -> Vec<Operation> {
         Operation {
             method: "get",
             path: "/queries/{name}",
-            summary: "Runs a named query through the cache; its parameters go in the query string.",
+            summary: "Runs a named query through the cache; its parameters go in the query string. \
+                      A browser (Accept: text/html first) gets the same answer as a page.",
             parameters: vec![
                 path_param("name", "A query name from GET /queries."),
                 json!({"name": "params", "in": "query", "required": false, "style": "form", "explode": true,
@@ -228,13 +238,16 @@ fn responses(op: &Operation) -> Value {
         || op.path.starts_with("/restaurants/")
         || op.path.starts_with("/objects/");
     let mut ok = json!({"description": "Success."});
-    let media = if op.path.starts_with("/objects/") {
-        "*/*"
-    } else {
-        "application/json"
+    let media = match op.path {
+        "/" => "text/html",
+        p if p.starts_with("/objects/") => "*/*",
+        _ => "application/json",
     };
     let mut content = Map::new();
     content.insert(media.to_owned(), json!({"schema": op.ok.1}));
+    if op.path == "/queries/{name}" {
+        content.insert("text/html".to_owned(), json!({"schema": {"type": "string"}}));
+    }
     ok["content"] = Value::Object(content);
     if cached && op.method == "get" {
         ok["headers"] = json!({"X-Cache": {"$ref": "#/components/headers/X-Cache"}});

@@ -4,6 +4,8 @@
 /// What a path addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
+    /// `/`: the demo pages' index.
+    Index,
     /// `/health`
     Health,
     /// `/openapi.json`
@@ -37,6 +39,9 @@ pub(crate) fn route(path: &str) -> Route {
         };
     }
     let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    if trimmed == "/" {
+        return Route::Index;
+    }
     let segments: Vec<&str> = trimmed.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["health"] => Route::Health,
@@ -84,7 +89,8 @@ impl Route {
     /// The one method the route answers (`None`: any method gets the route's error).
     pub(crate) fn method(&self) -> Option<&'static str> {
         match self {
-            Self::Health
+            Self::Index
+            | Self::Health
             | Self::OpenApi
             | Self::Catalog
             | Self::Query(_)
@@ -99,6 +105,7 @@ impl Route {
     /// A low-cardinality name for logs and metric dimensions (never the key or query name).
     pub(crate) fn kind(&self) -> &'static str {
         match self {
+            Self::Index => "index",
             Self::Health => "health",
             Self::OpenApi => "openapi",
             Self::Catalog => "catalog",
@@ -152,7 +159,8 @@ mod tests {
             route(&format!("/objects/{}", "k".repeat(1025))),
             Route::BadObjectKey(_)
         ));
-        for p in ["/", "", "/queries//", "/queries/a/b", "/cache/queries", "/nope"] {
+        assert_eq!(route("/"), Route::Index);
+        for p in ["", "/queries//", "/queries/a/b", "/cache/queries", "/nope"] {
             assert_eq!(route(p), Route::NotFound, "{p}");
         }
     }

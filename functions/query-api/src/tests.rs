@@ -218,6 +218,7 @@ fn every_route_is_documented_with_its_method_and_nothing_else_is() {
         );
     }
     let every_route = [
+        "/",
         "/health",
         "/openapi.json",
         "/queries",

@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use use_cases::Clients;
 
-use crate::http::{iso8601, json_response, millis, with_cache_state};
+use crate::http::{html_response, iso8601, json_response, millis, wants_html, with_cache_state};
+use crate::pages;
 use crate::{ApiError, App};
 
 /// Body of `GET /queries/{name}`.
@@ -47,8 +48,44 @@ pub(crate) fn list(clients: &Clients) -> Response<Body> {
     json_response(200, serde_json::json!({ "queries": queries }).to_string())
 }
 
-/// `GET /queries/{name}?p=v...`: the rows, where they came from and how fresh they are.
+/// `GET /queries/{name}?p=v...`: the rows, where they came from and how fresh they are; for a
+/// browser, the same answer as a page (see [`crate::pages`]).
 pub(crate) async fn run(app: &App, name: &str, req: &Request) -> Result<Response<Body>, ApiError> {
+    if !wants_html(req) {
+        return run_json(app, name, req).await;
+    }
+    let query = app.clients().named_query(name)?;
+    let answer = run_json(app, name, req).await;
+    let body: Result<serde_json::Value, ApiError> =
+        answer
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|r| match r.body() {
+                Body::Text(text) => serde_json::from_str(text).map_err(|e| ApiError::internal(&e)),
+                _ => Err(ApiError::internal(&"a query answer is JSON text")),
+            });
+    let given = req
+        .query_string_parameters()
+        .iter()
+        .filter(|(key, _)| *key != "source")
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let run = pages::Run {
+        answer: body.as_ref(),
+        given,
+        bypass_allowed: app.bypass_allowed(),
+    };
+    let status = answer
+        .as_ref()
+        .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
+    let mut response = html_response(status, pages::query(query, &run));
+    if let Some(state) = answer.as_ref().ok().and_then(|r| r.headers().get("x-cache")) {
+        response.headers_mut().insert("x-cache", state.clone());
+    }
+    Ok(response)
+}
+
+async fn run_json(app: &App, name: &str, req: &Request) -> Result<Response<Body>, ApiError> {
     let started = Instant::now();
     let read = app.read(req, "database")?;
     let query_map = req.query_string_parameters();
