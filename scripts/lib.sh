@@ -49,6 +49,18 @@ ensure_packages() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# Headless Chromium (Debian's package) for the browser test; sets BROWSER_BIN.
+ensure_browser() {
+  BROWSER_BIN=$(command -v chromium || true)
+  if [ -z "$BROWSER_BIN" ]; then
+    say "installing chromium (apt)"
+    local i
+    for i in 1 2 3 4 5; do as_root apt-get update -qq && break; sleep 5; done
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    BROWSER_BIN=$(command -v chromium)
+  fi
+}
+
 # Python tools in a private venv, given as binary=pip-package (or just the name when equal):
 # cargo-lambda (+ zig), cfn-lint, moto_server='moto[server]'.
 ensure_tools() {

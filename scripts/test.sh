@@ -20,3 +20,6 @@ for mode in tls cluster; do
     TEST_REDIS_MODE=$mode cargo test -p integration-tests --test suite --locked -- \
         query_api:: restaurants:: objects::
 done
+# The demo pages in headless Chromium, against the query API under `cargo lambda watch`.
+say "demo pages in headless Chromium (tests/browser/run.sh)"
+bash "$ROOT/tests/browser/run.sh"

@@ -45,12 +45,22 @@ pub(crate) fn read(req: &Request, origin: &'static str, bypass_allowed: bool) ->
     ))
 }
 
-/// When the Lambda invocation ends (`None` outside Lambda, or when the runtime gives none).
+/// When the Lambda invocation ends (`None` outside Lambda, or when the runtime gives none). A
+/// deadline already past when the request arrives is not one a real invocation has: it is
+/// ignored (and logged) rather than failing every load at once.
 pub(crate) fn deadline(req: &Request) -> Option<tokio::time::Instant> {
     let deadline_ms = req.lambda_context_ref()?.deadline;
-    (deadline_ms > 0).then(|| {
-        tokio::time::Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(unix_now_ms()))
-    })
+    let now_ms = unix_now_ms();
+    if deadline_ms <= now_ms {
+        tracing::warn!(
+            deadline_ms,
+            now_ms,
+            "the invocation's deadline is already past; ignoring it"
+        );
+        return None;
+    }
+    tracing::debug!(budget_ms = deadline_ms - now_ms, "invocation deadline");
+    Some(tokio::time::Instant::now() + Duration::from_millis(deadline_ms - now_ms))
 }
 
 fn wants_refresh(headers: &HeaderMap) -> bool {
@@ -169,6 +179,9 @@ mod tests {
     #[test]
     fn deadlines_come_from_the_invocation() {
         assert!(deadline(&request(&[], None)).is_none());
+        let mut past = lambda_http::lambda_runtime::Context::default();
+        past.deadline = unix_now_ms() - 1;
+        assert!(deadline(&request(&[], None).with_lambda_context(past)).is_none());
         let mut context = lambda_http::lambda_runtime::Context::default();
         context.deadline = unix_now_ms() + 2_000;
         let req = request(&[], None).with_lambda_context(context);
