@@ -315,21 +315,6 @@ impl RedisStore {
         .await
     }
 
-    /// `SET key value PX ttl`.
-    pub async fn set_px(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
-        let ttl_ms = ttl.as_millis().max(1) as u64;
-        self.run("SET", |mut c| async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(value)
-                .arg("PX")
-                .arg(ttl_ms)
-                .query_async::<()>(&mut c)
-                .await
-        })
-        .await
-    }
-
     /// `SET key token NX PX ttl`: whether the lock was taken.
     pub async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
         let ttl_ms = ttl.as_millis().max(1) as u64;

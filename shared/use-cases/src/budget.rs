@@ -57,9 +57,4 @@ impl Clients {
             None => load.await,
         }
     }
-
-    /// Origin loads running in this instance now.
-    pub fn loads_in_flight(&self) -> usize {
-        self.max_origin_loads - self.origin_permits.available_permits()
-    }
 }

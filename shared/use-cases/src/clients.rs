@@ -101,8 +101,6 @@ pub struct Clients {
     pub max_object_bytes: u64,
     /// One permit per origin load allowed to run at once.
     pub(crate) origin_permits: tokio::sync::Semaphore,
-    /// The number of those permits.
-    pub(crate) max_origin_loads: usize,
     /// Kept back from a deadline to answer.
     pub(crate) answer_reserve: std::time::Duration,
 }
@@ -171,7 +169,6 @@ impl Clients {
             object_policy: object_policy(&config.objects),
             max_object_bytes: config.objects.max_serve_bytes as u64,
             origin_permits: tokio::sync::Semaphore::new(config.serving.max_origin_loads),
-            max_origin_loads: config.serving.max_origin_loads,
             answer_reserve: config.serving.answer_reserve,
         })
     }
