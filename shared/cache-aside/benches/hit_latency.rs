@@ -53,12 +53,8 @@ async fn main() {
 
     // The raw path reads the exact bytes the library reads, on the same kind of connection.
     let mut raw = cache.store().connection();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("bench:v:*")
-        .query_async(&mut raw)
-        .await
-        .expect("keys");
-    let key = keys.first().expect("the filled key").clone();
+    let generations = cache.generations_of(&entry).await.expect("generations");
+    let key = cache.key_space().value_key(&entry, &generations);
     let bytes: Vec<u8> = redis::cmd("GET")
         .arg(&key)
         .query_async(&mut raw)
