@@ -17,9 +17,7 @@ start_moto
 say "building the functions (first build takes a few minutes)"
 cargo build --locked -p query-api -p ingester -p invalidator 2>&1 | grep -E '^(error|warning: unused)' || true
 
-API_PORT=$(free_port)
-ENV_FILE="$WORK_DIR/function.env"
-( umask 077; cat > "$ENV_FILE" <<ENV
+start_functions <<ENV
 REDIS_URL=$REDIS_URL
 DATABASE_URL=$DATABASE_URL
 DATABASE_URL_ARTICLES=$ARTICLES_URL
@@ -32,13 +30,6 @@ CACHE_NAMESPACE=demo
 CACHE_PUBLIC_BYPASS=true
 RUST_LOG=info
 ENV
-)
-say "starting cargo lambda watch on 127.0.0.1:$API_PORT"
-setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
-  --env-file "$ENV_FILE" --ignore-changes >"$WORK_DIR/watch.log" 2>&1 &
-STARTED_PIDS+=($!)
-BASE="http://127.0.0.1:$API_PORT/lambda-url/query-api"
-wait_until 600 "cargo lambda watch (see $WORK_DIR/watch.log)" curl -sf "$BASE/health"
 curl -s "$BASE/health"; echo
 
 call() { # label, path, extra curl args...

@@ -170,6 +170,21 @@ start_moto() {
   say "moto_server (S3, Secrets Manager) ready on 127.0.0.1:$port"
 }
 
+# Runs the functions under `cargo lambda watch` with the variables given as NAME=value lines
+# on stdin (kept in a 0600 file, never on a command line); sets API_PORT and BASE (the query
+# API's URL) and waits until it answers.
+start_functions() {
+  API_PORT=$(free_port)
+  local env_file="$WORK_DIR/function.env"
+  ( umask 077; cat > "$env_file" )
+  say "starting cargo lambda watch on 127.0.0.1:$API_PORT"
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
+    --env-file "$env_file" --ignore-changes >"$WORK_DIR/watch.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  BASE="http://127.0.0.1:$API_PORT/lambda-url/query-api"
+  wait_until 600 "cargo lambda watch (see $WORK_DIR/watch.log)" curl -sf "$BASE/health"
+}
+
 seed_postgres() {
   psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
     -f "$ROOT/shared/query-catalog/sql/postgres-seed.sql" >/dev/null

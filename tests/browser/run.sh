@@ -15,22 +15,13 @@ seed_postgres
 psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c \
   "UPDATE products SET name = '<img src=x onerror=\"window.__pwned=true\">' WHERE id = 5"
 
-API_PORT=$(free_port)
-ENV_FILE="$WORK_DIR/function.env"
-( umask 077; cat > "$ENV_FILE" <<ENV
+start_functions <<ENV
 REDIS_URL=$REDIS_URL
 DATABASE_URL=$DATABASE_URL
 CACHE_NAMESPACE=pages
 CACHE_PUBLIC_BYPASS=true
 RUST_LOG="warn,query_api=debug"
 ENV
-)
-say "starting cargo lambda watch on 127.0.0.1:$API_PORT"
-setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
-  --env-file "$ENV_FILE" --ignore-changes >"$WORK_DIR/watch.log" 2>&1 &
-STARTED_PIDS+=($!)
-BASE="http://127.0.0.1:$API_PORT/lambda-url/query-api"
-wait_until 600 "cargo lambda watch (see $WORK_DIR/watch.log)" curl -sf "$BASE/health"
 
 DEVTOOLS_PORT=$(free_port)
 setsid "$BROWSER_BIN" --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage \
