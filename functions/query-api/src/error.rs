@@ -251,8 +251,8 @@ impl From<DbError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "origin_unavailable",
                 format!(
-                    "database {name:?} is not configured (set DATABASE_URL_{})",
-                    name.to_uppercase()
+                    "database {name:?} is not configured (set {})",
+                    service_config::database_variable("DATABASE_URL", &name)
                 ),
             ),
             other => Self::internal(&other),

@@ -21,6 +21,16 @@ pub struct DbEndpoint {
     pub engine: Option<String>,
 }
 
+/// The variable `base` of database `database`: `base` itself for `main`, `<base>_<NAME>` for
+/// the others (`DATABASE_URL_ARTICLES`).
+pub fn database_variable(base: &str, database: &str) -> String {
+    if database == MAIN_DATABASE {
+        base.to_owned()
+    } else {
+        format!("{base}_{}", database.to_ascii_uppercase())
+    }
+}
+
 impl DbEndpoint {
     /// The variable that supplies `field` (`host`, `port`, `dbname`, `engine`) of database
     /// `database`: `DB_HOST` for `main`, `DB_HOST_ARTICLES` for `articles`.
@@ -29,11 +39,7 @@ impl DbEndpoint {
             "dbname" => "DB_NAME".to_owned(),
             other => format!("DB_{}", other.to_ascii_uppercase()),
         };
-        if database == MAIN_DATABASE {
-            base
-        } else {
-            format!("{base}_{}", database.to_ascii_uppercase())
-        }
+        database_variable(&base, database)
     }
 }
 

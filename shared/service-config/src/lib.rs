@@ -11,7 +11,7 @@ mod settings;
 mod vars;
 mod warnings;
 
-pub use databases::{DatabaseSource, DbEndpoint};
+pub use databases::{database_variable, DatabaseSource, DbEndpoint};
 pub use parse::DEFAULT_INVALIDATION_SETTLE;
 pub use settings::{MetricsSettings, ObjectSettings, RedisSettings, ServingSettings};
 

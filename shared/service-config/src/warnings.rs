@@ -1,7 +1,7 @@
 //! Settings that work but are probably not meant: secrets or data crossing the network in
 //! clear.
 
-use crate::{DatabaseSource, ServiceConfig};
+use crate::{database_variable, DatabaseSource, ServiceConfig};
 
 impl ServiceConfig {
     /// Settings that work but are probably not meant: secrets or data crossing the network in
@@ -32,11 +32,7 @@ impl ServiceConfig {
                     p.starts_with("sslmode=") || p.starts_with("ssl-mode=") || p.starts_with("ssl_mode=")
                 });
                 if !sets_tls {
-                    let variable = if name == query_catalog::MAIN_DATABASE {
-                        "DATABASE_URL".to_owned()
-                    } else {
-                        format!("DATABASE_URL_{}", name.to_ascii_uppercase())
-                    };
+                    let variable = database_variable("DATABASE_URL", name);
                     warnings.push(format!(
                         "{variable} sets no TLS mode: the connection may be unencrypted; add \
                          sslmode=verify-full (or set DB_SSL_MODE)"
