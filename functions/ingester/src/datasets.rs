@@ -51,9 +51,15 @@ impl DatasetJob {
                     "the demo dataset has a fixed size; drop rows".into(),
                 ))
             }
+            crate::RESTAURANTS_DATASET => {
+                return Err(IngestError::Payload(
+                    "the restaurants dataset has a fixed size and goes to RESTAURANTS_TABLE; drop rows and databases"
+                        .into(),
+                ))
+            }
             _ => {
                 return Err(IngestError::Payload(format!(
-                    "unknown dataset {name:?}; available: articles, demo"
+                    "unknown dataset {name:?}; available: articles, demo, restaurants"
                 )))
             }
         };

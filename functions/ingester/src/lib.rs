@@ -5,11 +5,13 @@
 //! {"objects": {"count": 200, "min_bytes": 200, "max_bytes": 400, "prefix": "filename"}}
 //! {"dataset": "articles", "rows": 20000, "databases": ["main", "articles"]}
 //! {"dataset": "demo"}
+//! {"dataset": "restaurants"}
 //! {"warm": ["query-name", ...]}
 //! ```
 
 mod datasets;
 mod objects;
+mod restaurants;
 mod warm;
 
 use serde::Deserialize;
@@ -18,9 +20,10 @@ use use_cases::Clients;
 
 pub use datasets::{article, Article, Dataset, DatasetJob};
 pub use objects::{object_content, ObjectsJob};
+pub use restaurants::{sample_restaurants, sample_reviews, RESTAURANTS_DATASET};
 
 /// What the function accepts, quoted in every refusal.
-pub const ACCEPTED: &str = r#"accepted payloads: {"objects": {"count": N, "min_bytes": N, "max_bytes": N, "prefix": "name"}}, {"dataset": "articles", "rows": N, "databases": ["main", ...]}, {"dataset": "demo", "databases": ["main"]}, {"warm": ["query-name", ...]}"#;
+pub const ACCEPTED: &str = r#"accepted payloads: {"objects": {"count": N, "min_bytes": N, "max_bytes": N, "prefix": "name"}}, {"dataset": "articles", "rows": N, "databases": ["main", ...]}, {"dataset": "demo", "databases": ["main"]}, {"dataset": "restaurants"} (the DynamoDB table), {"warm": ["query-name", ...]}"#;
 
 /// Why a payload was not carried out (entirely or in part).
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +84,12 @@ impl Ingester {
                 warm: None,
                 ..
             } if !dataset_options => objects::run(&self.clients, &job).await,
+            Payload {
+                objects: None,
+                dataset: Some(name),
+                warm: None,
+                ..
+            } if name == RESTAURANTS_DATASET && !dataset_options => restaurants::run(&self.clients).await,
             Payload {
                 objects: None,
                 dataset: Some(name),

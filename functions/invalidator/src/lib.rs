@@ -5,13 +5,18 @@
 //!   `query_catalog::demo_sql::POSTGRES_CHANGE_EVENTS`): invalidate the table's tag, so
 //!   every query depending on it reloads; twice, the second time once the change's
 //!   transaction has surely committed (see `Invalidation::table_changed`);
+//! - DynamoDB stream batches from the restaurants table: drop the summary of each restaurant
+//!   whose restaurant item or reviews changed (by the API or anything else), answered with
+//!   `batchItemFailures` so the stream resumes from the first record not handled;
 //! - SQS batches whose messages hold any of these, answered with `batchItemFailures` so only
 //!   the failed messages are retried;
 //! - direct invokes `{"queries": [...], "tags": [...]}`.
 //!
 //! Every change is O(1) in Redis (generation bumps or one DEL), whatever is cached.
 
+use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use query_catalog::{query_scope, tag_scope};
 use serde::Deserialize;
@@ -19,7 +24,7 @@ use serde_json::{json, Value};
 use use_cases::{Invalidation, UseCaseError};
 
 /// What the function accepts, quoted in every refusal.
-pub const ACCEPTED: &str = "accepted events: S3 notifications, SQS batches, database changes \
+pub const ACCEPTED: &str = "accepted events: S3 notifications, SQS batches, DynamoDB stream batches, database changes \
 {\"table\", \"operation\", \"keys\"}, and direct {\"queries\": [...]} and/or {\"tags\": [...]}";
 
 /// A direct invalidation request.
@@ -80,6 +85,10 @@ pub async fn handle(invalidation: Invalidation<'_>, event: Value) -> Result<Valu
         Some("aws:sqs") => {
             let batch: SqsEvent = parse(event)?;
             Ok(serde_json::to_value(sqs(invalidation, batch).await).unwrap_or_default())
+        }
+        Some("aws:dynamodb") => {
+            let batch: DynamoDbEvent = parse(event)?;
+            Ok(serde_json::to_value(dynamodb(invalidation, batch).await).unwrap_or_default())
         }
         Some(_) => s3(invalidation, parse(event)?).await,
         None if event.get("table").is_some() => change(invalidation, parse(event)?).await,
@@ -221,6 +230,40 @@ async fn s3(invalidation: Invalidation<'_>, event: S3Event) -> Result<Value, Inv
     }
     tracing::info!(dropped = dropped.len(), "S3 objects dropped from the cache");
     Ok(json!({"dropped": dropped, "ignored": ignored}))
+}
+
+/// String key attribute `name` of a stream record's keys (`{"PK": {"S": "..."}}`).
+fn string_key(keys: &Value, name: &str) -> Option<String> {
+    keys.get(name)?.get("S")?.as_str().map(str::to_owned)
+}
+
+/// Drops the summary of every restaurant the batch changed, once per restaurant (each record
+/// arrives after its write committed, so one drop covers all the batch's writes to it). On a
+/// failure the record is reported, and the stream resumes from it.
+async fn dynamodb(invalidation: Invalidation<'_>, batch: DynamoDbEvent) -> DynamoDbEventResponse {
+    let mut dropped: Vec<String> = Vec::new();
+    let mut response = DynamoDbEventResponse::default();
+    for record in &batch.records {
+        let keys = serde_json::to_value(&record.change.keys).unwrap_or_default();
+        let partition = string_key(&keys, dynamo_origin::PARTITION_KEY).unwrap_or_default();
+        let sort = string_key(&keys, dynamo_origin::SORT_KEY).unwrap_or_default();
+        let Some(name) = dynamo_origin::summary_affected_by(&partition, &sort) else {
+            continue;
+        };
+        if dropped.iter().any(|done| done == name) {
+            continue;
+        }
+        if let Err(e) = invalidation.restaurant(name).await {
+            tracing::warn!(error = %e, restaurant = name, "summary invalidation from the stream failed");
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = record.change.sequence_number.clone();
+            response.batch_item_failures.push(failure);
+            break;
+        }
+        dropped.push(name.to_owned());
+    }
+    tracing::info!(restaurants = dropped.len(), records = batch.records.len(), "restaurant summaries dropped");
+    response
 }
 
 /// Each message is handled on its own; failures are reported per message, so a bad one never

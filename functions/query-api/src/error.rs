@@ -4,6 +4,7 @@ use cache_aside::CacheError;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use query_catalog::ParamError;
+use dynamo_origin::TableError;
 use sql_origin::DbError;
 use use_cases::UseCaseError;
 
@@ -214,11 +215,31 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::BadParameter(e) => Self::from(e),
             UseCaseError::RestaurantNotFound(name) => Self::restaurant_not_found(&name),
             UseCaseError::Origin(e) => Self::from(e),
+            UseCaseError::Table(e) => Self::from(e),
             UseCaseError::Cache(e) => Self::cache_unavailable(&e),
             UseCaseError::ObjectsNotConfigured => Self::objects_not_configured(),
             UseCaseError::SummaryMayBeStale { review } => Self::summary_may_be_stale(&review),
             UseCaseError::ObjectStore(e) => Self::object_store(e),
             UseCaseError::Internal(detail) => Self::internal(&detail),
+        }
+    }
+}
+
+impl From<TableError> for ApiError {
+    fn from(e: TableError) -> Self {
+        tracing::warn!(error = %e, "restaurant table failed");
+        match e {
+            TableError::Timeout { .. } => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "origin_timeout",
+                "the restaurant table did not answer within the request's time budget, and nothing usable is cached",
+            ),
+            TableError::Throttled { .. } | TableError::Unavailable { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "origin_unavailable",
+                "the restaurant table is unavailable and no cached result exists",
+            ),
+            other => Self::internal(&other),
         }
     }
 }

@@ -13,7 +13,7 @@ mod warnings;
 
 pub use databases::{database_variable, DatabaseSource, DbEndpoint};
 pub use parse::DEFAULT_INVALIDATION_SETTLE;
-pub use settings::{MetricsSettings, ObjectSettings, RedisSettings, ServingSettings};
+pub use settings::{MetricsSettings, ObjectSettings, RedisSettings, RestaurantOrigin, ServingSettings};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,7 +22,8 @@ use cache_aside::CacheSettings;
 use sql_origin::DatabaseSettings;
 
 use crate::parse::{
-    cache_settings, check_budgets, database_settings, metrics_settings, object_settings, serving_settings,
+    cache_settings, check_budgets, database_settings, metrics_settings, object_settings, restaurant_origin,
+    serving_settings,
 };
 use crate::vars::Vars;
 
@@ -62,6 +63,8 @@ pub struct ServiceConfig {
     pub databases: Vec<(String, DatabaseSource)>,
     /// Object cache settings.
     pub objects: ObjectSettings,
+    /// Where restaurants and reviews live (`RESTAURANT_ORIGIN`, `RESTAURANTS_TABLE`).
+    pub restaurants: RestaurantOrigin,
     /// AWS endpoint, region and credentials as found in the environment.
     pub aws: aws_clients::AwsSettings,
     /// `QUERY_CATALOG_PATH`: a catalog file replacing the bundled one.
@@ -88,6 +91,7 @@ impl std::fmt::Debug for ServiceConfig {
             .field("redis", &self.redis)
             .field("databases", &self.databases)
             .field("objects", &self.objects)
+            .field("restaurants", &self.restaurants)
             .field("aws", &self.aws)
             .field("catalog_path", &self.catalog_path)
             .field("cache", &self.cache)
@@ -141,6 +145,7 @@ impl ServiceConfig {
             },
             databases: databases::databases(vars, require_database)?,
             objects: object_settings(&v)?,
+            restaurants: restaurant_origin(&v)?,
             aws: aws_clients::AwsSettings {
                 endpoint_url: v.text("AWS_ENDPOINT_URL"),
                 region: v.text("AWS_REGION").or_else(|| v.text("AWS_DEFAULT_REGION")),
@@ -192,6 +197,7 @@ mod tests {
             )]
         );
         assert!(c.catalog_path.is_none());
+        assert_eq!(c.restaurants, RestaurantOrigin::Sql);
         let printed = format!("{c:?}");
         assert!(
             !printed.contains("db-pass-value") && !printed.contains(":pw@"),
@@ -342,5 +348,30 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("has space"));
+    }
+
+    #[test]
+    fn a_restaurants_table_selects_dynamodb_unless_sql_is_asked_for() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut all = vars(&BASE);
+            all.extend(vars(extra));
+            ServiceConfig::from_map(&all).map(|c| c.restaurants)
+        };
+        let table = RestaurantOrigin::DynamoDb {
+            table: "restaurants-demo".into(),
+        };
+        assert_eq!(with(&[("RESTAURANTS_TABLE", "restaurants-demo")]).unwrap(), table);
+        assert_eq!(
+            with(&[("RESTAURANTS_TABLE", "restaurants-demo"), ("RESTAURANT_ORIGIN", "DynamoDB")]).unwrap(),
+            table
+        );
+        assert_eq!(
+            with(&[("RESTAURANTS_TABLE", "restaurants-demo"), ("RESTAURANT_ORIGIN", "sql")]).unwrap(),
+            RestaurantOrigin::Sql
+        );
+        let refused = |extra: &[(&str, &str)]| with(extra).unwrap_err().to_string();
+        assert!(refused(&[("RESTAURANT_ORIGIN", "dynamodb")]).contains("RESTAURANTS_TABLE is not set"));
+        assert!(refused(&[("RESTAURANT_ORIGIN", "mongo")]).contains("expected sql or dynamodb"));
+        assert!(refused(&[("RESTAURANTS_TABLE", "a b")]).contains("3 to 255"));
     }
 }

@@ -7,7 +7,7 @@ use cache_aside::CacheSettings;
 use sql_origin::{DatabaseSettings, DbTls, DbTlsMode};
 
 use crate::vars::Vars;
-use crate::{ConfigError, MetricsSettings, ObjectSettings, ServingSettings};
+use crate::{ConfigError, MetricsSettings, ObjectSettings, RestaurantOrigin, ServingSettings};
 
 /// `CACHE_*` and `REDIS_*` tunables over [`CacheSettings::default`].
 pub(crate) fn cache_settings(v: &Vars) -> Result<CacheSettings, ConfigError> {
@@ -212,4 +212,37 @@ pub(crate) fn metrics_settings(v: &Vars) -> Result<MetricsSettings, ConfigError>
         enabled,
         namespace: v.text("METRICS_NAMESPACE").unwrap_or(defaults.namespace),
     })
+}
+
+/// `RESTAURANT_ORIGIN` (`sql` or `dynamodb`) and `RESTAURANTS_TABLE`. Naming a table alone
+/// selects DynamoDB; `dynamodb` without a table is refused.
+pub(crate) fn restaurant_origin(v: &Vars) -> Result<RestaurantOrigin, ConfigError> {
+    let table = v.text("RESTAURANTS_TABLE");
+    if let Some(name) = &table {
+        let valid = (3..=255).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !valid {
+            return Err(ConfigError::Invalid {
+                name: "RESTAURANTS_TABLE",
+                value: name.clone(),
+                problem: "a DynamoDB table name is 3 to 255 of a-z, A-Z, 0-9, _, -, .".into(),
+            });
+        }
+    }
+    let origin = v.text("RESTAURANT_ORIGIN").map(|o| o.to_ascii_lowercase());
+    match (origin.as_deref(), table) {
+        (None | Some("dynamodb"), Some(table)) => Ok(RestaurantOrigin::DynamoDb { table }),
+        (None | Some("sql"), _) => Ok(RestaurantOrigin::Sql),
+        (Some("dynamodb"), None) => Err(ConfigError::Missing {
+            name: "RESTAURANTS_TABLE",
+            hint: "RESTAURANT_ORIGIN=dynamodb needs the table's name",
+        }),
+        (Some(other), _) => Err(ConfigError::Invalid {
+            name: "RESTAURANT_ORIGIN",
+            value: other.to_owned(),
+            problem: "expected sql or dynamodb".into(),
+        }),
+    }
 }

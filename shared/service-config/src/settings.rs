@@ -100,3 +100,16 @@ impl Default for MetricsSettings {
         }
     }
 }
+
+/// Where the restaurant scenario (`/restaurants/...`) keeps its data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RestaurantOrigin {
+    /// The catalog's `restaurant_summary` query and `add_review` statement (PostgreSQL).
+    #[default]
+    Sql,
+    /// A DynamoDB table in the tutorial's single-table shape.
+    DynamoDb {
+        /// `RESTAURANTS_TABLE`.
+        table: String,
+    },
+}

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use aws_clients::{load_sdk_config, ObjectStore, SdkConfig, SecretError, Secrets};
 use cache_aside::{Cache, CacheError, ObjectPolicy, RedisTarget};
 use query_catalog::{Catalog, CatalogError, PlaceholderStyle};
-use service_config::{DatabaseSource, DbEndpoint, ObjectSettings, ServiceConfig};
+use dynamo_origin::RestaurantTable;
+use service_config::{DatabaseSource, DbEndpoint, ObjectSettings, RestaurantOrigin, ServiceConfig};
 use sql_origin::{CredentialSource, CredentialsFuture, Database, Databases, DbCredentials, DbError, Engine};
 
 /// Why the function cannot start. Messages name the setting, never a secret value.
@@ -93,6 +94,8 @@ pub struct Clients {
     pub catalog: Catalog,
     /// The configured databases.
     pub databases: Databases,
+    /// The DynamoDB restaurant table, when restaurants live there rather than in SQL.
+    pub restaurant_table: Option<RestaurantTable>,
     /// S3 objects, when a bucket is configured.
     pub objects: Option<ObjectStore>,
     /// How objects are cached.
@@ -112,6 +115,7 @@ impl Clients {
         log_warnings(config);
         let catalog = Catalog::load(config.catalog_path.as_deref())?;
         let needs_aws = config.objects.bucket.is_some()
+            || config.restaurants != RestaurantOrigin::Sql
             || config.redis.auth_secret_id.is_some()
             || config
                 .databases
@@ -161,10 +165,15 @@ impl Clients {
             (Some(bucket), Some(sdk)) => Some(ObjectStore::new(sdk, bucket)),
             _ => None,
         };
+        let restaurant_table = match (&config.restaurants, &sdk) {
+            (RestaurantOrigin::DynamoDb { table }, Some(sdk)) => Some(RestaurantTable::new(sdk, table)),
+            _ => None,
+        };
         Ok(Self {
             cache,
             catalog,
             databases: Databases::new(databases),
+            restaurant_table,
             objects,
             object_policy: object_policy(&config.objects),
             max_object_bytes: config.objects.max_serve_bytes as u64,

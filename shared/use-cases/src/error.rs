@@ -3,6 +3,7 @@
 
 use aws_clients::ObjectStoreError;
 use cache_aside::CacheError;
+use dynamo_origin::TableError;
 use query_catalog::ParamError;
 use sql_origin::DbError;
 
@@ -24,6 +25,9 @@ pub enum UseCaseError {
     /// The database failed and nothing usable was cached.
     #[error(transparent)]
     Origin(#[from] DbError),
+    /// The DynamoDB restaurant table failed and nothing usable was cached.
+    #[error(transparent)]
+    Table(#[from] TableError),
     /// Redis had to work (an invalidation) and did not.
     #[error(transparent)]
     Cache(#[from] CacheError),

@@ -104,6 +104,17 @@ impl<'a> Invalidation<'a> {
             .await
     }
 
+    /// Drops restaurant `name`'s cached summaries, whatever their origin.
+    pub async fn restaurant(&self, name: &str) -> Result<u64, UseCaseError> {
+        let query = self
+            .catalog
+            .get(crate::SUMMARY_QUERY)
+            .ok_or_else(|| UseCaseError::UnknownQuery(crate::SUMMARY_QUERY.to_owned()))?;
+        Ok(self
+            .entity(query, "name", &ParamValue::Text(name.to_owned()))
+            .await?)
+    }
+
     /// Drops cached object `key`.
     pub async fn object(&self, key: &str) -> Result<(), CacheError> {
         Ok(self.cache.drop_object(key).await?)

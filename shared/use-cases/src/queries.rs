@@ -29,7 +29,7 @@ pub fn query_entry(query: &NamedQuery, params: &ResolvedParams) -> Result<EntryK
 }
 
 /// How long `query`'s results stay fresh and how stale they may be served.
-fn freshness(query: &NamedQuery) -> Freshness {
+pub(crate) fn freshness(query: &NamedQuery) -> Freshness {
     Freshness {
         ttl: query.ttl(),
         stale_while_revalidate: Duration::from_secs(query.stale_while_revalidate_seconds),

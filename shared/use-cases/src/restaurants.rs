@@ -1,12 +1,21 @@
 //! The restaurant scenario: a cached summary per restaurant (the restaurant, its rating and
 //! 5 newest reviews) and a review write path that keeps it current (write-through).
+//!
+//! The data lives in the SQL database (the catalog's `restaurant_summary` query and
+//! `add_review` statement) or in a DynamoDB table, as configured. Either way the catalog query
+//! gives the cache entry its TTL, early-refresh and stale settings and its scopes, so the
+//! restaurant's entity scope drops its summary whatever the origin, and the statement's
+//! parameters validate a review.
 
 use std::time::Duration;
 
-use cache_aside::{CacheState, Lookup, Read, ReadMode};
+use cache_aside::{CacheError, CacheState, EntryKey, Lookup, Read, ReadMode};
+use dynamo_origin::{NewReview, RestaurantTable, TableError};
 use query_catalog::{NamedQuery, ParamValue, ResolvedParams};
 use serde_json::{Map, Value};
 
+use crate::budget::OverBudget;
+use crate::queries::freshness;
 use crate::{Clients, UseCaseError};
 
 /// The catalog query that builds a summary.
@@ -71,18 +80,55 @@ impl Clients {
         self.named_query(SUMMARY_QUERY)
     }
 
-    /// The summary of restaurant `name` through the cache (`read` as for any query). An entry
-    /// that is not a summary (damaged, or written by something else) is replaced once.
+    /// The summary of restaurant `name` through the cache (`read` as for any query), from the
+    /// configured origin.
     pub async fn restaurant_summary(&self, name: &str, read: Read) -> Result<Lookup<Value>, UseCaseError> {
         let query = self.summary_query()?;
         let params = ResolvedParams::resolve(&query.params, [("name", name)])?;
-        let lookup = self.run_query(query, &params, read).await?;
+        match &self.restaurant_table {
+            Some(table) => self.table_summary(table, query, &params, name, read).await,
+            None => self.sql_summary(query, &params, name, read).await,
+        }
+    }
+
+    /// The summary from DynamoDB, cached as the summary itself (`null` for no restaurant).
+    async fn table_summary(
+        &self,
+        table: &RestaurantTable,
+        query: &NamedQuery,
+        params: &ResolvedParams,
+        name: &str,
+        read: Read,
+    ) -> Result<Lookup<Value>, UseCaseError> {
+        let entry = table_entry(query, params).map_err(|e| UseCaseError::Internal(e.to_string()))?;
+        let read = Read::until(read.mode, self.due(read.deadline));
+        let lookup = self
+            .cache
+            .get_or_load_with::<Value, TableError, _, _>(&entry, freshness(query), read, || {
+                self.within_budget(read.deadline, table_over_budget, async {
+                    Ok(table.summary(name).await?.unwrap_or(Value::Null))
+                })
+            })
+            .await?;
+        found(lookup, name)
+    }
+
+    /// The summary from the catalog query. An entry that is not a summary (damaged, or written
+    /// by something else) is replaced once.
+    async fn sql_summary(
+        &self,
+        query: &NamedQuery,
+        params: &ResolvedParams,
+        name: &str,
+        read: Read,
+    ) -> Result<Lookup<Value>, UseCaseError> {
+        let lookup = self.run_query(query, params, read).await?;
         let row = match first_row(lookup.value.rows.get()) {
             Ok(row) => row,
             Err(e) if read.mode == ReadMode::Cached && lookup.state != CacheState::Miss => {
                 tracing::warn!(error = %e, restaurant = name, "cached summary unreadable; reloading it");
                 let refreshed = Read::until(ReadMode::Refresh, read.deadline);
-                let lookup = self.run_query(query, &params, refreshed).await?;
+                let lookup = self.run_query(query, params, refreshed).await?;
                 let row = first_row(lookup.value.rows.get())?;
                 return found(lookup.map(|_| row.unwrap_or_default()), name);
             }
@@ -121,15 +167,20 @@ impl Clients {
             }
             e
         })?;
-        let inserted = self
-            .within_budget(
-                self.due(deadline),
-                crate::queries::db_over_budget,
-                self.fetch_rows(statement, &params),
-            )
-            .await?;
-        let stored = first_row(inserted.rows.get())?
-            .ok_or_else(|| UseCaseError::RestaurantNotFound(name.to_owned()))?;
+        let stored = match &self.restaurant_table {
+            Some(table) => self.store_review_in_table(table, name, &params, deadline).await?,
+            None => {
+                let inserted = self
+                    .within_budget(
+                        self.due(deadline),
+                        crate::queries::db_over_budget,
+                        self.fetch_rows(statement, &params),
+                    )
+                    .await?;
+                first_row(inserted.rows.get())?
+            }
+        }
+        .ok_or_else(|| UseCaseError::RestaurantNotFound(name.to_owned()))?;
         let invalidated = self.invalidate_summary(name).await;
         let mode = if invalidated {
             ReadMode::Cached
@@ -152,14 +203,48 @@ impl Clients {
         })
     }
 
+    /// Stores a review, validated by the catalog statement's parameters, in the table.
+    async fn store_review_in_table(
+        &self,
+        table: &RestaurantTable,
+        name: &str,
+        params: &ResolvedParams,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Option<Value>, UseCaseError> {
+        let values = params.as_map();
+        let text = |field: &str| match values.get(field) {
+            Some(ParamValue::Text(s)) => Ok(s.as_str()),
+            _ => Err(UseCaseError::Internal(format!(
+                "statement {ADD_REVIEW_STATEMENT} has no string parameter {field}"
+            ))),
+        };
+        let rating = match values.get("rating") {
+            Some(ParamValue::Int(rating)) => *rating,
+            _ => {
+                return Err(UseCaseError::Internal(format!(
+                    "statement {ADD_REVIEW_STATEMENT} has no int parameter rating"
+                )))
+            }
+        };
+        let review = NewReview {
+            author: text("author")?,
+            rating,
+            body: text("body")?,
+        };
+        let request_key = text("request_id").ok().filter(|k| !k.is_empty());
+        Ok(self
+            .within_budget(
+                self.due(deadline),
+                table_over_budget,
+                table.add_review(name, review, request_key),
+            )
+            .await?)
+    }
+
     /// Drops restaurant `name`'s cached summaries; three tries, a short pause between them.
     async fn invalidate_summary(&self, name: &str) -> bool {
-        let Ok(query) = self.summary_query() else {
-            return false;
-        };
-        let value = ParamValue::Text(name.to_owned());
         for attempt in 1..=INVALIDATION_TRIES {
-            match self.invalidation().entity(query, "name", &value).await {
+            match self.invalidation().restaurant(name).await {
                 Ok(_) => return true,
                 Err(e) => {
                     tracing::warn!(error = %e, restaurant = name, attempt, "summary invalidation failed");
@@ -175,6 +260,25 @@ impl Clients {
 
 /// Tries of an invalidation after a write.
 const INVALIDATION_TRIES: u32 = 3;
+
+/// The cache entry of a DynamoDB summary: its own kind, so it never mixes with SQL-loaded
+/// entries, and the catalog query's scopes, so the same invalidations drop it.
+fn table_entry(query: &NamedQuery, params: &ResolvedParams) -> Result<EntryKey, CacheError> {
+    EntryKey::new("ddb", &query.name, &params.as_map())?.with_scopes(query.scopes_for(params))
+}
+
+/// A table call that missed its budget, as the table's own error.
+fn table_over_budget(over: OverBudget) -> TableError {
+    match over {
+        OverBudget::Deadline => TableError::Timeout {
+            operation: "restaurant read or write",
+        },
+        OverBudget::Busy => TableError::Unavailable {
+            operation: "restaurant read or write",
+            detail: "too many origin loads in flight in this instance".into(),
+        },
+    }
+}
 
 /// The summary, or "no such restaurant" when the query found no row.
 fn found(lookup: Lookup<Value>, name: &str) -> Result<Lookup<Value>, UseCaseError> {

@@ -1,0 +1,235 @@
+//! Reads and writes of one restaurant's partition.
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use serde_json::Value;
+
+use crate::items::{n, review_json, s, summary_json, text, Item};
+use crate::keys::{
+    request_sort_key, restaurant_partition, review_sort_key, PARTITION_KEY, RESTAURANT_ITEM,
+    REVIEW_PREFIX, SORT_KEY,
+};
+use crate::TableError;
+
+/// Reviews in a summary, newest first.
+pub const LATEST_REVIEWS: i32 = 5;
+/// How long a request key is remembered (the table's TTL attribute `expires_at` ends it).
+const REQUEST_MEMORY_SECONDS: i64 = 24 * 3600;
+
+/// A review to store; already validated by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct NewReview<'a> {
+    /// Who wrote it.
+    pub author: &'a str,
+    /// 1 to 5.
+    pub rating: i64,
+    /// The text.
+    pub body: &'a str,
+}
+
+/// The restaurants table. Built once per instance; cheap to share.
+#[derive(Debug, Clone)]
+pub struct RestaurantTable {
+    pub(crate) client: Client,
+    pub(crate) table: String,
+}
+
+/// Where a transaction's cancellation came from, by item position.
+const RESTAURANT_UPDATE: usize = 0;
+const REQUEST_PUT: usize = 2;
+
+impl RestaurantTable {
+    /// The table called `table`, through the shared SDK configuration (timeouts, endpoint).
+    pub fn new(sdk: &SdkConfig, table: &str) -> Self {
+        Self {
+            client: Client::new(sdk),
+            table: table.to_owned(),
+        }
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.table
+    }
+
+    /// Restaurant `name`'s summary, or `None` when there is no such restaurant. Both reads are
+    /// strongly consistent and run at once: a summary loaded right after a write includes it,
+    /// so a fill that follows an invalidation never re-caches the old state.
+    pub async fn summary(&self, name: &str) -> Result<Option<Value>, TableError> {
+        let partition = restaurant_partition(name);
+        let restaurant = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(&partition))
+            .key(SORT_KEY, s(RESTAURANT_ITEM))
+            .consistent_read(true)
+            .send();
+        let latest = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :review)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#sk", SORT_KEY)
+            .expression_attribute_values(":pk", s(&partition))
+            .expression_attribute_values(":review", s(REVIEW_PREFIX))
+            .scan_index_forward(false)
+            .limit(LATEST_REVIEWS)
+            .consistent_read(true)
+            .send();
+        let (restaurant, latest) = tokio::join!(restaurant, latest);
+        let restaurant = restaurant.map_err(|e| TableError::from_sdk("GetItem", e))?;
+        let Some(item) = restaurant.item() else {
+            return Ok(None);
+        };
+        let latest = latest.map_err(|e| TableError::from_sdk("Query", e))?;
+        summary_json(item, latest.items()).map(Some)
+    }
+
+    /// Stores `review` for restaurant `name` and returns it as stored, or `None` when there is
+    /// no such restaurant. One transaction adds the review item and the restaurant's counters;
+    /// with `request_key`, a request record (kept a day) makes a retry return the first
+    /// review instead of storing a second one.
+    pub async fn add_review(
+        &self,
+        name: &str,
+        review: NewReview<'_>,
+        request_key: Option<&str>,
+    ) -> Result<Option<Value>, TableError> {
+        let partition = restaurant_partition(name);
+        let now = chrono::Utc::now();
+        let created_at = now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        let id = format!("{:016x}", fastrand::u64(..));
+        let sort_key = review_sort_key(&created_at, &id);
+        let item: Item = [
+            (PARTITION_KEY, s(&partition)),
+            (SORT_KEY, s(&sort_key)),
+            ("id", s(&id)),
+            ("author", s(review.author)),
+            ("rating", n(review.rating)),
+            ("body", s(review.body)),
+            ("created_at", s(&created_at)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let mut writes = vec![
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .key(PARTITION_KEY, s(&partition))
+                        .key(SORT_KEY, s(RESTAURANT_ITEM))
+                        .update_expression("ADD review_count :one, rating_sum :rating")
+                        .condition_expression("attribute_exists(#pk)")
+                        .expression_attribute_names("#pk", PARTITION_KEY)
+                        .expression_attribute_values(":one", n(1))
+                        .expression_attribute_values(":rating", n(review.rating))
+                        .build()
+                        .map_err(|e| build_error(&e))?,
+                )
+                .build(),
+            TransactWriteItem::builder()
+                .put(new_item(&self.table, item.clone())?)
+                .build(),
+        ];
+        if let Some(key) = request_key {
+            let record: Item = [
+                (PARTITION_KEY, s(&partition)),
+                (SORT_KEY, s(request_sort_key(key))),
+                ("review_key", s(&sort_key)),
+                ("expires_at", n(now.timestamp() + REQUEST_MEMORY_SECONDS)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            writes.push(TransactWriteItem::builder().put(new_item(&self.table, record)?).build());
+        }
+        let written = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match written {
+            Ok(_) => review_json(&item).map(Some),
+            Err(SdkError::ServiceError(failure)) => match failure.err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let failed = |position: usize| {
+                        cancelled
+                            .cancellation_reasons()
+                            .get(position)
+                            .and_then(|r| r.code())
+                            == Some("ConditionalCheckFailed")
+                    };
+                    if failed(RESTAURANT_UPDATE) {
+                        Ok(None)
+                    } else if request_key.is_some() && failed(REQUEST_PUT) {
+                        self.earlier_review(&partition, request_key.unwrap_or_default())
+                            .await
+                            .map(Some)
+                    } else {
+                        Err(TableError::from_sdk(
+                            "TransactWriteItems",
+                            SdkError::ServiceError(failure),
+                        ))
+                    }
+                }
+                _ => Err(TableError::from_sdk(
+                    "TransactWriteItems",
+                    SdkError::ServiceError(failure),
+                )),
+            },
+            Err(e) => Err(TableError::from_sdk("TransactWriteItems", e)),
+        }
+    }
+
+    /// The review stored by an earlier request with the same key.
+    async fn earlier_review(&self, partition: &str, request_key: &str) -> Result<Value, TableError> {
+        let record = self.get(partition, &request_sort_key(request_key)).await?;
+        let review_key = text(&record, "review_key")?;
+        let review = self.get(partition, &review_key).await?;
+        review_json(&review)
+    }
+
+    /// One item that must exist (strongly consistent).
+    async fn get(&self, partition: &str, sort_key: &str) -> Result<Item, TableError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(partition))
+            .key(SORT_KEY, s(sort_key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk("GetItem", e))?;
+        found.item.ok_or_else(|| TableError::Malformed {
+            key: sort_key.to_owned(),
+            problem: "is referenced but missing".into(),
+        })
+    }
+}
+
+/// A put that never overwrites an item.
+fn new_item(table: &str, item: Item) -> Result<Put, TableError> {
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#pk)")
+        .expression_attribute_names("#pk", PARTITION_KEY)
+        .build()
+        .map_err(|e| build_error(&e))
+}
+
+/// A request that could not be built (a bug: every required field is set here).
+pub(crate) fn build_error(error: &dyn std::error::Error) -> TableError {
+    TableError::Unavailable {
+        operation: "request building",
+        detail: error.to_string(),
+    }
+}
