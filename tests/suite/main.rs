@@ -12,6 +12,7 @@ mod openapi;
 mod pages;
 mod query_api;
 mod restaurants;
+mod restaurants_dynamodb;
 mod secrets;
 mod secure_redis;
 mod support;

@@ -7,7 +7,7 @@ use test_support::RedisServer;
 
 use crate::support::{app, call, request, seeded_database};
 
-fn post_review(restaurant: &str, body: &str) -> Request {
+pub(crate) fn post_review(restaurant: &str, body: &str) -> Request {
     let text = std::fs::read_to_string(test_support::workspace_path(
         "events/query-api/v2-post-review.json",
     ))
@@ -20,7 +20,7 @@ fn post_review(restaurant: &str, body: &str) -> Request {
     lambda_http::request::from_str(&event.to_string()).unwrap()
 }
 
-fn summary(restaurant: &str) -> Request {
+pub(crate) fn summary(restaurant: &str) -> Request {
     request(
         "GET",
         &format!("/restaurants/{}/summary", restaurant.replace(' ', "%20")),

@@ -16,15 +16,16 @@
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::event::s3::S3Event;
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use query_catalog::{query_scope, tag_scope};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use use_cases::{Invalidation, UseCaseError};
 
 /// What the function accepts, quoted in every refusal.
-pub const ACCEPTED: &str = "accepted events: S3 notifications, SQS batches, DynamoDB stream batches, database changes \
+pub const ACCEPTED: &str =
+    "accepted events: S3 notifications, SQS batches, DynamoDB stream batches, database changes \
 {\"table\", \"operation\", \"keys\"}, and direct {\"queries\": [...]} and/or {\"tags\": [...]}";
 
 /// A direct invalidation request.
@@ -262,7 +263,11 @@ async fn dynamodb(invalidation: Invalidation<'_>, batch: DynamoDbEvent) -> Dynam
         }
         dropped.push(name.to_owned());
     }
-    tracing::info!(restaurants = dropped.len(), records = batch.records.len(), "restaurant summaries dropped");
+    tracing::info!(
+        restaurants = dropped.len(),
+        records = batch.records.len(),
+        "restaurant summaries dropped"
+    );
     response
 }
 

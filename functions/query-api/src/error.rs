@@ -1,10 +1,10 @@
 //! The API's JSON errors: `{"error": {"code": "...", "message": "..."}}` with the right status.
 
 use cache_aside::CacheError;
+use dynamo_origin::TableError;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use query_catalog::ParamError;
-use dynamo_origin::TableError;
 use sql_origin::DbError;
 use use_cases::UseCaseError;
 

@@ -114,7 +114,14 @@ mod tests {
         let keys: Vec<&str> = summary.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["name", "cuisine", "city", "review_count", "average_rating", "latest_reviews"]
+            [
+                "name",
+                "cuisine",
+                "city",
+                "review_count",
+                "average_rating",
+                "latest_reviews"
+            ]
         );
     }
 

@@ -51,12 +51,18 @@ mod tests {
 
     #[test]
     fn partitions_round_trip_and_other_keys_are_not_restaurants() {
-        assert_eq!(restaurant_of_key(&restaurant_partition("Blue Fig")), Some("Blue Fig"));
+        assert_eq!(
+            restaurant_of_key(&restaurant_partition("Blue Fig")),
+            Some("Blue Fig")
+        );
         assert_eq!(restaurant_of_key("RESTAURANT#"), None);
         assert_eq!(restaurant_of_key("USER#x"), None);
         let pk = restaurant_partition("Saffron");
         assert_eq!(summary_affected_by(&pk, RESTAURANT_ITEM), Some("Saffron"));
-        assert_eq!(summary_affected_by(&pk, &review_sort_key("t", "i")), Some("Saffron"));
+        assert_eq!(
+            summary_affected_by(&pk, &review_sort_key("t", "i")),
+            Some("Saffron")
+        );
         assert_eq!(summary_affected_by(&pk, &request_sort_key("k")), None);
     }
 

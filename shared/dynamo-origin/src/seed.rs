@@ -9,7 +9,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
 use crate::items::{integer, n, s, Item};
-use crate::keys::{restaurant_partition, review_sort_key, PARTITION_KEY, RESTAURANT_ITEM, REVIEW_PREFIX, SORT_KEY};
+use crate::keys::{
+    restaurant_partition, review_sort_key, PARTITION_KEY, RESTAURANT_ITEM, REVIEW_PREFIX, SORT_KEY,
+};
 use crate::table::build_error;
 use crate::{RestaurantTable, TableError};
 
@@ -134,13 +136,14 @@ impl RestaurantTable {
                     tokio::time::sleep(Duration::from_millis(backoff + fastrand::u64(..=backoff))).await;
                 }
                 report.batch_calls += 1;
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| TableError::from_sdk("BatchWriteItem", e))?;
+                let output = Box::pin(
+                    self.client
+                        .batch_write_item()
+                        .request_items(&self.table, pending)
+                        .send(),
+                )
+                .await
+                .map_err(|e| TableError::from_sdk("BatchWriteItem", e))?;
                 pending = unprocessed(output.unprocessed_items, &self.table);
             }
         }
@@ -152,22 +155,23 @@ impl RestaurantTable {
         let (mut count, mut sum) = (0, 0);
         let mut start: Option<Item> = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :review)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .expression_attribute_names("#sk", SORT_KEY)
-                .expression_attribute_names("#rating", "rating")
-                .expression_attribute_values(":pk", s(restaurant_partition(name)))
-                .expression_attribute_values(":review", s(REVIEW_PREFIX))
-                .projection_expression("#rating")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| TableError::from_sdk("Query", e))?;
+            let page = Box::pin(
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :review)")
+                    .expression_attribute_names("#pk", PARTITION_KEY)
+                    .expression_attribute_names("#sk", SORT_KEY)
+                    .expression_attribute_names("#rating", "rating")
+                    .expression_attribute_values(":pk", s(restaurant_partition(name)))
+                    .expression_attribute_values(":review", s(REVIEW_PREFIX))
+                    .projection_expression("#rating")
+                    .consistent_read(true)
+                    .set_exclusive_start_key(start)
+                    .send(),
+            )
+            .await
+            .map_err(|e| TableError::from_sdk("Query", e))?;
             for item in page.items() {
                 count += 1;
                 sum += integer(item, "rating")?;

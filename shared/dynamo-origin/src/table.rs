@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::items::{n, review_json, s, summary_json, text, Item};
 use crate::keys::{
-    request_sort_key, restaurant_partition, review_sort_key, PARTITION_KEY, RESTAURANT_ITEM,
-    REVIEW_PREFIX, SORT_KEY,
+    request_sort_key, restaurant_partition, review_sort_key, PARTITION_KEY, RESTAURANT_ITEM, REVIEW_PREFIX,
+    SORT_KEY,
 };
 use crate::TableError;
 
@@ -60,27 +60,29 @@ impl RestaurantTable {
     /// so a fill that follows an invalidation never re-caches the old state.
     pub async fn summary(&self, name: &str) -> Result<Option<Value>, TableError> {
         let partition = restaurant_partition(name);
-        let restaurant = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(&partition))
-            .key(SORT_KEY, s(RESTAURANT_ITEM))
-            .consistent_read(true)
-            .send();
-        let latest = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :review)")
-            .expression_attribute_names("#pk", PARTITION_KEY)
-            .expression_attribute_names("#sk", SORT_KEY)
-            .expression_attribute_values(":pk", s(&partition))
-            .expression_attribute_values(":review", s(REVIEW_PREFIX))
-            .scan_index_forward(false)
-            .limit(LATEST_REVIEWS)
-            .consistent_read(true)
-            .send();
+        let restaurant = Box::pin(
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(&partition))
+                .key(SORT_KEY, s(RESTAURANT_ITEM))
+                .consistent_read(true)
+                .send(),
+        );
+        let latest = Box::pin(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :review)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_names("#sk", SORT_KEY)
+                .expression_attribute_values(":pk", s(&partition))
+                .expression_attribute_values(":review", s(REVIEW_PREFIX))
+                .scan_index_forward(false)
+                .limit(LATEST_REVIEWS)
+                .consistent_read(true)
+                .send(),
+        );
         let (restaurant, latest) = tokio::join!(restaurant, latest);
         let restaurant = restaurant.map_err(|e| TableError::from_sdk("GetItem", e))?;
         let Some(item) = restaurant.item() else {
@@ -147,14 +149,19 @@ impl RestaurantTable {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
-            writes.push(TransactWriteItem::builder().put(new_item(&self.table, record)?).build());
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(new_item(&self.table, record)?)
+                    .build(),
+            );
         }
-        let written = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
+        let written = Box::pin(
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(writes))
+                .send(),
+        )
+        .await;
         match written {
             Ok(_) => review_json(&item).map(Some),
             Err(SdkError::ServiceError(failure)) => match failure.err() {
@@ -173,10 +180,15 @@ impl RestaurantTable {
                             .await
                             .map(Some)
                     } else {
-                        Err(TableError::from_sdk(
-                            "TransactWriteItems",
-                            SdkError::ServiceError(failure),
-                        ))
+                        let reasons: Vec<&str> = cancelled
+                            .cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code().unwrap_or("None"))
+                            .collect();
+                        Err(TableError::Unavailable {
+                            operation: "TransactWriteItems",
+                            detail: format!("transaction cancelled; reasons by item: {}", reasons.join(", ")),
+                        })
                     }
                 }
                 _ => Err(TableError::from_sdk(
@@ -198,16 +210,17 @@ impl RestaurantTable {
 
     /// One item that must exist (strongly consistent).
     async fn get(&self, partition: &str, sort_key: &str) -> Result<Item, TableError> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(partition))
-            .key(SORT_KEY, s(sort_key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| TableError::from_sdk("GetItem", e))?;
+        let found = Box::pin(
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(partition))
+                .key(SORT_KEY, s(sort_key))
+                .consistent_read(true)
+                .send(),
+        )
+        .await
+        .map_err(|e| TableError::from_sdk("GetItem", e))?;
         found.item.ok_or_else(|| TableError::Malformed {
             key: sort_key.to_owned(),
             problem: "is referenced but missing".into(),

@@ -362,11 +362,19 @@ mod tests {
         };
         assert_eq!(with(&[("RESTAURANTS_TABLE", "restaurants-demo")]).unwrap(), table);
         assert_eq!(
-            with(&[("RESTAURANTS_TABLE", "restaurants-demo"), ("RESTAURANT_ORIGIN", "DynamoDB")]).unwrap(),
+            with(&[
+                ("RESTAURANTS_TABLE", "restaurants-demo"),
+                ("RESTAURANT_ORIGIN", "DynamoDB")
+            ])
+            .unwrap(),
             table
         );
         assert_eq!(
-            with(&[("RESTAURANTS_TABLE", "restaurants-demo"), ("RESTAURANT_ORIGIN", "sql")]).unwrap(),
+            with(&[
+                ("RESTAURANTS_TABLE", "restaurants-demo"),
+                ("RESTAURANT_ORIGIN", "sql")
+            ])
+            .unwrap(),
             RestaurantOrigin::Sql
         );
         let refused = |extra: &[(&str, &str)]| with(extra).unwrap_err().to_string();

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use aws_clients::{load_sdk_config, ObjectStore, SdkConfig, SecretError, Secrets};
 use cache_aside::{Cache, CacheError, ObjectPolicy, RedisTarget};
-use query_catalog::{Catalog, CatalogError, PlaceholderStyle};
 use dynamo_origin::RestaurantTable;
+use query_catalog::{Catalog, CatalogError, PlaceholderStyle};
 use service_config::{DatabaseSource, DbEndpoint, ObjectSettings, RestaurantOrigin, ServiceConfig};
 use sql_origin::{CredentialSource, CredentialsFuture, Database, Databases, DbCredentials, DbError, Engine};
 

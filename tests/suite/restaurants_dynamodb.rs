@@ -1,0 +1,400 @@
+//! The restaurant scenario on DynamoDB (moto): the tutorial's single table, seeded by the
+//! ingester, served through the cache, written through on POST, and invalidated by its stream.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType,
+};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use ingester::Ingester;
+use lambda_http::http::StatusCode;
+use serde_json::{json, Value};
+use test_support::{Moto, RedisServer};
+
+use crate::restaurants::{post_review, summary};
+use crate::support::{app, call, clients, seeded_database, unique};
+
+async fn sdk(moto: &Moto) -> aws_clients::SdkConfig {
+    let settings = aws_clients::AwsSettings {
+        endpoint_url: Some(moto.endpoint()),
+        region: Some("us-east-1".into()),
+        static_credentials: Some(("test".into(), "test".into(), None)),
+    };
+    aws_clients::load_sdk_config(&settings).await
+}
+
+/// A new table in the template's shape (PK/SK strings, keys-only stream when `stream`);
+/// returns its name and stream ARN ("" without a stream). moto copies a table, stream
+/// included, on every transaction: tables that take many writes go without one.
+async fn create_table(moto: &Moto, stream: bool) -> (String, String) {
+    let name = unique("restaurants-");
+    let key = |attribute: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(attribute)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    let string = |attribute: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(attribute)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let created = aws_sdk_dynamodb::Client::new(&sdk(moto).await)
+        .create_table()
+        .table_name(&name)
+        .key_schema(key("PK", KeyType::Hash))
+        .key_schema(key("SK", KeyType::Range))
+        .attribute_definitions(string("PK"))
+        .attribute_definitions(string("SK"))
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_stream_specification(stream.then(|| {
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::KeysOnly)
+                .build()
+                .unwrap()
+        }))
+        .send()
+        .await
+        .expect("moto creates the table");
+    let stream = created
+        .table_description()
+        .and_then(|d| d.latest_stream_arn())
+        .unwrap_or_default()
+        .to_owned();
+    (name, stream)
+}
+
+/// Variables selecting the DynamoDB origin on the emulator.
+fn table_env(moto: &Moto, table: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = moto.env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    env.push(("RESTAURANTS_TABLE".into(), table.to_owned()));
+    env
+}
+
+fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// Seeds `table` through the ingester, as `{"dataset": "restaurants"}` does in AWS.
+async fn seed(moto: &Moto, redis_url: &str, db: &str, table: &str) -> Value {
+    let env = table_env(moto, table);
+    Ingester::new(clients(redis_url, db, &pairs(&env)).await)
+        .handle(json!({"dataset": "restaurants"}))
+        .await
+        .expect("the ingester seeds the table")
+}
+
+/// Every stream record written so far, in the Lambda event shape the invalidator receives.
+async fn stream_event(moto: &Moto, stream_arn: &str) -> Value {
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk(moto).await);
+    let description = streams
+        .describe_stream()
+        .stream_arn(stream_arn)
+        .send()
+        .await
+        .expect("describe stream");
+    let mut records = Vec::new();
+    for shard in description
+        .stream_description()
+        .map(|d| d.shards())
+        .unwrap_or_default()
+    {
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(stream_arn)
+            .shard_id(shard.shard_id().unwrap_or_default())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("shard iterator");
+        let page = streams
+            .get_records()
+            .shard_iterator(iterator.shard_iterator().unwrap_or_default())
+            .limit(1000)
+            .send()
+            .await
+            .expect("records");
+        for record in page.records() {
+            let change = record.dynamodb().expect("a change");
+            let keys: serde_json::Map<String, Value> = change
+                .keys()
+                .unwrap_or(&Default::default())
+                .iter()
+                .map(|(k, v)| (k.clone(), json!({"S": v.as_s().cloned().unwrap_or_default()})))
+                .collect();
+            records.push(json!({
+                "eventID": record.event_id(),
+                "eventName": record.event_name().map(|n| n.as_str()),
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": stream_arn,
+                "dynamodb": {
+                    "Keys": keys,
+                    "SequenceNumber": change.sequence_number(),
+                    "SizeBytes": change.size_bytes().unwrap_or(1),
+                    "StreamViewType": "KEYS_ONLY",
+                },
+            }));
+        }
+    }
+    json!({ "Records": records })
+}
+
+#[tokio::test]
+async fn dynamodb_summaries_hit_and_a_posted_review_is_in_every_one_of_1000_next_reads() {
+    // Its own emulator: moto copies the table on every transaction, and 1,000 of them would
+    // slow the other tests' S3 and Secrets Manager calls.
+    let own = Moto::start();
+    let moto = &own;
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let (table, _) = create_table(moto, false).await;
+    let seeded = seed(moto, &redis.url(), &db, &table).await;
+    assert_eq!(
+        (seeded["restaurants"].as_u64(), seeded["reviews"].as_u64()),
+        (Some(10), Some(250))
+    );
+    let again = seed(moto, &redis.url(), &db, &table).await;
+    assert_eq!(again["reviews"], 250, "re-seeding writes the same items");
+    let env = table_env(moto, &table);
+    let app = app(&redis.url(), &db, &pairs(&env)).await;
+
+    let first = call(&app, summary("Blue Fig")).await;
+    assert_eq!(
+        (first.status, first.cache()),
+        (StatusCode::OK, "miss"),
+        "{}",
+        first.text
+    );
+    let restaurant = &first.body["restaurant"];
+    assert_eq!(
+        restaurant["review_count"], 25,
+        "re-seeding recounts, never double counts"
+    );
+    assert_eq!(restaurant["cuisine"], "mediterranean");
+    assert_eq!(
+        restaurant["latest_reviews"][0]["body"], "Seed review 250",
+        "newest first"
+    );
+    assert_eq!(restaurant["latest_reviews"].as_array().map(Vec::len), Some(5));
+    let hit = call(&app, summary("Blue Fig")).await;
+    assert_eq!((hit.cache(), hit.x_cache()), ("hit", "HIT"));
+    assert_eq!(hit.body["restaurant"], *restaurant);
+    assert_eq!(call(&app, summary("Saffron")).await.cache(), "miss");
+
+    let mut missing = 0;
+    for trial in 0..1000 {
+        let text = format!("trial {trial}");
+        let posted = call(
+            &app,
+            post_review(
+                "Blue Fig",
+                &format!(r#"{{"author": "t", "rating": 4, "body": "{text}"}}"#),
+            ),
+        )
+        .await;
+        assert_eq!(
+            posted.status,
+            StatusCode::CREATED,
+            "trial {trial}: {}",
+            posted.text
+        );
+        let read = call(&app, summary("Blue Fig")).await;
+        if read.body["restaurant"]["latest_reviews"][0]["body"] != text.as_str() {
+            missing += 1;
+        }
+    }
+    assert_eq!(missing, 0, "every summary read after a POST includes the review");
+    let last = call(&app, summary("Blue Fig")).await;
+    assert_eq!(
+        (last.cache(), last.body["restaurant"]["review_count"].as_u64()),
+        ("hit", Some(1025))
+    );
+    assert_eq!(
+        call(&app, summary("Saffron")).await.cache(),
+        "hit",
+        "other restaurants keep theirs"
+    );
+}
+
+#[tokio::test]
+async fn dynamodb_reviews_are_idempotent_validated_and_need_a_restaurant() {
+    let moto = Moto::shared();
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let (table, _) = create_table(moto, false).await;
+    seed(moto, &redis.url(), &db, &table).await;
+    let env = table_env(moto, &table);
+    let app = app(&redis.url(), &db, &pairs(&env)).await;
+
+    let keyed = |body: &str| {
+        let mut req = post_review("Juniper", body);
+        req.headers_mut()
+            .insert("idempotency-key", "retry-7".parse().unwrap());
+        req
+    };
+    let first = call(&app, keyed(r#"{"author": "a", "rating": 5, "body": "once"}"#)).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let retry = call(&app, keyed(r#"{"author": "a", "rating": 5, "body": "once"}"#)).await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.text);
+    assert_eq!(
+        retry.body["review"]["id"], first.body["review"]["id"],
+        "the retry returns the first review"
+    );
+    let juniper = call(&app, summary("Juniper")).await;
+    assert_eq!(juniper.body["restaurant"]["review_count"], 26, "stored once");
+
+    let bad = call(
+        &app,
+        post_review("Juniper", r#"{"author": "a", "rating": 9, "body": "b"}"#),
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.error_code()),
+        (StatusCode::BAD_REQUEST, "bad_parameter")
+    );
+    let nowhere = call(
+        &app,
+        post_review("No Such Place", r#"{"author": "a", "rating": 3, "body": "b"}"#),
+    )
+    .await;
+    assert_eq!(
+        (nowhere.status, nowhere.error_code()),
+        (StatusCode::NOT_FOUND, "restaurant_not_found")
+    );
+    let unknown = call(&app, summary("No Such Place")).await;
+    assert_eq!(
+        (unknown.status, unknown.error_code()),
+        (StatusCode::NOT_FOUND, "restaurant_not_found")
+    );
+    let after = call(&app, summary("Juniper")).await;
+    assert_eq!(
+        after.body["restaurant"]["review_count"], 26,
+        "refused reviews stored nothing"
+    );
+
+    let env = {
+        let mut env = table_env(moto, &unique("no-such-table-"));
+        env.push(("AWS_MAX_ATTEMPTS".into(), "1".into()));
+        env
+    };
+    let missing_table = app_with(&redis.url(), &db, &env).await;
+    let down = call(&missing_table, summary("Casa Luna")).await;
+    assert_eq!(
+        (down.status, down.error_code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "origin_unavailable"),
+        "{}",
+        down.text
+    );
+    assert!(
+        !down.text.contains("no-such-table"),
+        "the answer does not name AWS resources: {}",
+        down.text
+    );
+}
+
+async fn app_with(redis_url: &str, db: &str, env: &[(String, String)]) -> query_api::App {
+    app(redis_url, db, &pairs(env)).await
+}
+
+#[tokio::test]
+async fn a_stream_event_drops_only_the_changed_restaurants_summary() {
+    let moto = Moto::shared();
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let (table, stream_arn) = create_table(moto, true).await;
+    seed(moto, &redis.url(), &db, &table).await;
+    let env = table_env(moto, &table);
+    let clients = clients(&redis.url(), &db, &pairs(&env)).await;
+    let app = app(&redis.url(), &db, &pairs(&env)).await;
+    for name in ["Saffron", "Olive Tree"] {
+        call(&app, summary(name)).await;
+        assert_eq!(call(&app, summary(name)).await.cache(), "hit");
+    }
+    // Seeding's own records only drop summaries nobody had cached yet.
+    let seeding = stream_event(moto, &stream_arn).await;
+    let seeded_records = seeding["Records"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(
+        seeded_records >= 260,
+        "moto streams every seeded item: {seeded_records}"
+    );
+
+    // A change made outside the API: a review written straight into the table.
+    aws_sdk_dynamodb::Client::new(&sdk(moto).await)
+        .put_item()
+        .table_name(&table)
+        .item("PK", AttributeValue::S("RESTAURANT#Saffron".into()))
+        .item(
+            "SK",
+            AttributeValue::S("REVIEW#2026-12-01T00:00:00.000Z#outside".into()),
+        )
+        .item("id", AttributeValue::S("outside".into()))
+        .item("author", AttributeValue::S("console".into()))
+        .item("rating", AttributeValue::N("5".into()))
+        .item("body", AttributeValue::S("written outside the API".into()))
+        .item("created_at", AttributeValue::S("2026-12-01T00:00:00.000Z".into()))
+        .send()
+        .await
+        .expect("direct write");
+    assert_eq!(
+        call(&app, summary("Saffron")).await.cache(),
+        "hit",
+        "the cache does not know yet"
+    );
+
+    let mut event = stream_event(moto, &stream_arn).await;
+    let records = event["Records"].as_array_mut().unwrap();
+    let latest = records.split_off(seeded_records);
+    assert_eq!(latest.len(), 1, "one record for the direct write");
+    *records = latest;
+    // A request record of the partition (expired by TTL) changes no summary.
+    let mut request_record = records[0].clone();
+    request_record["dynamodb"]["Keys"]["PK"]["S"] = "RESTAURANT#Olive Tree".into();
+    request_record["dynamodb"]["Keys"]["SK"]["S"] = "REQUEST#some-key".into();
+    request_record["eventName"] = "REMOVE".into();
+    records.push(request_record);
+
+    let reply = invalidator::handle(clients.invalidation(), event).await.unwrap();
+    assert_eq!(reply["batchItemFailures"], json!([]), "{reply}");
+    let saffron = call(&app, summary("Saffron")).await;
+    assert_eq!(saffron.cache(), "miss", "the changed restaurant reloads");
+    assert_eq!(
+        saffron.body["restaurant"]["latest_reviews"][0]["body"],
+        "written outside the API"
+    );
+    assert_eq!(
+        call(&app, summary("Olive Tree")).await.cache(),
+        "hit",
+        "others keep their summaries"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_batch_that_cannot_reach_redis_reports_its_first_record() {
+    let mut redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let clients = clients(&redis.url(), &db, &[]).await;
+    redis.stop();
+    let record = |sequence: &str, name: &str| {
+        json!({
+            "eventID": sequence, "eventName": "INSERT", "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "dynamodb": {
+                "Keys": {"PK": {"S": format!("RESTAURANT#{name}")}, "SK": {"S": "REVIEW#x#y"}},
+                "SequenceNumber": sequence, "SizeBytes": 10, "StreamViewType": "KEYS_ONLY"
+            }
+        })
+    };
+    let event = json!({"Records": [record("100", "Saffron"), record("200", "Juniper")]});
+    let reply = invalidator::handle(clients.invalidation(), event).await.unwrap();
+    assert_eq!(
+        reply["batchItemFailures"],
+        json!([{"itemIdentifier": "100"}]),
+        "{reply}"
+    );
+}
