@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The demo: a 5-second PostgreSQL query served in milliseconds from Redis through the query API
 # running under `cargo lambda watch`; objects ingested into S3 and Redis; the MySQL article
-# search; then the latency report (S3 vs Redis vs cache hit). Installs what is missing, starts
-# Redis, PostgreSQL, MariaDB and an S3 emulator on free loopback ports, stops what it started.
+# search; the restaurant summary on DynamoDB (write-through, then a stream-driven drop); then
+# the latency report (S3 vs Redis vs cache hit). Installs what is missing, starts Redis,
+# PostgreSQL, MariaDB and an AWS emulator (S3, Secrets Manager, DynamoDB and its streams) on
+# free loopback ports, stops what it started.
 source "$(dirname "$0")/lib.sh"
 ensure_packages
 ensure_tools cargo-lambda "moto_server=moto[server]"
@@ -13,6 +15,11 @@ start_postgres
 seed_postgres
 start_mariadb
 start_moto
+ddb() { # the local DynamoDB helper, against the emulator
+  AWS_ENDPOINT_URL=$MOTO_URL AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+    "$TOOLS/bin/python" "$ROOT/scripts/dynamodb_local.py" "$@"
+}
+ddb create-table demo-restaurants
 
 say "building the functions (first build takes a few minutes)"
 cargo build --locked -p query-api -p ingester -p invalidator 2>&1 | grep -E '^(error|warning: unused)' || true
@@ -22,6 +29,7 @@ REDIS_URL=$REDIS_URL
 DATABASE_URL=$DATABASE_URL
 DATABASE_URL_ARTICLES=$ARTICLES_URL
 OBJECTS_BUCKET=demo-objects
+RESTAURANTS_TABLE=demo-restaurants
 AWS_ENDPOINT_URL=$MOTO_URL
 AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=test
@@ -100,6 +108,44 @@ objects() { # label, key
 objects "GET /objects/filename1.txt" filename1.txt
 objects "GET /objects/nope.txt" nope.txt
 objects "GET /objects/nope.txt (negative)" nope.txt
+
+echo
+say "the restaurant summary on DynamoDB: seeded by the ingester, cached 900 s, written through"
+invoke_ingester events/ingester/dataset-restaurants.json
+summary() { # label, restaurant, extra curl args...
+  local label=$1 name=$2; shift 2
+  local out; out=$(curl -s -o "$WORK_DIR/body" -w '%{http_code} %{time_total}' "$@" \
+    "$BASE/restaurants/${name// /%20}/${REVIEW_ROUTE:-summary}")
+  python3 - "$label" "${out% *}" "${out#* }" "$WORK_DIR/body" <<'PY'
+import json, sys
+label, code, seconds, path = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+body = json.load(open(path))
+if "error" in body:
+    print(f"{label:<34} HTTP {code}  error={body['error']['code']}: {body['error']['message']}")
+    sys.exit()
+r = body.get("restaurant") or body.get("summary")
+ttl = body.get("ttl_seconds")
+print(f"{label:<34} HTTP {code}  cache={body['cache']:<6} wall={seconds*1000:7.1f} ms  "
+      f"ttl={'-' if ttl is None else str(ttl) + 's':<5} reviews={r['review_count']:<3} "
+      f"newest={r['latest_reviews'][0]['body']!r}")
+PY
+}
+summary "GET Saffron summary (1st)" Saffron
+summary "GET Saffron summary (2nd)" Saffron
+summary "GET Juniper summary" Juniper
+REVIEW_ROUTE=reviews summary "POST a review (write-through)" Saffron -X POST \
+  -H 'content-type: application/json' -H 'idempotency-key: demo-1' \
+  -d '{"author": "demo", "rating": 5, "body": "Posted through the API"}'
+summary "GET Saffron summary" Saffron
+ddb put-review demo-restaurants Saffron "Written straight into the table"
+summary "GET after a write outside the API" Saffron
+echo "   the stream's record of that write, delivered to the invalidator:"
+ddb stream-event demo-restaurants 1 >"$WORK_DIR/stream-event.json"
+cargo lambda invoke invalidator --data-file "$WORK_DIR/stream-event.json" \
+  --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
+  | python3 -c 'import json,sys; print("  ", json.dumps(json.load(sys.stdin)))'
+summary "GET Saffron summary" Saffron
+summary "GET Juniper summary (untouched)" Juniper
 
 echo
 say "stopping Redis: reads degrade to the database, they do not fail"

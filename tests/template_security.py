@@ -184,6 +184,26 @@ def findings(source):
         if not denies_http:
             problems.append(f"{name}: plain-HTTP requests are not denied")
 
+    # DynamoDB: on-demand, encrypted, point-in-time recovery, and a stream whose mapping
+    # reports per-record failures and keeps the ones it gives up on.
+    mappings = of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+    for name, table in of_type(cfn, "AWS::DynamoDB::Table").items():
+        p = table["Properties"]
+        if p.get("BillingMode") != "PAY_PER_REQUEST":
+            problems.append(f"{name}: not on-demand")
+        if p.get("SSESpecification", {}).get("SSEEnabled") is not True:
+            problems.append(f"{name}: server-side encryption not enabled")
+        if p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is not True:
+            problems.append(f"{name}: point-in-time recovery off")
+        streamed = [m["Properties"] for m in mappings if name in references(m["Properties"].get("EventSourceArn"))]
+        if not p.get("StreamSpecification") or not streamed:
+            problems.append(f"{name}: no stream mapped to a function")
+        for m in streamed:
+            if "ReportBatchItemFailures" not in m.get("FunctionResponseTypes", []):
+                problems.append(f"{name}: stream mapping does not report batch item failures")
+            if not m.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"):
+                problems.append(f"{name}: stream mapping has no on-failure destination")
+
     # Network: ingress only from security groups; the only wide egress is HTTPS.
     for name, sg in of_type(cfn, "AWS::EC2::SecurityGroup").items():
         for rule in sg["Properties"].get("SecurityGroupIngress", []):
@@ -203,7 +223,7 @@ def findings(source):
         if of_type(cfn, kind):
             problems.append(f"{kind} present: the functions must need no internet path")
     endpoints = str([e["Properties"]["ServiceName"] for e in of_type(cfn, "AWS::EC2::VPCEndpoint").values()])
-    for service in ("s3", "secretsmanager"):
+    for service in ("s3", "secretsmanager", "dynamodb"):
         if f".{service}" not in endpoints:
             problems.append(f"no VPC endpoint for {service}")
 
@@ -322,6 +342,22 @@ WEAKENINGS = [
     ("Globals/Function/Tracing", "PassThrough", "X-Ray"),
     ("Globals/Function/Environment/Variables/OBJECTS_BUCKET", {"Ref": "ObjectsBucket"}, "dependency cycle"),
     ("Outputs/RedisAuthSecretArn", DELETE, "RedisAuthSecretArn missing"),
+    ("Resources/RestaurantsTable/Properties/SSESpecification/SSEEnabled", False, "encryption not enabled"),
+    (
+        "Resources/RestaurantsTable/Properties/PointInTimeRecoverySpecification/PointInTimeRecoveryEnabled",
+        False,
+        "point-in-time recovery",
+    ),
+    ("Resources/RestaurantsTable/Properties/BillingMode", "PROVISIONED", "on-demand"),
+    ("Resources/RestaurantStreamMapping/Properties/FunctionResponseTypes", [], "batch item failures"),
+    ("Resources/RestaurantStreamMapping/Properties/DestinationConfig", DELETE, "on-failure destination"),
+    ("Resources/RestaurantStreamMapping", DELETE, "no stream mapped"),
+    ("Resources/DynamoDbEndpoint", DELETE, "no VPC endpoint for dynamodb"),
+    (
+        "Resources/QueryApiFunction/Properties/Policies/0/Statement/1/Resource",
+        "*",
+        "on resource '*'",
+    ),
 ]
 
 

@@ -37,6 +37,10 @@ pub struct RestaurantTable {
     pub(crate) table: String,
 }
 
+/// Tries of a review write whose transaction lost a race with another write to the same
+/// restaurant (`TransactionConflict`: concurrent reviews of a popular restaurant).
+const CONFLICT_ATTEMPTS: u32 = 4;
+
 /// Where a transaction's cancellation came from, by item position.
 const RESTAURANT_UPDATE: usize = 0;
 const REQUEST_PUT: usize = 2;
@@ -155,49 +159,48 @@ impl RestaurantTable {
                     .build(),
             );
         }
-        let written = Box::pin(
-            self.client
-                .transact_write_items()
-                .set_transact_items(Some(writes))
-                .send(),
-        )
-        .await;
-        match written {
-            Ok(_) => review_json(&item).map(Some),
-            Err(SdkError::ServiceError(failure)) => match failure.err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let failed = |position: usize| {
-                        cancelled
-                            .cancellation_reasons()
-                            .get(position)
-                            .and_then(|r| r.code())
-                            == Some("ConditionalCheckFailed")
-                    };
-                    if failed(RESTAURANT_UPDATE) {
-                        Ok(None)
-                    } else if request_key.is_some() && failed(REQUEST_PUT) {
-                        self.earlier_review(&partition, request_key.unwrap_or_default())
-                            .await
-                            .map(Some)
-                    } else {
-                        let reasons: Vec<&str> = cancelled
-                            .cancellation_reasons()
-                            .iter()
-                            .map(|r| r.code().unwrap_or("None"))
-                            .collect();
-                        Err(TableError::Unavailable {
-                            operation: "TransactWriteItems",
-                            detail: format!("transaction cancelled; reasons by item: {}", reasons.join(", ")),
-                        })
-                    }
-                }
-                _ => Err(TableError::from_sdk(
+        for attempt in 1..=CONFLICT_ATTEMPTS {
+            let written = Box::pin(
+                self.client
+                    .transact_write_items()
+                    .set_transact_items(Some(writes.clone()))
+                    .send(),
+            )
+            .await;
+            let failure = match written {
+                Ok(_) => return review_json(&item).map(Some),
+                Err(SdkError::ServiceError(failure)) => failure,
+                Err(e) => return Err(TableError::from_sdk("TransactWriteItems", e)),
+            };
+            let TransactWriteItemsError::TransactionCanceledException(cancelled) = failure.err() else {
+                return Err(TableError::from_sdk(
                     "TransactWriteItems",
                     SdkError::ServiceError(failure),
-                )),
-            },
-            Err(e) => Err(TableError::from_sdk("TransactWriteItems", e)),
+                ));
+            };
+            let reasons: Vec<&str> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None"))
+                .collect();
+            let failed = |position: usize| reasons.get(position) == Some(&"ConditionalCheckFailed");
+            if failed(RESTAURANT_UPDATE) {
+                return Ok(None);
+            }
+            if let (Some(key), true) = (request_key, failed(REQUEST_PUT)) {
+                return self.earlier_review(&partition, key).await.map(Some);
+            }
+            if !reasons.contains(&"TransactionConflict") || attempt == CONFLICT_ATTEMPTS {
+                return Err(TableError::Unavailable {
+                    operation: "TransactWriteItems",
+                    detail: format!("transaction cancelled; reasons by item: {}", reasons.join(", ")),
+                });
+            }
+            // Another write to the restaurant's counters won the race: try again shortly.
+            let pause = 10 * u64::from(attempt);
+            tokio::time::sleep(std::time::Duration::from_millis(pause + fastrand::u64(..=pause))).await;
         }
+        unreachable!("the last attempt returns")
     }
 
     /// The review stored by an earlier request with the same key.

@@ -1,0 +1,93 @@
+"""The DynamoDB side of the local demo, against moto_server (AWS_ENDPOINT_URL):
+
+  create-table NAME             the restaurants table as template.yaml declares it
+  put-review NAME RESTAURANT T  a review written straight into the table (outside the API)
+  stream-event NAME N           the stream's last N records as the Lambda event the
+                                invalidator receives from its event source mapping
+"""
+import json
+import sys
+
+import boto3
+
+
+def client(service):
+    return boto3.client(service)
+
+
+def create_table(name):
+    ddb = client("dynamodb")
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "PK", "AttributeType": "S"},
+            {"AttributeName": "SK", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "PK", "KeyType": "HASH"},
+            {"AttributeName": "SK", "KeyType": "RANGE"},
+        ],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+    )
+    print(f"   table {name} created (PK/SK, keys-only stream)")
+
+
+def put_review(name, restaurant, text):
+    stamp = "2026-12-31T23:59:59.000Z"
+    client("dynamodb").put_item(
+        TableName=name,
+        Item={
+            "PK": {"S": f"RESTAURANT#{restaurant}"},
+            "SK": {"S": f"REVIEW#{stamp}#console"},
+            "id": {"S": "console"},
+            "author": {"S": "console"},
+            "rating": {"N": "5"},
+            "body": {"S": text},
+            "created_at": {"S": stamp},
+        },
+    )
+
+
+def stream_event(name, last):
+    arn = client("dynamodb").describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    streams = client("dynamodbstreams")
+    records = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            records += page["Records"]
+            iterator = page.get("NextShardIterator") if page["Records"] else None
+    event = []
+    for record in records[-last:]:
+        change = record["dynamodb"]
+        event.append({
+            "eventID": record["eventID"],
+            "eventName": record["eventName"],
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": record.get("awsRegion", "us-east-1"),
+            "eventSourceARN": arn,
+            "dynamodb": {
+                "Keys": change["Keys"],
+                "SequenceNumber": change["SequenceNumber"],
+                "SizeBytes": change.get("SizeBytes", 1),
+                "StreamViewType": "KEYS_ONLY",
+            },
+        })
+    print(json.dumps({"Records": event}))
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    if command == "create-table":
+        create_table(*args)
+    elif command == "put-review":
+        put_review(*args)
+    elif command == "stream-event":
+        stream_event(args[0], int(args[1]))
+    else:
+        sys.exit(__doc__)
