@@ -16,7 +16,7 @@ seed_postgres
 start_mariadb
 start_moto
 ddb() { # the local DynamoDB helper, against the emulator
-  AWS_ENDPOINT_URL=$MOTO_URL AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+  AWS_ENDPOINT_URL=$MOTO_URL AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
     "$TOOLS/bin/python" "$ROOT/scripts/dynamodb_local.py" "$@"
 }
 ddb create-table demo-restaurants

@@ -1,7 +1,8 @@
 """The DynamoDB side of the local demo, against moto_server (AWS_ENDPOINT_URL):
 
   create-table NAME             the restaurants table as template.yaml declares it
-  put-review NAME RESTAURANT T  a review written straight into the table (outside the API)
+  put-review NAME RESTAURANT T  a review (and its counters) written straight into the table,
+                                outside the API
   stream-event NAME N           the stream's last N records as the Lambda event the
                                 invalidator receives from its event source mapping
 """
@@ -35,18 +36,24 @@ def create_table(name):
 
 def put_review(name, restaurant, text):
     stamp = "2026-12-31T23:59:59.000Z"
-    client("dynamodb").put_item(
-        TableName=name,
-        Item={
-            "PK": {"S": f"RESTAURANT#{restaurant}"},
+    key = {"PK": {"S": f"RESTAURANT#{restaurant}"}}
+    client("dynamodb").transact_write_items(TransactItems=[
+        {"Update": {
+            "TableName": name,
+            "Key": {**key, "SK": {"S": "RESTAURANT"}},
+            "UpdateExpression": "ADD review_count :one, rating_sum :rating",
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":rating": {"N": "5"}},
+        }},
+        {"Put": {"TableName": name, "Item": {
+            **key,
             "SK": {"S": f"REVIEW#{stamp}#console"},
             "id": {"S": "console"},
             "author": {"S": "console"},
             "rating": {"N": "5"},
             "body": {"S": text},
             "created_at": {"S": stamp},
-        },
-    )
+        }}},
+    ])
 
 
 def stream_event(name, last):

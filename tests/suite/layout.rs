@@ -8,7 +8,13 @@ use std::path::Path;
 use test_support::workspace_path;
 
 /// The crates at the bottom: they import none of the workspace's crates.
-const LEAVES: [&str; 4] = ["query-catalog", "sql-origin", "cache-aside", "aws-clients"];
+const LEAVES: [&str; 5] = [
+    "query-catalog",
+    "sql-origin",
+    "dynamo-origin",
+    "cache-aside",
+    "aws-clients",
+];
 const FUNCTIONS: [&str; 3] = ["query-api", "ingester", "invalidator"];
 
 /// The names of `section` (`dependencies`, `dev-dependencies`) of the crate at `dir`.
