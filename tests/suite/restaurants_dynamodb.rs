@@ -398,3 +398,64 @@ async fn a_stream_batch_that_cannot_reach_redis_reports_its_first_record() {
         "{reply}"
     );
 }
+
+#[tokio::test]
+async fn a_cold_dynamodb_summary_under_concurrent_reads_is_loaded_once() {
+    let moto = Moto::shared();
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let (table, _) = create_table(moto, false).await;
+    seed(moto, &redis.url(), &db, &table).await;
+    let env = table_env(moto, &table);
+    let app = app(&redis.url(), &db, &pairs(&env)).await;
+    let replies = futures::future::join_all((0..40).map(|_| call(&app, summary("Umami House")))).await;
+    assert!(
+        replies.iter().all(|r| r.status == StatusCode::OK),
+        "every reader is answered"
+    );
+    let states: Vec<&str> = replies.iter().map(|r| r.cache()).collect();
+    // A miss is a load; the others waited for it and read what it stored.
+    let misses = states.iter().filter(|s| **s == "miss").count();
+    assert_eq!(
+        misses, 1,
+        "one DynamoDB load for 40 concurrent cold reads: {states:?}"
+    );
+    assert!(states.iter().all(|s| *s == "miss" || *s == "hit"), "{states:?}");
+}
+
+#[tokio::test]
+async fn health_reports_the_restaurant_table() {
+    let moto = Moto::shared();
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let (table, _) = create_table(moto, false).await;
+    let up = app_with(&redis.url(), &db, &table_env(moto, &table)).await;
+    let health = call(&up, crate::support::request("GET", "/health", &[], &[])).await;
+    assert_eq!(
+        (
+            health.body["status"].as_str(),
+            health.body["restaurant_table"]["ok"].as_bool()
+        ),
+        (Some("ok"), Some(true)),
+        "{}",
+        health.text
+    );
+    let mut env = table_env(moto, &unique("no-such-table-"));
+    env.push(("AWS_MAX_ATTEMPTS".into(), "1".into()));
+    let missing = app_with(&redis.url(), &db, &env).await;
+    let health = call(&missing, crate::support::request("GET", "/health", &[], &[])).await;
+    assert_eq!(
+        (
+            health.body["status"].as_str(),
+            health.body["restaurant_table"]["ok"].as_bool()
+        ),
+        (Some("degraded"), Some(false)),
+        "{}",
+        health.text
+    );
+    assert!(
+        !health.text.contains("no-such-table"),
+        "no resource names: {}",
+        health.text
+    );
+}

@@ -291,6 +291,7 @@ fn schemas() -> Value {
             "redis": {"$ref": "#/components/schemas/Probe"},
             "databases": {"type": "array", "items": {"$ref": "#/components/schemas/Probe"}},
             "database": {"$ref": "#/components/schemas/Probe"},
+            "restaurant_table": {"$ref": "#/components/schemas/Probe"},
             "objects": {"type": ["object", "null"]}}},
         "Catalog": {"type": "object", "required": ["queries"], "properties": {"queries": {"type": "array", "items": {
             "type": "object", "required": ["name", "ttl_seconds", "tags", "params"], "properties": {

@@ -19,6 +19,9 @@ pub const LATEST_REVIEWS: i32 = 5;
 /// How long a request key is remembered (the table's TTL attribute `expires_at` ends it).
 const REQUEST_MEMORY_SECONDS: i64 = 24 * 3600;
 
+/// The key the health probe reads (no item has it).
+const HEALTH_PROBE_KEY: &str = "HEALTH#probe";
+
 /// A review to store; already validated by the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct NewReview<'a> {
@@ -57,6 +60,23 @@ impl RestaurantTable {
     /// The table's name.
     pub fn name(&self) -> &str {
         &self.table
+    }
+
+    /// One eventually consistent read of a key that never exists: proves the table answers
+    /// (and this role may read it) at the cost of half a read unit. Returns the round trip.
+    pub async fn ping(&self) -> Result<std::time::Duration, TableError> {
+        let started = std::time::Instant::now();
+        Box::pin(
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(HEALTH_PROBE_KEY))
+                .key(SORT_KEY, s(HEALTH_PROBE_KEY))
+                .send(),
+        )
+        .await
+        .map_err(|e| TableError::from_sdk("GetItem", e))?;
+        Ok(started.elapsed())
     }
 
     /// Restaurant `name`'s summary, or `None` when there is no such restaurant. Both reads are

@@ -1,4 +1,4 @@
-//! Health: a round trip to Redis and to every database, all at once.
+//! Health: a round trip to Redis, to every database and to the restaurant table, all at once.
 
 use std::time::Duration;
 
@@ -54,24 +54,39 @@ pub struct Health {
     pub redis: Probe,
     /// Every configured database.
     pub databases: Vec<DatabaseProbe>,
+    /// The DynamoDB restaurant table, when restaurants live there.
+    pub restaurant_table: Option<Probe>,
     /// The configured object bucket, if any.
     pub bucket: Option<String>,
 }
 
+/// Longest wait for the table's answer: health must answer fast even when DynamoDB does not.
+const TABLE_PROBE_BUDGET: Duration = Duration::from_secs(2);
+
 impl Clients {
-    /// Probes Redis and every database concurrently.
+    /// Probes Redis, every database and the restaurant table concurrently.
     pub async fn health(&self) -> Health {
+        let table = async {
+            let table = self.restaurant_table.as_ref()?;
+            let answered = tokio::time::timeout(TABLE_PROBE_BUDGET, table.ping())
+                .await
+                .unwrap_or(Err(dynamo_origin::TableError::Timeout { operation: "GetItem" }));
+            Some(Probe::of("restaurant table", answered))
+        };
         let databases = futures::future::join_all(self.databases.iter().map(|d| async move {
             DatabaseProbe {
                 name: d.name().to_owned(),
                 probe: Probe::of(d.name(), d.ping().await),
             }
         }));
-        let (redis, databases) = tokio::join!(self.cache.store().ping(), databases);
+        let (redis, databases, restaurant_table) = tokio::join!(self.cache.store().ping(), databases, table);
         let redis = Probe::of("redis", redis);
-        let up = usize::from(redis.ok) + databases.iter().filter(|d| d.probe.ok).count();
+        let probes = 1 + databases.len() + usize::from(restaurant_table.is_some());
+        let up = usize::from(redis.ok)
+            + databases.iter().filter(|d| d.probe.ok).count()
+            + usize::from(restaurant_table.as_ref().is_some_and(|t| t.ok));
         let status = match up {
-            n if n == 1 + databases.len() => "ok",
+            n if n == probes => "ok",
             0 => "down",
             _ => "degraded",
         };
@@ -79,6 +94,7 @@ impl Clients {
             status,
             redis,
             databases,
+            restaurant_table,
             bucket: self.objects.as_ref().map(|o| o.bucket().to_owned()),
         }
     }

@@ -1,4 +1,4 @@
-//! `GET /health`: the state of Redis and of every database.
+//! `GET /health`: the state of Redis, of every database and of the restaurant table.
 
 use lambda_http::{Body, Response};
 use serde_json::json;
@@ -19,6 +19,9 @@ pub(crate) async fn get(clients: &Clients) -> Response<Body> {
         "databases": health.databases,
         "objects": health.bucket.as_ref().map(|bucket| json!({"bucket": bucket})),
     });
+    if let Some(table) = &health.restaurant_table {
+        body["restaurant_table"] = json!(table);
+    }
     if let Some(main) = main {
         body["database"] = json!(main);
     }
