@@ -3,6 +3,7 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::Request;
+use query_api::App;
 use test_support::RedisServer;
 
 use crate::support::{app, call, request, seeded_database};
@@ -29,6 +30,52 @@ pub(crate) fn summary(restaurant: &str) -> Request {
     )
 }
 
+/// `trials` times: POST a review to Blue Fig (25 reviews before), then read its summary, which
+/// must show that review first. Saffron's summary, read before, must stay cached throughout.
+pub(crate) async fn post_then_read(app: &App, trials: u64) {
+    let mut missing = 0;
+    for trial in 0..trials {
+        let text = format!("trial {trial}");
+        let body = format!(r#"{{"author": "t", "rating": 4, "body": "{text}"}}"#);
+        let posted = call(app, post_review("Blue Fig", &body)).await;
+        assert_eq!(
+            posted.status,
+            StatusCode::CREATED,
+            "trial {trial}: {}",
+            posted.text
+        );
+        let read = call(app, summary("Blue Fig")).await;
+        if read.body["restaurant"]["latest_reviews"][0]["body"] != text.as_str() {
+            missing += 1;
+        }
+    }
+    assert_eq!(missing, 0, "every summary read after a POST includes the review");
+    let last = call(app, summary("Blue Fig")).await;
+    assert_eq!(
+        (last.cache(), last.body["restaurant"]["review_count"].as_u64()),
+        ("hit", Some(25 + trials))
+    );
+    assert_eq!(
+        call(app, summary("Saffron")).await.cache(),
+        "hit",
+        "other restaurants keep their summaries"
+    );
+}
+
+/// A review for, and the summary of, a restaurant that does not exist answer 404.
+pub(crate) async fn unknown_restaurants_are_404(app: &App) {
+    let review = r#"{"author": "a", "rating": 3, "body": "b"}"#;
+    for req in [post_review("Nowhere", review), summary("Nowhere")] {
+        let reply = call(app, req).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::NOT_FOUND, "restaurant_not_found"),
+            "{}",
+            reply.text
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_posted_review_is_in_the_next_summary_in_every_one_of_1000_trials() {
     let redis = RedisServer::start();
@@ -52,34 +99,7 @@ async fn a_posted_review_is_in_the_next_summary_in_every_one_of_1000_trials() {
     let other = call(&app, summary("Saffron")).await;
     assert_eq!(other.cache(), "miss");
 
-    let mut missing = 0;
-    for trial in 0..1000 {
-        let text = format!("trial {trial}");
-        let posted = call(
-            &app,
-            post_review(
-                "Blue Fig",
-                &format!(r#"{{"author": "t", "rating": 4, "body": "{text}"}}"#),
-            ),
-        )
-        .await;
-        assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
-        let read = call(&app, summary("Blue Fig")).await;
-        if read.body["restaurant"]["latest_reviews"][0]["body"] != text.as_str() {
-            missing += 1;
-        }
-    }
-    assert_eq!(missing, 0, "every summary read after a POST includes the review");
-    let last = call(&app, summary("Blue Fig")).await;
-    assert_eq!(
-        (last.cache(), last.body["restaurant"]["review_count"].as_u64()),
-        ("hit", Some(1025))
-    );
-    assert_eq!(
-        call(&app, summary("Saffron")).await.cache(),
-        "hit",
-        "other restaurants keep their summaries"
-    );
+    post_then_read(&app, 1000).await;
 }
 
 #[tokio::test]
@@ -136,20 +156,7 @@ async fn bad_reviews_and_unknown_restaurants_are_refused_clearly() {
         "250",
         "nothing was stored"
     );
-    let unknown = call(
-        &app,
-        post_review("Nowhere", r#"{"author": "a", "rating": 3, "body": "b"}"#),
-    )
-    .await;
-    assert_eq!(
-        (unknown.status, unknown.error_code()),
-        (StatusCode::NOT_FOUND, "restaurant_not_found")
-    );
-    let unknown = call(&app, summary("Nowhere")).await;
-    assert_eq!(
-        (unknown.status, unknown.error_code()),
-        (StatusCode::NOT_FOUND, "restaurant_not_found")
-    );
+    unknown_restaurants_are_404(&app).await;
     let wrong = call(&app, request("GET", "/restaurants/Juniper/reviews", &[], &[])).await;
     assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(

@@ -11,7 +11,7 @@ use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
 use test_support::{Moto, RedisServer};
 
-use crate::restaurants::{post_review, summary};
+use crate::restaurants::{post_review, post_then_read, summary, unknown_restaurants_are_404};
 use crate::support::{app, call, clients, seeded_database, unique};
 
 async fn sdk(moto: &Moto) -> aws_clients::SdkConfig {
@@ -145,24 +145,63 @@ async fn stream_event(moto: &Moto, stream_arn: &str) -> Value {
     json!({ "Records": records })
 }
 
+/// Redis, a seeded SQL database (the functions require one) and a seeded table on `moto`.
+struct Scenario<'m> {
+    moto: &'m Moto,
+    redis: RedisServer,
+    db: String,
+    table: String,
+    stream_arn: String,
+}
+
+impl<'m> Scenario<'m> {
+    async fn start(moto: &'m Moto, stream: bool) -> Scenario<'m> {
+        let redis = RedisServer::start();
+        let (_, db) = seeded_database();
+        let (table, stream_arn) = create_table(moto, stream).await;
+        let seeded = seed(moto, &redis.url(), &db, &table).await;
+        assert_eq!(
+            (seeded["restaurants"].as_u64(), seeded["reviews"].as_u64()),
+            (Some(10), Some(250))
+        );
+        Self {
+            moto,
+            redis,
+            db,
+            table,
+            stream_arn,
+        }
+    }
+
+    /// The query API on this scenario's table.
+    async fn app(&self) -> query_api::App {
+        self.app_on(&self.table, &[]).await
+    }
+
+    /// The query API on `table`, with extra variables.
+    async fn app_on(&self, table: &str, extra: &[(&str, &str)]) -> query_api::App {
+        let owned = table_env(self.moto, table);
+        let mut env = pairs(&owned);
+        env.extend_from_slice(extra);
+        app(&self.redis.url(), &self.db, &env).await
+    }
+
+    /// The query API on a table that does not exist, failing fast.
+    async fn app_without_table(&self) -> query_api::App {
+        self.app_on(&unique("no-such-table-"), &[("AWS_MAX_ATTEMPTS", "1")])
+            .await
+    }
+}
+
 #[tokio::test]
 async fn dynamodb_summaries_hit_and_a_posted_review_is_in_every_one_of_1000_next_reads() {
     // Its own emulator: moto copies the table on every transaction, and 1,000 of them would
     // slow the other tests' S3 and Secrets Manager calls.
     let own = Moto::start();
-    let moto = &own;
-    let redis = RedisServer::start();
-    let (_, db) = seeded_database();
-    let (table, _) = create_table(moto, false).await;
-    let seeded = seed(moto, &redis.url(), &db, &table).await;
-    assert_eq!(
-        (seeded["restaurants"].as_u64(), seeded["reviews"].as_u64()),
-        (Some(10), Some(250))
-    );
-    let again = seed(moto, &redis.url(), &db, &table).await;
+    let scenario = Scenario::start(&own, false).await;
+    let again = seed(&own, &scenario.redis.url(), &scenario.db, &scenario.table).await;
     assert_eq!(again["reviews"], 250, "re-seeding writes the same items");
-    let env = table_env(moto, &table);
-    let app = app(&redis.url(), &db, &pairs(&env)).await;
+    let app = scenario.app().await;
 
     let first = call(&app, summary("Blue Fig")).await;
     assert_eq!(
@@ -187,50 +226,13 @@ async fn dynamodb_summaries_hit_and_a_posted_review_is_in_every_one_of_1000_next
     assert_eq!(hit.body["restaurant"], *restaurant);
     assert_eq!(call(&app, summary("Saffron")).await.cache(), "miss");
 
-    let mut missing = 0;
-    for trial in 0..1000 {
-        let text = format!("trial {trial}");
-        let posted = call(
-            &app,
-            post_review(
-                "Blue Fig",
-                &format!(r#"{{"author": "t", "rating": 4, "body": "{text}"}}"#),
-            ),
-        )
-        .await;
-        assert_eq!(
-            posted.status,
-            StatusCode::CREATED,
-            "trial {trial}: {}",
-            posted.text
-        );
-        let read = call(&app, summary("Blue Fig")).await;
-        if read.body["restaurant"]["latest_reviews"][0]["body"] != text.as_str() {
-            missing += 1;
-        }
-    }
-    assert_eq!(missing, 0, "every summary read after a POST includes the review");
-    let last = call(&app, summary("Blue Fig")).await;
-    assert_eq!(
-        (last.cache(), last.body["restaurant"]["review_count"].as_u64()),
-        ("hit", Some(1025))
-    );
-    assert_eq!(
-        call(&app, summary("Saffron")).await.cache(),
-        "hit",
-        "other restaurants keep theirs"
-    );
+    post_then_read(&app, 1000).await;
 }
 
 #[tokio::test]
 async fn dynamodb_reviews_are_idempotent_validated_and_need_a_restaurant() {
-    let moto = Moto::shared();
-    let redis = RedisServer::start();
-    let (_, db) = seeded_database();
-    let (table, _) = create_table(moto, false).await;
-    seed(moto, &redis.url(), &db, &table).await;
-    let env = table_env(moto, &table);
-    let app = app(&redis.url(), &db, &pairs(&env)).await;
+    let scenario = Scenario::start(Moto::shared(), false).await;
+    let app = scenario.app().await;
 
     let keyed = |body: &str| {
         let mut req = post_review("Juniper", body);
@@ -258,32 +260,14 @@ async fn dynamodb_reviews_are_idempotent_validated_and_need_a_restaurant() {
         (bad.status, bad.error_code()),
         (StatusCode::BAD_REQUEST, "bad_parameter")
     );
-    let nowhere = call(
-        &app,
-        post_review("No Such Place", r#"{"author": "a", "rating": 3, "body": "b"}"#),
-    )
-    .await;
-    assert_eq!(
-        (nowhere.status, nowhere.error_code()),
-        (StatusCode::NOT_FOUND, "restaurant_not_found")
-    );
-    let unknown = call(&app, summary("No Such Place")).await;
-    assert_eq!(
-        (unknown.status, unknown.error_code()),
-        (StatusCode::NOT_FOUND, "restaurant_not_found")
-    );
+    unknown_restaurants_are_404(&app).await;
     let after = call(&app, summary("Juniper")).await;
     assert_eq!(
         after.body["restaurant"]["review_count"], 26,
         "refused reviews stored nothing"
     );
 
-    let env = {
-        let mut env = table_env(moto, &unique("no-such-table-"));
-        env.push(("AWS_MAX_ATTEMPTS".into(), "1".into()));
-        env
-    };
-    let missing_table = app_with(&redis.url(), &db, &env).await;
+    let missing_table = scenario.app_without_table().await;
     let down = call(&missing_table, summary("Casa Luna")).await;
     assert_eq!(
         (down.status, down.error_code()),
@@ -298,26 +282,24 @@ async fn dynamodb_reviews_are_idempotent_validated_and_need_a_restaurant() {
     );
 }
 
-async fn app_with(redis_url: &str, db: &str, env: &[(String, String)]) -> query_api::App {
-    app(redis_url, db, &pairs(env)).await
-}
-
 #[tokio::test]
 async fn a_stream_event_drops_only_the_changed_restaurants_summary() {
     let moto = Moto::shared();
-    let redis = RedisServer::start();
-    let (_, db) = seeded_database();
-    let (table, stream_arn) = create_table(moto, true).await;
-    seed(moto, &redis.url(), &db, &table).await;
-    let env = table_env(moto, &table);
-    let clients = clients(&redis.url(), &db, &pairs(&env)).await;
-    let app = app(&redis.url(), &db, &pairs(&env)).await;
+    let scenario = Scenario::start(moto, true).await;
+    let (table, stream_arn) = (&scenario.table, &scenario.stream_arn);
+    let clients = clients(
+        &scenario.redis.url(),
+        &scenario.db,
+        &pairs(&table_env(moto, table)),
+    )
+    .await;
+    let app = scenario.app().await;
     for name in ["Saffron", "Olive Tree"] {
         call(&app, summary(name)).await;
         assert_eq!(call(&app, summary(name)).await.cache(), "hit");
     }
     // Seeding's own records only drop summaries nobody had cached yet.
-    let seeding = stream_event(moto, &stream_arn).await;
+    let seeding = stream_event(moto, stream_arn).await;
     let seeded_records = seeding["Records"].as_array().map(Vec::len).unwrap_or(0);
     assert!(
         seeded_records >= 260,
@@ -327,7 +309,7 @@ async fn a_stream_event_drops_only_the_changed_restaurants_summary() {
     // A change made outside the API: a review written straight into the table.
     aws_sdk_dynamodb::Client::new(&sdk(moto).await)
         .put_item()
-        .table_name(&table)
+        .table_name(table)
         .item("PK", AttributeValue::S("RESTAURANT#Saffron".into()))
         .item(
             "SK",
@@ -347,7 +329,7 @@ async fn a_stream_event_drops_only_the_changed_restaurants_summary() {
         "the cache does not know yet"
     );
 
-    let mut event = stream_event(moto, &stream_arn).await;
+    let mut event = stream_event(moto, stream_arn).await;
     let records = event["Records"].as_array_mut().unwrap();
     let latest = records.split_off(seeded_records);
     assert_eq!(latest.len(), 1, "one record for the direct write");
@@ -401,13 +383,8 @@ async fn a_stream_batch_that_cannot_reach_redis_reports_its_first_record() {
 
 #[tokio::test]
 async fn a_cold_dynamodb_summary_under_concurrent_reads_is_loaded_once() {
-    let moto = Moto::shared();
-    let redis = RedisServer::start();
-    let (_, db) = seeded_database();
-    let (table, _) = create_table(moto, false).await;
-    seed(moto, &redis.url(), &db, &table).await;
-    let env = table_env(moto, &table);
-    let app = app(&redis.url(), &db, &pairs(&env)).await;
+    let scenario = Scenario::start(Moto::shared(), false).await;
+    let app = scenario.app().await;
     let replies = futures::future::join_all((0..40).map(|_| call(&app, summary("Umami House")))).await;
     assert!(
         replies.iter().all(|r| r.status == StatusCode::OK),
@@ -425,11 +402,8 @@ async fn a_cold_dynamodb_summary_under_concurrent_reads_is_loaded_once() {
 
 #[tokio::test]
 async fn health_reports_the_restaurant_table() {
-    let moto = Moto::shared();
-    let redis = RedisServer::start();
-    let (_, db) = seeded_database();
-    let (table, _) = create_table(moto, false).await;
-    let up = app_with(&redis.url(), &db, &table_env(moto, &table)).await;
+    let scenario = Scenario::start(Moto::shared(), false).await;
+    let up = scenario.app().await;
     let health = call(&up, crate::support::request("GET", "/health", &[], &[])).await;
     assert_eq!(
         (
@@ -440,9 +414,7 @@ async fn health_reports_the_restaurant_table() {
         "{}",
         health.text
     );
-    let mut env = table_env(moto, &unique("no-such-table-"));
-    env.push(("AWS_MAX_ATTEMPTS".into(), "1".into()));
-    let missing = app_with(&redis.url(), &db, &env).await;
+    let missing = scenario.app_without_table().await;
     let health = call(&missing, crate::support::request("GET", "/health", &[], &[])).await;
     assert_eq!(
         (

@@ -9,9 +9,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
 use crate::items::{integer, n, s, Item};
-use crate::keys::{
-    restaurant_partition, review_sort_key, PARTITION_KEY, RESTAURANT_ITEM, REVIEW_PREFIX, SORT_KEY,
-};
+use crate::keys::{restaurant_partition, review_sort_key, PARTITION_KEY, RESTAURANT_ITEM, SORT_KEY};
 use crate::table::build_error;
 use crate::{RestaurantTable, TableError};
 
@@ -156,17 +154,9 @@ impl RestaurantTable {
         let mut start: Option<Item> = None;
         loop {
             let page = Box::pin(
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :review)")
-                    .expression_attribute_names("#pk", PARTITION_KEY)
-                    .expression_attribute_names("#sk", SORT_KEY)
+                self.reviews_of(&restaurant_partition(name))
                     .expression_attribute_names("#rating", "rating")
-                    .expression_attribute_values(":pk", s(restaurant_partition(name)))
-                    .expression_attribute_values(":review", s(REVIEW_PREFIX))
                     .projection_expression("#rating")
-                    .consistent_read(true)
                     .set_exclusive_start_key(start)
                     .send(),
             )

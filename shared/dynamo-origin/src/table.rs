@@ -2,6 +2,7 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
@@ -94,17 +95,9 @@ impl RestaurantTable {
                 .send(),
         );
         let latest = Box::pin(
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :review)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .expression_attribute_names("#sk", SORT_KEY)
-                .expression_attribute_values(":pk", s(&partition))
-                .expression_attribute_values(":review", s(REVIEW_PREFIX))
+            self.reviews_of(&partition)
                 .scan_index_forward(false)
                 .limit(LATEST_REVIEWS)
-                .consistent_read(true)
                 .send(),
         );
         let (restaurant, latest) = tokio::join!(restaurant, latest);
@@ -229,6 +222,19 @@ impl RestaurantTable {
         let review_key = text(&record, "review_key")?;
         let review = self.get(partition, &review_key).await?;
         review_json(&review)
+    }
+
+    /// A query of the reviews in `partition` (strongly consistent), oldest first.
+    pub(crate) fn reviews_of(&self, partition: &str) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :review)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#sk", SORT_KEY)
+            .expression_attribute_values(":pk", s(partition))
+            .expression_attribute_values(":review", s(REVIEW_PREFIX))
+            .consistent_read(true)
     }
 
     /// One item that must exist (strongly consistent).
