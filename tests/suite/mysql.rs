@@ -57,6 +57,28 @@ async fn article_search_on_mariadb_goes_miss_then_hit_and_the_dataset_load_is_id
     let hit = call(&app, crate::support::fixture("v1-get-article-search")).await;
     assert_eq!((hit.cache(), hit.x_cache()), ("hit", "HIT"));
     assert_eq!(hit.body["rows"], miss.body["rows"]);
+    // Stored LZ4-compressed: at least 3x fewer bytes than its JSON, and nothing lost.
+    let mut conn = crate::support::raw_redis(&redis);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("test:v1:{q:article_search:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let stored: Vec<u8> = redis::cmd("GET")
+        .arg(&keys[0])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let envelope = cache_aside::Envelope::<serde_json::Value>::decode(&stored).unwrap();
+    let json = envelope.encode().unwrap();
+    assert!(
+        stored.len() * 3 <= json.len(),
+        "{} bytes of JSON stored in {}",
+        json.len(),
+        stored.len()
+    );
+    assert_eq!(envelope.value["rows"], miss.body["rows"]);
     let direct = call(&app, get_query("article_search", &[("source", "database")])).await;
     assert_eq!(direct.cache(), "bypass");
     let none = call(&app, get_query("article_search", &[("term", "zebra")])).await;

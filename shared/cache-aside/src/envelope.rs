@@ -28,6 +28,9 @@ pub enum EnvelopeError {
     /// Not JSON of the expected shape.
     #[error("malformed cache envelope: {0}")]
     Malformed(#[from] serde_json::Error),
+    /// Marked compressed but not decompressible (damaged, or larger than allowed).
+    #[error("compressed cache entry unreadable: {0}")]
+    Compressed(String),
     /// Written by another format version.
     #[error("cache envelope version {found}, expected {ENVELOPE_VERSION}")]
     Version {
@@ -60,16 +63,18 @@ impl<T> Envelope<T> {
 }
 
 impl<T: Serialize> Envelope<T> {
-    /// JSON bytes for Redis.
+    /// JSON bytes, before compression.
     pub fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
         serde_json::to_vec(self)
     }
 }
 
 impl<T: DeserializeOwned> Envelope<T> {
-    /// Parses bytes written by [`Envelope::encode`] of the current version.
+    /// Parses stored bytes of the current version: [`Envelope::encode`]'s JSON, or that JSON
+    /// compressed by [`crate::Compression::pack`].
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let envelope: Self = serde_json::from_slice(bytes)?;
+        let json = crate::codec::unpack(bytes)?;
+        let envelope: Self = serde_json::from_slice(&json)?;
         if envelope.v != ENVELOPE_VERSION {
             return Err(EnvelopeError::Version { found: envelope.v });
         }

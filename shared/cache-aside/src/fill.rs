@@ -226,14 +226,15 @@ impl Cache {
         let envelope = Envelope::new(&value, loaded_at_ms, ttl, load_duration);
         let mut too_large_to_store = false;
         match envelope.encode() {
-            Ok(bytes) if max_bytes.is_some_and(|max| bytes.len() > max) => {
+            Ok(json) if max_bytes.is_some_and(|max| json.len() > max) => {
                 tracing::warn!(
-                    bytes = bytes.len(),
+                    bytes = json.len(),
                     "value larger than its storage limit; served uncached"
                 );
                 too_large_to_store = true;
             }
-            Ok(bytes) => {
+            Ok(json) => {
+                let bytes = self.settings.compression.pack(json);
                 let key = self.keys.value_key(entry, generations);
                 let lifetime = ttl + policy.keep_stale;
                 if let Err(e) = self.write_entry(&key, entry.scopes(), &bytes, lifetime).await {

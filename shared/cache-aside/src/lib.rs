@@ -1,7 +1,7 @@
 //! Cache-aside over Redis for slow origins.
 //!
 //! [`Cache::get_or_load`] reads a value from Redis and, on a miss, loads it from the origin and
-//! stores it in a versioned [`Envelope`] with a jittered TTL. Every Redis call has a time budget;
+//! stores it in a versioned [`Envelope`] (LZ4-compressed when large) with a jittered TTL. Every Redis call has a time budget;
 //! when Redis errors, times out or is known to be down (a small circuit breaker), the read goes
 //! to the origin and reports [`CacheState::Bypass`] instead of failing.
 //!
@@ -12,6 +12,7 @@
 
 mod breaker;
 mod cache;
+mod codec;
 mod envelope;
 mod error;
 mod fill;
@@ -26,6 +27,7 @@ mod target;
 mod ttl;
 
 pub use cache::{Cache, Read, ReadMode};
+pub use codec::{Compression, MAX_DECOMPRESSED_BYTES};
 pub use envelope::{Envelope, ENVELOPE_VERSION};
 pub use error::{CacheError, StoreError};
 pub use generations::MAX_TRACKED_SCOPES;

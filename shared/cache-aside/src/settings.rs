@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::CacheError;
+use crate::{CacheError, Compression};
 
 /// How the cache behaves; every field has a sensible default.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +28,8 @@ pub struct CacheSettings {
     /// How long a request waits for another's fill before loading the origin itself. Longer
     /// than `fill_lock_ttl`, so a dead holder's lock expires and one waiter takes over first.
     pub fill_wait: Duration,
+    /// When stored values are compressed.
+    pub compression: Compression,
 }
 
 impl Default for CacheSettings {
@@ -42,6 +44,7 @@ impl Default for CacheSettings {
             breaker_cooldown: Duration::from_millis(1000),
             fill_lock_ttl: Duration::from_secs(10),
             fill_wait: Duration::from_secs(12),
+            compression: Compression::default(),
         }
     }
 }

@@ -382,4 +382,24 @@ mod tests {
         assert!(refused(&[("RESTAURANT_ORIGIN", "mongo")]).contains("expected sql or dynamodb"));
         assert!(refused(&[("RESTAURANTS_TABLE", "a b")]).contains("3 to 255"));
     }
+
+    #[test]
+    fn compression_is_lz4_above_a_threshold_or_off() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut all = vars(&BASE);
+            all.extend(vars(extra));
+            ServiceConfig::from_map(&all).map(|c| c.cache.compression)
+        };
+        assert_eq!(with(&[]).unwrap(), cache_aside::Compression::default());
+        assert_eq!(
+            with(&[("CACHE_COMPRESS_MIN_BYTES", "4096")]).unwrap().min_bytes,
+            Some(4096)
+        );
+        assert_eq!(with(&[("CACHE_COMPRESSION", "off")]).unwrap().min_bytes, None);
+        assert!(with(&[("CACHE_COMPRESSION", "zstd")])
+            .unwrap_err()
+            .to_string()
+            .contains("expected lz4 or off"));
+        assert!(with(&[("CACHE_COMPRESS_MIN_BYTES", "1")]).is_err());
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cache_aside::CacheSettings;
+use cache_aside::{CacheSettings, Compression};
 use sql_origin::{DatabaseSettings, DbTls, DbTlsMode};
 
 use crate::vars::Vars;
@@ -38,7 +38,33 @@ pub(crate) fn cache_settings(v: &Vars) -> Result<CacheSettings, ConfigError> {
         breaker_cooldown: v.millis("REDIS_BREAKER_COOLDOWN_MS", defaults.breaker_cooldown, 600_000)?,
         fill_lock_ttl: v.millis("CACHE_FILL_LOCK_TTL_MS", defaults.fill_lock_ttl, 900_000)?,
         fill_wait: v.millis("CACHE_FILL_WAIT_MS", defaults.fill_wait, 900_000)?,
+        compression: compression(v, defaults.compression)?,
     })
+}
+
+/// `CACHE_COMPRESSION` (`lz4` or `off`) and `CACHE_COMPRESS_MIN_BYTES`.
+fn compression(v: &Vars, defaults: Compression) -> Result<Compression, ConfigError> {
+    let threshold = v.number(
+        "CACHE_COMPRESS_MIN_BYTES",
+        defaults.min_bytes.unwrap_or(1024) as u64,
+        64,
+        cache_aside::MAX_DECOMPRESSED_BYTES as u64,
+    )? as usize;
+    match v
+        .text("CACHE_COMPRESSION")
+        .map(|c| c.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("lz4") => Ok(Compression {
+            min_bytes: Some(threshold),
+        }),
+        Some("off") => Ok(Compression { min_bytes: None }),
+        Some(other) => Err(ConfigError::Invalid {
+            name: "CACHE_COMPRESSION",
+            value: other.to_owned(),
+            problem: "expected lz4 or off".into(),
+        }),
+    }
 }
 
 /// `CACHE_PUBLIC_BYPASS`, `CACHE_MAX_ORIGIN_LOADS`, `CACHE_ANSWER_RESERVE_MS`,
