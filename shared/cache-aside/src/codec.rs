@@ -35,7 +35,7 @@ impl Compression {
     /// The bytes to store for encoded `json`: compressed when it is long enough and
     /// compression makes it smaller, else as is.
     pub fn pack(&self, json: Vec<u8>) -> Vec<u8> {
-        if !self.min_bytes.is_some_and(|min| json.len() >= min) || json.len() > MAX_DECOMPRESSED_BYTES {
+        if self.min_bytes.is_none_or(|min| json.len() < min) || json.len() > MAX_DECOMPRESSED_BYTES {
             return json;
         }
         let compressed = lz4_flex::block::compress_prepend_size(&json);
