@@ -416,4 +416,46 @@ mod freshness {
         }
         assert!(refreshed >= 1, "early refresh happened");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_value_due_for_early_refresh_is_refreshed_once_whatever_the_readers() {
+        let redis = RedisServer::start();
+        let key = entry("due-once");
+        // A 300 ms load and beta 2000: the value's head start (at least 0.1 x 300 ms x 2000)
+        // covers its whole 60 s life, so every reader finds it due at once. Its refresh loads
+        // instantly, so the new value is never due early.
+        let due = policy(60_000, 0, 0, 2_000.0);
+        let first = no_jitter(&redis);
+        first
+            .get_or_load_with(&key, due, ReadMode::Cached, || async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok::<_, Infallible>(1u32)
+            })
+            .await
+            .unwrap();
+        let loads = Arc::new(AtomicUsize::new(0));
+        // Two caches stand for two processes, 32 readers each.
+        let (a, b) = (no_jitter(&redis), no_jitter(&redis));
+        let readers = (0..64).map(|i| {
+            let cache = Arc::clone(if i % 2 == 0 { &a } else { &b });
+            let (key, loads) = (key.clone(), Arc::clone(&loads));
+            tokio::spawn(async move {
+                cache
+                    .get_or_load_with(&key, due, ReadMode::Cached, || async move {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, Infallible>(2u32)
+                    })
+                    .await
+                    .unwrap()
+                    .value
+            })
+        });
+        let values = futures::future::join_all(readers).await;
+        assert!(values.iter().all(|v| matches!(v, Ok(1 | 2))), "{values:?}");
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            1,
+            "one refresh for 64 readers in 2 processes"
+        );
+    }
 }
