@@ -1,6 +1,10 @@
 //! One "Lambda instance" for the concurrency tests: builds the query API from the environment
 //! like `main` does, sends `LOAD_REQUESTS` concurrent `GET LOAD_PATH` requests through its
 //! handler, and prints `{"states": {...}, "statuses": {...}}` on one line.
+//!
+//! With `LOAD_WATCH_SECONDS` it instead reads `GET LOAD_PATH` one request at a time for that
+//! long (or until the file `LOAD_STOP_FILE` exists) and prints
+//! `{"reads": [[start_unix_us, rows[0].v, tier], ...]}` (tier 2: memory, 1: Redis, 0: a load).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,6 +30,12 @@ async fn main() -> Result<(), String> {
     let config = ServiceConfig::from_env().map_err(|e| e.to_string())?;
     let app = Arc::new(App::from_config(&config).await.map_err(|e| e.to_string())?);
     let path = std::env::var("LOAD_PATH").map_err(|_| "LOAD_PATH is not set")?;
+    if let Some(seconds) = std::env::var("LOAD_WATCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        return watch(&app, &event(&path), std::time::Duration::from_secs(seconds)).await;
+    }
     let requests: usize = std::env::var("LOAD_REQUESTS")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -56,5 +66,33 @@ async fn main() -> Result<(), String> {
         *statuses.entry(status).or_default() += 1;
     }
     println!("{}", serde_json::json!({"states": states, "statuses": statuses}));
+    Ok(())
+}
+
+/// Reads one request at a time for `how_long`, noting when each read started and what it saw.
+async fn watch(app: &App, event: &str, how_long: std::time::Duration) -> Result<(), String> {
+    let until = std::time::Instant::now() + how_long;
+    let stop = std::env::var_os("LOAD_STOP_FILE").map(std::path::PathBuf::from);
+    let mut reads = Vec::new();
+    while std::time::Instant::now() < until && !stop.as_ref().is_some_and(|f| f.exists()) {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_micros() as u64;
+        let request = lambda_http::request::from_str(event).map_err(|e| e.to_string())?;
+        let response = app.handle(request).await;
+        let body: serde_json::Value = match response.into_body() {
+            lambda_http::Body::Text(text) => serde_json::from_str(&text).map_err(|e| e.to_string())?,
+            _ => return Err("a non-text body".into()),
+        };
+        let tier = match body["tier"].as_str() {
+            Some("memory") => 2,
+            Some("redis") => 1,
+            _ => 0,
+        };
+        reads.push(serde_json::json!([started, body["rows"][0]["v"], tier]));
+        tokio::time::sleep(std::time::Duration::from_micros(500)).await;
+    }
+    println!("{}", serde_json::json!({ "reads": reads }));
     Ok(())
 }

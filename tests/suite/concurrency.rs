@@ -153,3 +153,111 @@ fn a_lock_holder_killed_mid_fill_frees_the_key_within_the_lock_ttl() {
     // Lock TTL (2 s) + one load (1 s) + process start-up, inside the 5 s fill budget.
     assert!(waited < Duration::from_secs(5), "waited {waited:?}");
 }
+
+/// A catalog with one query over a value the test changes.
+const PROBE_CATALOG: &str = "[[query]]
+name = 'probe'
+sql = 'SELECT v FROM probe'
+ttl_seconds = 300
+tags = ['probe']
+";
+
+/// The memory tier's promise across instances: once `CACHE_MEMORY_TRUST_MS` has passed since
+/// an invalidation returned, no instance answers with what it replaced. Four processes read
+/// continuously while 1,000 rounds each change the value and invalidate its tag; every read
+/// that started a trust or more after round i's invalidation must show i or later.
+#[test]
+fn an_invalidation_reaches_every_instance_within_the_memory_trust() {
+    const TRUST_MS: u64 = 50;
+    const ROUNDS: u64 = 1000;
+    let redis = RedisServer::start();
+    let (name, db) = seeded_database();
+    sql(
+        &name,
+        "CREATE TABLE probe (v bigint NOT NULL); INSERT INTO probe VALUES (0)",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("queries.toml");
+    std::fs::write(&catalog, PROBE_CATALOG).unwrap();
+    let trust = TRUST_MS.to_string();
+    let mut env = environment(
+        &redis,
+        db.clone(),
+        catalog.to_string_lossy().into_owned(),
+        &[("CACHE_MEMORY_TRUST_MS", &trust), ("LOAD_WATCH_SECONDS", "60")],
+    );
+    let stop_file = dir.path().join("stop");
+    env.push(("LOAD_STOP_FILE", stop_file.to_string_lossy().into_owned()));
+    env.retain(|(k, _)| *k != "LOAD_PATH");
+    env.push(("LOAD_PATH", "/queries/probe".to_owned()));
+    let watchers: Vec<Child> = (0..4).map(|_| load_client(1, &env)).collect();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let invalidated_at: Vec<u64> = runtime.block_on(async {
+        let pool = sqlx::PgPool::connect(&db).await.unwrap();
+        let cache =
+            cache_aside::Cache::connect_lazy(redis.url(), cache_aside::CacheSettings::default()).unwrap();
+        let scope = query_catalog::tag_scope("probe");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut at = Vec::new();
+        for round in 1..=ROUNDS as i64 {
+            sqlx::query("UPDATE probe SET v = $1")
+                .bind(round)
+                .execute(&pool)
+                .await
+                .unwrap();
+            cache.invalidate(&scope).await.unwrap();
+            at.push(now_us());
+            tokio::time::sleep(Duration::from_millis(8)).await;
+        }
+        // Reads after the last round check it too.
+        tokio::time::sleep(Duration::from_millis(2 * TRUST_MS)).await;
+        at
+    });
+    std::fs::write(&stop_file, b"").unwrap();
+    let trust_us = TRUST_MS * 1000;
+    let (mut reads, mut from_memory, mut violations, mut worst_us) = (0usize, 0usize, Vec::new(), 0u64);
+    for watcher in watchers {
+        let out = watcher.wait_with_output().expect("watcher output");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+        for read in report["reads"].as_array().unwrap() {
+            let (started, seen, tier) = (
+                read[0].as_u64().unwrap(),
+                read[1].as_u64().unwrap(),
+                read[2].as_u64().unwrap(),
+            );
+            reads += 1;
+            from_memory += usize::from(tier == 2);
+            // Rounds whose invalidation returned a trust or more before this read started.
+            let settled = invalidated_at.partition_point(|t| t + trust_us <= started) as u64;
+            if seen < settled {
+                violations.push((started, seen, settled));
+            }
+            // How long after the next round's invalidation this read still saw the old value.
+            if let Some(next) = invalidated_at.get(seen as usize) {
+                worst_us = worst_us.max(started.saturating_sub(*next));
+            }
+        }
+    }
+    println!(
+        "{reads} reads, {from_memory} from memory; the oldest value was seen {:.1} ms after its invalidation",
+        worst_us as f64 / 1000.0
+    );
+    assert!(
+        violations.is_empty(),
+        "reads past the trust saw old values: {:?}",
+        &violations[..violations.len().min(5)]
+    );
+    assert!(
+        from_memory * 2 > reads,
+        "the memory tier answered most reads: {from_memory} of {reads}"
+    );
+}
+
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}

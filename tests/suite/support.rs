@@ -42,6 +42,9 @@ pub fn config(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> Se
     vars.insert("REDIS_URL".into(), redis_url.into());
     vars.insert("DATABASE_URL".into(), database_url.into());
     vars.insert("CACHE_NAMESPACE".into(), "test".into());
+    // Each App or Clients here stands for another instance, and most tests check what the
+    // next read sees at once; the memory tier's own tests turn it on.
+    vars.insert("CACHE_MEMORY_TRUST_MS".into(), "0".into());
     if redis_url.starts_with("rediss://") {
         vars.insert("REDIS_CA_PATH".into(), test_ca_path().display().to_string());
     }

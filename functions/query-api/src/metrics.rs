@@ -51,6 +51,7 @@ impl MetricsSink {
             metrics.push(("RedisLatency", ms(mean), "Milliseconds"));
             metrics.push(("RedisOps", cache.redis_ops as f64, "Count"));
         }
+        metrics.push(("MemoryHits", cache.memory_hits as f64, "Count"));
         metrics.push(("LockWaits", cache.lock_waits as f64, "Count"));
         if cache.lock_waits > 0 {
             metrics.push(("LockWaitTime", ms(cache.lock_wait_micros), "Milliseconds"));
@@ -106,6 +107,7 @@ mod tests {
             origin_micros: 5_000_000,
             lock_waits: 0,
             lock_wait_micros: 0,
+            memory_hits: 0,
         };
         let line: Value = serde_json::from_str(&sink.request_line("query", Some("miss"), &snapshot)).unwrap();
         let declared = &line["_aws"]["CloudWatchMetrics"][0];

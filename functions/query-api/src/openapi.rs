@@ -277,6 +277,7 @@ fn responses(op: &Operation) -> Value {
 fn schemas() -> Value {
     let cache = json!({"type": "string", "enum": ["hit", "miss", "stale", "bypass"]});
     let seconds = json!({"type": ["integer", "null"], "minimum": 0});
+    let tier = json!({"type": ["string", "null"], "enum": ["memory", "redis", null]});
     let codes: Vec<&str> = ERRORS.iter().map(|(_, c, _)| *c).collect();
     json!({
         "Error": {
@@ -303,7 +304,7 @@ fn schemas() -> Value {
             "properties": {
                 "query": {"type": "string"}, "params": {"type": "object"},
                 "rows": {"type": "array", "items": {"type": "object"}}, "row_count": {"type": "integer"},
-                "cache": cache, "bypass_reason": {"type": "string", "enum": ["requested", "redis_unavailable"]},
+                "cache": cache, "tier": tier, "bypass_reason": {"type": "string", "enum": ["requested", "redis_unavailable"]},
                 "cache_skipped": {"type": "string", "enum": ["too_large"]},
                 "elapsed_ms": {"type": "number"}, "ttl_seconds": seconds, "loaded_at": {"type": "string"},
                 "load_ms": {"type": "number"}}},
@@ -311,7 +312,7 @@ fn schemas() -> Value {
             "invalidated": {"type": "object"}, "generation": {"type": "integer"}}},
         "Summary": {"type": "object", "required": ["restaurant", "cache", "elapsed_ms", "ttl_seconds", "loaded_at"], "properties": {
             "restaurant": {"type": "object", "required": ["name", "latest_reviews"]},
-            "cache": cache, "elapsed_ms": {"type": "number"}, "ttl_seconds": seconds, "loaded_at": {"type": "string"}}},
+            "cache": cache, "tier": tier, "elapsed_ms": {"type": "number"}, "ttl_seconds": seconds, "loaded_at": {"type": "string"}}},
         "ReviewIn": {"type": "object", "required": ["author", "rating", "body"], "additionalProperties": false, "properties": {
             "author": {"type": "string", "minLength": 1, "maxLength": 64},
             "rating": {"type": "integer", "minimum": 1, "maximum": 5},

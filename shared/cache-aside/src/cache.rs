@@ -10,6 +10,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::envelope::Envelope;
 use crate::generations::Found;
+use crate::memory::MemoryTier;
 use crate::metrics::CacheMetrics;
 use crate::outcome::{BypassReason, CacheState, Lookup};
 use crate::ttl::{unix_now_ms, Freshness, TtlPolicy};
@@ -64,6 +65,8 @@ pub struct Cache {
     /// One in-process gate per key being filled: concurrent requests of this process wait here
     /// instead of polling Redis.
     pub(crate) fills: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    /// Values read from Redis moments ago, answered without a round trip.
+    pub(crate) memory: MemoryTier,
 }
 
 impl Cache {
@@ -72,6 +75,11 @@ impl Cache {
         settings.validate()?;
         Ok(Self {
             metrics: store.shared_metrics(),
+            memory: MemoryTier::new(
+                settings.memory_max_bytes,
+                settings.memory_trust,
+                store.epoch_handle(),
+            ),
             store,
             keys: KeySpace::new(&settings.namespace)?,
             settings,
@@ -150,11 +158,24 @@ impl Cache {
     {
         let policy = self.ttl_policy(&freshness);
         let Read { mode, deadline } = read.into();
+        if mode == ReadMode::Cached {
+            if let Some(hit) = self.memory.hit::<T>(entry, &freshness) {
+                self.metrics.memory_hit();
+                return Ok(hit);
+            }
+        }
+        let marks = self.memory.marks();
         let generations = match mode {
             ReadMode::Bypass => return bypass(&self.metrics, load, BypassReason::Requested).await,
-            ReadMode::Refresh => self.current_generations(entry.scopes(), policy.lifetime()).await,
+            ReadMode::Refresh => {
+                self.memory.forget(entry);
+                self.current_generations(entry.scopes(), policy.lifetime()).await
+            }
             ReadMode::Cached => match self.read::<T>(entry, policy.lifetime()).await {
-                Ok(Found::Entry(envelope, generations)) => {
+                Ok(Found::Entry(envelope, generations, json)) => {
+                    let value_key = self.keys.value_key(entry, &generations);
+                    self.memory
+                        .remember(entry, value_key, &envelope, json, &freshness, marks);
                     return self
                         .serve_or_refresh(entry, envelope, &generations, freshness, deadline, load)
                         .await;
@@ -206,6 +227,7 @@ pub(crate) fn from_envelope<T>(envelope: Envelope<T>, state: CacheState, now: u6
         state,
         bypass_reason: None,
         too_large_to_store: false,
+        from_memory: false,
     }
 }
 
@@ -226,6 +248,7 @@ where
         loaded_at_ms: unix_now_ms(),
         load_duration: started.elapsed(),
         too_large_to_store: false,
+        from_memory: false,
     })
 }
 

@@ -49,6 +49,14 @@ impl Compression {
     }
 }
 
+/// The JSON in stored `bytes`, taking them over when they are plain.
+pub fn into_json(bytes: Vec<u8>) -> Result<Vec<u8>, EnvelopeError> {
+    match unpack(&bytes)? {
+        Cow::Borrowed(_) => Ok(bytes),
+        Cow::Owned(json) => Ok(json),
+    }
+}
+
 /// The JSON in stored `bytes`, decompressed when it was compressed.
 pub fn unpack(bytes: &[u8]) -> Result<Cow<'_, [u8]>, EnvelopeError> {
     let Some(compressed) = bytes.strip_prefix(LZ4_MARKER) else {

@@ -73,8 +73,12 @@ impl<T: DeserializeOwned> Envelope<T> {
     /// Parses stored bytes of the current version: [`Envelope::encode`]'s JSON, or that JSON
     /// compressed by [`crate::Compression::pack`].
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let json = crate::codec::unpack(bytes)?;
-        let envelope: Self = serde_json::from_slice(&json)?;
+        Self::decode_json(&crate::codec::unpack(bytes)?)
+    }
+
+    /// Parses an envelope's JSON (already decompressed).
+    pub fn decode_json(json: &[u8]) -> Result<Self, EnvelopeError> {
+        let envelope: Self = serde_json::from_slice(json)?;
         if envelope.v != ENVELOPE_VERSION {
             return Err(EnvelopeError::Version { found: envelope.v });
         }

@@ -256,6 +256,7 @@ impl Cache {
             loaded_at_ms,
             load_duration,
             too_large_to_store,
+            from_memory: false,
         })
     }
 }
@@ -305,7 +306,7 @@ fn lock_token() -> String {
 /// since each read is another chance for an early draw. A new value brings a new draw. The cap
 /// below 1 gives every value a head start of at least a tenth of `delta * beta`, so a reader
 /// arrives inside it and the refresh starts before expiry.
-fn shared_draw(key: &str, created_ms: u64) -> f64 {
+pub(crate) fn shared_draw(key: &str, created_ms: u64) -> f64 {
     // FNV-1a over the key, then SplitMix64's finalizer over it and the creation time.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in key.bytes() {

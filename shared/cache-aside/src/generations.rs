@@ -103,6 +103,9 @@ impl Cache {
             other => other?,
         };
         self.remember(&[scope.to_owned()], &[generation]);
+        // After the bump: a read of this instance that starts now sees the new generation, and
+        // one in flight is not remembered.
+        self.memory.clear();
         Ok(generation)
     }
 
@@ -149,13 +152,19 @@ impl Cache {
                 other => other?,
             }
         };
-        match value.map(|bytes| Envelope::<T>::decode(&bytes)) {
-            Some(Ok(envelope)) => Ok(Found::Entry(envelope, generations)),
-            Some(Err(e)) => {
+        let Some(bytes) = value else {
+            return Ok(Found::Absent(generations));
+        };
+        let decoded = crate::codec::into_json(bytes).and_then(|json| {
+            let envelope = Envelope::<T>::decode_json(&json)?;
+            Ok((envelope, json))
+        });
+        match decoded {
+            Ok((envelope, json)) => Ok(Found::Entry(envelope, generations, json)),
+            Err(e) => {
                 tracing::warn!(error = %e, "unreadable cache entry; reloading");
                 Ok(Found::Absent(generations))
             }
-            None => Ok(Found::Absent(generations)),
         }
     }
 
@@ -285,8 +294,8 @@ pub(crate) fn is_damage(e: &redis::RedisError) -> bool {
 }
 
 pub(crate) enum Found<T> {
-    /// A readable entry (fresh or not) under these current generations.
-    Entry(Envelope<T>, Vec<u64>),
+    /// A readable entry (fresh or not) under these current generations, and its JSON.
+    Entry(Envelope<T>, Vec<u64>, Vec<u8>),
     /// Not cached (or expired/unreadable) under these current generations.
     Absent(Vec<u64>),
 }

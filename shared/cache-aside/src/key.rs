@@ -113,6 +113,11 @@ impl EntryKey {
     pub fn digest(&self) -> &str {
         &self.digest
     }
+
+    /// Kind, name and digest: the entry whatever its scopes' generations.
+    pub fn identity(&self) -> String {
+        format!("{}:{}:{}", self.kind, self.name, self.digest)
+    }
 }
 
 /// Turns entries and scopes into Redis keys under one namespace.

@@ -18,6 +18,7 @@ mod error;
 mod fill;
 mod generations;
 mod key;
+mod memory;
 mod metrics;
 mod objects;
 mod outcome;

@@ -21,6 +21,8 @@ pub struct MetricsSnapshot {
     pub lock_waits: u64,
     /// Their total wait, µs.
     pub lock_wait_micros: u64,
+    /// Hits answered from the process's memory (no Redis round trip).
+    pub memory_hits: u64,
 }
 
 /// Shared, lock-free counters.
@@ -32,6 +34,7 @@ pub struct CacheMetrics {
     origin_micros: AtomicU64,
     lock_waits: AtomicU64,
     lock_wait_micros: AtomicU64,
+    memory_hits: AtomicU64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -49,6 +52,10 @@ impl CacheMetrics {
         self.origin_micros.fetch_add(micros(took), Ordering::Relaxed);
     }
 
+    pub(crate) fn memory_hit(&self) {
+        self.memory_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn lock_wait(&self, took: Duration) {
         self.lock_waits.fetch_add(1, Ordering::Relaxed);
         self.lock_wait_micros.fetch_add(micros(took), Ordering::Relaxed);
@@ -64,6 +71,7 @@ impl CacheMetrics {
             origin_micros: take(&self.origin_micros),
             lock_waits: take(&self.lock_waits),
             lock_wait_micros: take(&self.lock_wait_micros),
+            memory_hits: take(&self.memory_hits),
         }
     }
 }

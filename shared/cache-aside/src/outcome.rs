@@ -73,6 +73,8 @@ pub struct Lookup<T> {
     pub load_duration: Duration,
     /// Loaded but not stored: larger than the caller's limit.
     pub too_large_to_store: bool,
+    /// Answered from this instance's memory, without a Redis round trip.
+    pub from_memory: bool,
 }
 
 impl<T> Lookup<T> {
@@ -87,6 +89,17 @@ impl<T> Lookup<T> {
             loaded_at_ms: self.loaded_at_ms,
             load_duration: self.load_duration,
             too_large_to_store: self.too_large_to_store,
+            from_memory: self.from_memory,
+        }
+    }
+
+    /// Where a cached answer came from: `memory` (this instance) or `redis`; `None` for a
+    /// load (miss, bypass).
+    pub fn tier(&self) -> Option<&'static str> {
+        match (self.state, self.from_memory) {
+            (CacheState::Hit | CacheState::Stale, true) => Some("memory"),
+            (CacheState::Hit | CacheState::Stale, false) => Some("redis"),
+            _ => None,
         }
     }
 

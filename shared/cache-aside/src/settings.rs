@@ -30,6 +30,12 @@ pub struct CacheSettings {
     pub fill_wait: Duration,
     /// When stored values are compressed.
     pub compression: Compression,
+    /// Bytes of values kept in the process (0: no in-process tier).
+    pub memory_max_bytes: u64,
+    /// How long a value read from Redis is answered from memory, for entries whose
+    /// [`crate::Freshness`] does not say: the bound on how late this instance sees an
+    /// invalidation made elsewhere.
+    pub memory_trust: Duration,
 }
 
 impl Default for CacheSettings {
@@ -45,6 +51,8 @@ impl Default for CacheSettings {
             fill_lock_ttl: Duration::from_secs(10),
             fill_wait: Duration::from_secs(12),
             compression: Compression::default(),
+            memory_max_bytes: 16 * 1024 * 1024,
+            memory_trust: Duration::from_millis(100),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! circuit breaker.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,9 @@ pub struct RedisStore {
     op_timeout: Duration,
     breaker: Arc<Breaker>,
     metrics: Arc<CacheMetrics>,
+    /// Bumped whenever the connection may have been replaced (a dropped socket, a timeout);
+    /// what was read from Redis before is then not trusted in memory.
+    epoch: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -179,7 +183,13 @@ impl RedisStore {
             op_timeout: settings.op_timeout,
             breaker: Arc::new(Breaker::new(settings.breaker_failures, settings.breaker_cooldown)),
             metrics: Arc::default(),
+            epoch: Arc::default(),
         })
+    }
+
+    /// The connection epoch shared with the in-process tier.
+    pub(crate) fn epoch_handle(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.epoch)
     }
 
     /// The counters this handle adds its Redis timings to; the [`crate::Cache`] built over it
@@ -239,6 +249,7 @@ impl RedisStore {
                 Ok(Ok(value)) => break Ok(value),
                 Ok(Err(e)) if !retried && is_retryable(&e) => {
                     tracing::debug!(op = name, error = %e, "Redis connection lost; retrying once");
+                    self.epoch.fetch_add(1, Ordering::AcqRel);
                     retried = true;
                 }
                 Ok(Err(e)) => break Err(StoreError::Redis { op: name, source: e }),
@@ -246,8 +257,12 @@ impl RedisStore {
         };
         self.metrics.redis_op(started.elapsed());
         match &result {
-            Err(StoreError::Timeout { .. }) => self.breaker.record_failure(),
+            Err(StoreError::Timeout { .. }) => {
+                self.epoch.fetch_add(1, Ordering::AcqRel);
+                self.breaker.record_failure()
+            }
             Err(StoreError::Redis { source, .. }) if is_connection_error(source) || source.is_timeout() => {
+                self.epoch.fetch_add(1, Ordering::AcqRel);
                 self.breaker.record_failure()
             }
             // Anything else means Redis answered.

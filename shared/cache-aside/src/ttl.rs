@@ -46,6 +46,9 @@ pub struct Freshness {
     pub early_refresh_beta: f64,
     /// Values whose stored form is larger are served but not stored (`None`: no limit).
     pub max_stored_bytes: Option<usize>,
+    /// How long a value read from Redis may be answered from this instance's memory; `None`:
+    /// the cache's setting; zero: never (reads that must see every write at once).
+    pub memory_trust: Option<Duration>,
 }
 
 impl Freshness {
@@ -57,6 +60,7 @@ impl Freshness {
             stale_if_error: Duration::ZERO,
             early_refresh_beta: 1.0,
             max_stored_bytes: None,
+            memory_trust: None,
         }
     }
 }

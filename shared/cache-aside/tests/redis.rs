@@ -281,6 +281,7 @@ mod freshness {
             stale_if_error: Duration::from_millis(sie_ms),
             early_refresh_beta: beta,
             max_stored_bytes: None,
+            memory_trust: None,
         }
     }
 
@@ -456,6 +457,82 @@ mod freshness {
             loads.load(Ordering::SeqCst),
             1,
             "one refresh for 64 readers in 2 processes"
+        );
+    }
+}
+
+mod memory {
+    use super::*;
+    use cache_aside::Freshness;
+
+    fn trusting(redis: &RedisServer, trust_ms: u64) -> Cache {
+        let settings = CacheSettings {
+            namespace: "mem".into(),
+            memory_trust: Duration::from_millis(trust_ms),
+            ..CacheSettings::default()
+        };
+        Cache::connect_lazy(redis.url(), settings).expect("cache builds")
+    }
+
+    async fn get(cache: &Cache, freshness: Freshness, value: u32) -> (CacheState, Option<&'static str>, u32) {
+        let lookup = cache
+            .get_or_load_with(&entry("m"), freshness, ReadMode::Cached, || async {
+                Ok::<_, Infallible>(value)
+            })
+            .await
+            .unwrap();
+        (lookup.state, lookup.tier(), lookup.value)
+    }
+
+    #[tokio::test]
+    async fn a_redis_hit_is_then_answered_from_memory_without_a_round_trip() {
+        let redis = RedisServer::start();
+        let cache = trusting(&redis, 60_000);
+        let f = Freshness::ttl(Some(Duration::from_secs(60)));
+        assert_eq!(get(&cache, f, 1).await, (CacheState::Miss, None, 1));
+        assert_eq!(get(&cache, f, 2).await, (CacheState::Hit, Some("redis"), 1));
+        cache.metrics().take();
+        assert_eq!(get(&cache, f, 3).await, (CacheState::Hit, Some("memory"), 1));
+        let taken = cache.metrics().take();
+        assert_eq!((taken.redis_ops, taken.memory_hits), (0, 1));
+        let off = Freshness {
+            memory_trust: Some(Duration::ZERO),
+            ..f
+        };
+        assert_eq!(
+            get(&cache, off, 4).await,
+            (CacheState::Hit, Some("redis"), 1),
+            "trust 0: Redis every time"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invalidation_elsewhere_is_seen_once_the_trust_runs_out_and_here_at_once() {
+        let redis = RedisServer::start();
+        let (here, elsewhere) = (trusting(&redis, 300), trusting(&redis, 300));
+        let f = Freshness::ttl(Some(Duration::from_secs(60)));
+        get(&here, f, 1).await;
+        get(&here, f, 1).await;
+        assert_eq!(get(&here, f, 9).await.1, Some("memory"));
+        elsewhere.invalidate("query:x").await.unwrap();
+        assert_eq!(
+            get(&here, f, 2).await.2,
+            1,
+            "within the trust, memory still answers"
+        );
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(
+            get(&here, f, 2).await,
+            (CacheState::Miss, None, 2),
+            "past it, Redis says invalidated"
+        );
+        get(&here, f, 2).await;
+        assert_eq!(get(&here, f, 9).await.1, Some("memory"));
+        here.invalidate("tag:t").await.unwrap();
+        assert_eq!(
+            get(&here, f, 3).await,
+            (CacheState::Miss, None, 3),
+            "a local invalidation clears memory"
         );
     }
 }

@@ -43,6 +43,11 @@ pub struct NamedQuery {
     /// XFetch early-refresh eagerness (0 = only at expiry; 1, the default, per the paper).
     #[serde(default = "default_beta")]
     pub early_refresh_beta: f64,
+    /// How long a result read from Redis may be answered from an instance's memory (ms); the
+    /// cache's `CACHE_MEMORY_TRUST_MS` when absent; 0 for results that must reflect every
+    /// write at once, in every instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_trust_ms: Option<u64>,
     /// The data this query depends on (usually table names); invalidating a tag drops it.
     #[serde(default)]
     pub tags: Vec<String>,

@@ -39,6 +39,18 @@ pub(crate) fn cache_settings(v: &Vars) -> Result<CacheSettings, ConfigError> {
         fill_lock_ttl: v.millis("CACHE_FILL_LOCK_TTL_MS", defaults.fill_lock_ttl, 900_000)?,
         fill_wait: v.millis("CACHE_FILL_WAIT_MS", defaults.fill_wait, 900_000)?,
         compression: compression(v, defaults.compression)?,
+        memory_max_bytes: v.number(
+            "CACHE_MEMORY_MAX_BYTES",
+            defaults.memory_max_bytes,
+            0,
+            1024 * 1024 * 1024,
+        )?,
+        memory_trust: Duration::from_millis(v.number(
+            "CACHE_MEMORY_TRUST_MS",
+            defaults.memory_trust.as_millis() as u64,
+            0,
+            60_000,
+        )?),
     })
 }
 

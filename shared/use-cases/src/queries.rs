@@ -36,6 +36,7 @@ pub(crate) fn freshness(query: &NamedQuery) -> Freshness {
         stale_if_error: Duration::from_secs(query.stale_if_error_seconds),
         early_refresh_beta: query.early_refresh_beta,
         max_stored_bytes: Some(query.cached_bytes_limit()),
+        memory_trust: query.memory_trust_ms.map(Duration::from_millis),
     }
 }
 

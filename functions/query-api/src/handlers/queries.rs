@@ -21,6 +21,9 @@ struct QueryResponse<'a> {
     rows: &'a RawValue,
     row_count: usize,
     cache: &'static str,
+    /// Where a hit came from: `memory` (this instance) or `redis`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tier: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bypass_reason: Option<&'static str>,
     /// `too_large` when the result was served but not cached (over the query's byte limit).
@@ -98,6 +101,7 @@ async fn run_json(app: &App, name: &str, req: &Request) -> Result<Response<Body>
         rows: &lookup.value.rows,
         row_count: lookup.value.row_count,
         cache: lookup.state.as_str(),
+        tier: lookup.tier(),
         bypass_reason: lookup.bypass_reason.map(|r| r.as_str()),
         cache_skipped: lookup.too_large_to_store.then_some("too_large"),
         elapsed_ms: millis(started.elapsed()),

@@ -19,6 +19,7 @@ pub(crate) async fn summary(app: &App, name: &str, req: &Request) -> Result<Resp
     let body = json!({
         "restaurant": lookup.value,
         "cache": lookup.state.as_str(),
+        "tier": lookup.tier(),
         "elapsed_ms": millis(started.elapsed()),
         "ttl_seconds": lookup.ttl_seconds(),
         "loaded_at": iso8601(lookup.loaded_at_ms),

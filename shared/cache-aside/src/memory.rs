@@ -1,0 +1,200 @@
+//! The in-process tier: values this instance read from Redis moments ago, answered without a
+//! round trip. A value is trusted for `memory_trust` after Redis last confirmed it together with
+//! its scopes' generations (one pipelined read, as every Redis hit does); after that the next
+//! read goes to Redis again. So an invalidation made in another instance is seen here within
+//! that bound, and one made in this instance at once (it clears this tier).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::sync::Cache as Moka;
+use moka::Expiry;
+use serde::de::DeserializeOwned;
+
+use crate::envelope::Envelope;
+use crate::outcome::{CacheState, Lookup};
+use crate::ttl::{unix_now_ms, xfetch_due, Freshness};
+use crate::EntryKey;
+
+/// One value as Redis confirmed it.
+#[derive(Debug)]
+pub(crate) struct Remembered {
+    /// The Redis key it was read from (its generations are part of it).
+    value_key: String,
+    /// The envelope's JSON (decompressed).
+    json: Vec<u8>,
+    fresh_until_ms: u64,
+    created_ms: u64,
+    load_ms: u64,
+    /// When the read that Redis confirmed it with started.
+    confirmed: Instant,
+    /// The connection epoch it was read under; a replaced connection forgets everything.
+    epoch: u64,
+    /// How long it may be kept: its trust, or less when its freshness ends sooner.
+    keep: Duration,
+}
+
+struct KeepFor;
+
+impl Expiry<String, Arc<Remembered>> for KeepFor {
+    fn expire_after_create(&self, _: &String, value: &Arc<Remembered>, _: Instant) -> Option<Duration> {
+        Some(value.keep)
+    }
+}
+
+/// The tier: bounded by bytes, each value kept at most for its trust and never past its
+/// freshness.
+pub(crate) struct MemoryTier {
+    values: Moka<String, Arc<Remembered>>,
+    /// Bumped when the Redis connection may have been replaced (a dropped socket, a timeout):
+    /// values read before it are not trusted after it.
+    epoch: Arc<AtomicU64>,
+    /// Bumped by every invalidation made in this instance: a read that started before one
+    /// is not remembered.
+    clears: AtomicU64,
+    /// Trust when the caller's [`Freshness`] says nothing.
+    default_trust: Duration,
+}
+
+/// The tier's counters, and the time, when a Redis read started; see [`MemoryTier::marks`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Marks {
+    epoch: u64,
+    clears: u64,
+    /// The trust counts from here, before Redis answered: never from after an invalidation
+    /// that the read may have missed.
+    taken: Instant,
+}
+
+impl std::fmt::Debug for MemoryTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryTier")
+            .field("entries", &self.values.entry_count())
+            .field("bytes", &self.values.weighted_size())
+            .finish()
+    }
+}
+
+/// Bytes an entry costs besides its JSON (key strings, bookkeeping).
+const OVERHEAD_BYTES: usize = 160;
+
+impl MemoryTier {
+    /// A tier of at most `max_bytes` (0: off), sharing `epoch` with the Redis handle.
+    pub(crate) fn new(max_bytes: u64, default_trust: Duration, epoch: Arc<AtomicU64>) -> Self {
+        let values = Moka::builder()
+            .max_capacity(max_bytes)
+            .weigher(|key: &String, value: &Arc<Remembered>| {
+                let bytes = key.len() + value.value_key.len() + value.json.len() + OVERHEAD_BYTES;
+                u32::try_from(bytes).unwrap_or(u32::MAX)
+            })
+            .expire_after(KeepFor)
+            .build();
+        Self {
+            values,
+            epoch,
+            clears: AtomicU64::new(0),
+            default_trust: if max_bytes == 0 {
+                Duration::ZERO
+            } else {
+                default_trust
+            },
+        }
+    }
+
+    fn trust(&self, freshness: &Freshness) -> Duration {
+        if self.default_trust.is_zero() {
+            return Duration::ZERO;
+        }
+        freshness.memory_trust.unwrap_or(self.default_trust)
+    }
+
+    /// A fresh hit from memory, if `entry` was confirmed by Redis within its trust, under the
+    /// current connection, and is neither expired nor due for early refresh (that decision
+    /// needs Redis, where the refresh lock lives).
+    pub(crate) fn hit<T: DeserializeOwned>(
+        &self,
+        entry: &EntryKey,
+        freshness: &Freshness,
+    ) -> Option<Lookup<T>> {
+        let trust = self.trust(freshness);
+        if trust.is_zero() {
+            return None;
+        }
+        let value = self.values.get(&entry.identity())?;
+        if value.epoch != self.epoch.load(Ordering::Acquire) || value.confirmed.elapsed() >= trust {
+            return None;
+        }
+        let now = unix_now_ms();
+        let draw = crate::fill::shared_draw(&value.value_key, value.created_ms);
+        if now >= value.fresh_until_ms
+            || xfetch_due(
+                now,
+                value.fresh_until_ms,
+                value.load_ms,
+                freshness.early_refresh_beta,
+                draw,
+            )
+        {
+            return None;
+        }
+        let envelope = Envelope::<T>::decode(&value.json).ok()?;
+        let mut lookup = crate::cache::from_envelope(envelope, CacheState::Hit, now);
+        lookup.from_memory = true;
+        Some(lookup)
+    }
+
+    /// Keeps what Redis just confirmed: `json` (the envelope read from `value_key`) of `entry`,
+    /// read by a request that took `marks` before it started. Nothing is kept when the
+    /// connection was replaced or this instance invalidated anything since.
+    pub(crate) fn remember<T>(
+        &self,
+        entry: &EntryKey,
+        value_key: String,
+        envelope: &Envelope<T>,
+        json: Vec<u8>,
+        freshness: &Freshness,
+        marks: Marks,
+    ) {
+        let trust = self.trust(freshness);
+        let fresh_left = envelope.remaining(unix_now_ms());
+        let now = self.marks();
+        if trust.is_zero() || fresh_left.is_zero() || (marks.epoch, marks.clears) != (now.epoch, now.clears) {
+            return;
+        }
+        self.values.insert(
+            entry.identity(),
+            Arc::new(Remembered {
+                value_key,
+                json,
+                fresh_until_ms: envelope.fresh_until_ms,
+                created_ms: envelope.created_ms,
+                load_ms: envelope.load_ms,
+                confirmed: marks.taken,
+                epoch: marks.epoch,
+                keep: trust.min(fresh_left),
+            }),
+        );
+    }
+
+    /// Forgets `entry` (this instance is about to replace it).
+    pub(crate) fn forget(&self, entry: &EntryKey) {
+        self.values.invalidate(&entry.identity());
+    }
+
+    /// Forgets everything: an invalidation here may concern any of it. Reads in flight that
+    /// started before it will not be remembered either.
+    pub(crate) fn clear(&self) {
+        self.clears.fetch_add(1, Ordering::AcqRel);
+        self.values.invalidate_all();
+    }
+
+    /// Taken before a Redis read, handed to [`Self::remember`] after it.
+    pub(crate) fn marks(&self) -> Marks {
+        Marks {
+            epoch: self.epoch.load(Ordering::Acquire),
+            clears: self.clears.load(Ordering::Acquire),
+            taken: Instant::now(),
+        }
+    }
+}
