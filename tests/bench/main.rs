@@ -108,6 +108,11 @@ async fn run() -> Result<(), String> {
     }
     let config = ServiceConfig::from_map(&vars).map_err(|e| e.to_string())?;
     let clients = Clients::build(&config).await.map_err(|e| e.to_string())?;
+    // The same service with the memory tier off: every hit is a Redis round trip.
+    vars.insert("CACHE_MEMORY_TRUST_MS".to_owned(), "0".to_owned());
+    let redis_only = Clients::build(&ServiceConfig::from_map(&vars).map_err(|e| e.to_string())?)
+        .await
+        .map_err(|e| e.to_string())?;
     let ingester = ingester::Ingester::new(Clients::build(&config).await.map_err(|e| e.to_string())?);
 
     eprintln!(
@@ -172,7 +177,7 @@ async fn run() -> Result<(), String> {
     }
     eprintln!("  all {} objects identical", args.n);
 
-    let total = 3 * args.n + 2 * args.slow_misses.max(1) + args.n + 4 * args.origin_samples + 2 * args.n;
+    let total = 3 * args.n + 2 * args.slow_misses.max(1) + 2 * args.n + 4 * args.origin_samples + 3 * args.n;
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}")
@@ -230,12 +235,11 @@ async fn run() -> Result<(), String> {
         .await,
     );
 
-    let run_query = |q, p, mode: ReadMode| {
-        let clients = &clients;
-        async move {
-            clients.run_query(q, p, mode.into()).await.expect("query answers");
-        }
+    let run_on = |clients, q, p, mode: ReadMode| async move {
+        let clients: &Clients = clients;
+        clients.run_query(q, p, mode.into()).await.expect("query answers");
     };
+    let run_query = |q, p, mode| run_on(&clients, q, p, mode);
     let slow_misses = args.slow_misses.max(1);
     record(
         "slow_version miss (PostgreSQL, 5 s)",
@@ -246,8 +250,15 @@ async fn run() -> Result<(), String> {
     );
     bar.inc(slow_misses as u64);
     record(
-        "slow_version hit",
-        sample(&bar, "slow_version hit", args.n, |_| {
+        "slow_version hit (Redis)",
+        sample(&bar, "slow_version hit (Redis)", args.n, |_| {
+            run_on(&redis_only, slow, &slow_params, ReadMode::Cached)
+        })
+        .await,
+    );
+    record(
+        "slow_version hit (memory)",
+        sample(&bar, "slow_version hit (memory)", args.n, |_| {
             run_query(slow, &slow_params, ReadMode::Cached)
         })
         .await,
@@ -260,8 +271,15 @@ async fn run() -> Result<(), String> {
         .await,
     );
     record(
-        "article_search hit",
-        sample(&bar, "article_search hit", args.n, |_| {
+        "article_search hit (Redis)",
+        sample(&bar, "article_search hit (Redis)", args.n, |_| {
+            run_on(&redis_only, articles, &article_params, ReadMode::Cached)
+        })
+        .await,
+    );
+    record(
+        "article_search hit (memory)",
+        sample(&bar, "article_search hit (memory)", args.n, |_| {
             run_query(articles, &article_params, ReadMode::Cached)
         })
         .await,

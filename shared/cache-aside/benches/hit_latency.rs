@@ -1,5 +1,6 @@
-//! Cache hit through the library vs a raw Redis GET of the same bytes, same connection type,
-//! against a real redis-server on loopback, interleaved so both see the same conditions.
+//! Cache hit through the library, from Redis and from the process's memory, vs a raw Redis GET
+//! of the same bytes, same connection type, against a real redis-server on loopback,
+//! interleaved so all three see the same conditions.
 //!
 //! cargo bench -p cache-aside --bench hit_latency -- [--iterations N]   (default 10000)
 
@@ -37,9 +38,20 @@ async fn main() {
     let redis = RedisServer::start();
     let settings = CacheSettings {
         namespace: "bench".into(),
+        memory_max_bytes: 0,
         ..CacheSettings::default()
     };
-    let cache = Cache::connect_lazy(redis.url(), settings).expect("cache");
+    let cache = Cache::connect_lazy(redis.url(), settings.clone()).expect("cache");
+    // The same entries, with the memory tier trusted for the whole run.
+    let remembering = Cache::connect_lazy(
+        redis.url(),
+        CacheSettings {
+            memory_max_bytes: 16 * 1024 * 1024,
+            memory_trust: Duration::from_secs(600),
+            ..settings
+        },
+    )
+    .expect("cache");
     let entry = EntryKey::new("q", "bench", &serde_json::json!({"limit": 8}))
         .and_then(|e| e.with_scopes(["query:bench", "tag:products"]))
         .expect("key");
@@ -63,6 +75,7 @@ async fn main() {
 
     let mut hits = Vec::with_capacity(n);
     let mut gets = Vec::with_capacity(n);
+    let mut memory_hits = Vec::with_capacity(n);
     for round in 0..(n + n / 10) {
         let t = Instant::now();
         let got: Vec<u8> = redis::cmd("GET")
@@ -79,14 +92,38 @@ async fn main() {
             .await
             .expect("hit");
         let hit_time = t.elapsed();
-        assert_eq!(hit.state.as_str(), "hit");
+        assert_eq!(hit.tier(), Some("redis"));
+
+        let t = Instant::now();
+        let hit = remembering
+            .get_or_load(&entry, None, ReadMode::Cached, load)
+            .await
+            .expect("hit");
+        let memory_time = t.elapsed();
+        if round > 0 {
+            assert_eq!(hit.tier(), Some("memory"));
+        }
         if round >= n / 10 {
             gets.push(raw_time);
             hits.push(hit_time);
+            memory_hits.push(memory_time);
         }
     }
+    // Memory hits back to back, with no network I/O between them to disturb the CPU caches.
+    let mut back_to_back = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let hit = remembering
+            .get_or_load(&entry, None, ReadMode::Cached, load)
+            .await
+            .expect("hit");
+        back_to_back.push(t.elapsed());
+        assert_eq!(hit.tier(), Some("memory"));
+    }
+    let back_to_back = summarize(&mut back_to_back);
     let raw_summary = summarize(&mut gets);
     let hit_summary = summarize(&mut hits);
+    let memory_summary = summarize(&mut memory_hits);
     println!(
         "\nCache hit vs raw GET, {n} interleaved rounds after {} warm-up, value {} bytes\n",
         n / 10,
@@ -94,7 +131,9 @@ async fn main() {
     );
     println!("{TABLE_HEADER}");
     println!("{}", table_row("raw Redis GET (baseline)", &raw_summary));
-    println!("{}", table_row("cache-aside hit", &hit_summary));
+    println!("{}", table_row("cache-aside hit (Redis)", &hit_summary));
+    println!("{}", table_row("cache-aside hit (memory)", &memory_summary));
+    println!("{}", table_row("memory hit, back to back", &back_to_back));
     let overhead = |a: f64, b: f64| Duration::from_nanos(((a - b) * 1000.0).max(0.0) as u64);
     println!(
         "\nhit overhead over raw GET: p50 +{:?} ({:.2}x), p99 +{:?} ({:.2}x)",
