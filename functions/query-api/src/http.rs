@@ -71,13 +71,18 @@ fn wants_refresh(headers: &HeaderMap) -> bool {
     })
 }
 
-/// A JSON response.
-pub(crate) fn json_response(status: u16, body: String) -> Response<Body> {
+/// A text response of `content_type`.
+fn text_response(status: u16, content_type: &str, body: String) -> Response<Body> {
     Response::builder()
         .status(status)
-        .header("content-type", "application/json")
+        .header("content-type", content_type)
         .body(Body::Text(body))
         .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+/// A JSON response.
+pub(crate) fn json_response(status: u16, body: String) -> Response<Body> {
+    text_response(status, "application/json", body)
 }
 
 /// Whether the client is a browser asking for a page: the first type it accepts is HTML.
@@ -92,11 +97,7 @@ pub(crate) fn wants_html(req: &Request) -> bool {
 
 /// An HTML response.
 pub(crate) fn html_response(status: u16, body: String) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/html; charset=utf-8")
-        .body(Body::Text(body))
-        .unwrap_or_else(|_| Response::new(Body::Empty))
+    text_response(status, "text/html; charset=utf-8", body)
 }
 
 /// `response` with `X-Cache` set to `state` (`HIT`, `MISS`, `STALE`, `BYPASS`).

@@ -173,9 +173,11 @@ impl Cache {
             }
             ReadMode::Cached => match self.read::<T>(entry, policy.lifetime()).await {
                 Ok(Found::Entry(envelope, generations, json)) => {
-                    let value_key = self.keys.value_key(entry, &generations);
-                    self.memory
-                        .remember(entry, value_key, &envelope, json, &freshness, marks);
+                    if self.memory.keeps(&freshness) {
+                        let value_key = self.keys.value_key(entry, &generations);
+                        self.memory
+                            .remember(entry, value_key, &envelope, json, &freshness, marks);
+                    }
                     return self
                         .serve_or_refresh(entry, envelope, &generations, freshness, deadline, load)
                         .await;

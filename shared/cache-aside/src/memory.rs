@@ -102,6 +102,11 @@ impl MemoryTier {
         }
     }
 
+    /// Whether values under `freshness` are kept at all.
+    pub(crate) fn keeps(&self, freshness: &Freshness) -> bool {
+        !self.trust(freshness).is_zero()
+    }
+
     fn trust(&self, freshness: &Freshness) -> Duration {
         if self.default_trust.is_zero() {
             return Duration::ZERO;

@@ -17,6 +17,11 @@ pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
+/// An item from (attribute, value) pairs.
+pub(crate) fn item<const N: usize>(pairs: [(&str, AttributeValue); N]) -> Item {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
 /// A number attribute.
 pub(crate) fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())

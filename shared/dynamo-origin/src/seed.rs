@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
-use crate::items::{integer, n, s, Item};
+use crate::items::{integer, item, n, s, Item};
 use crate::keys::{restaurant_partition, review_sort_key, PARTITION_KEY, RESTAURANT_ITEM, SORT_KEY};
 use crate::table::build_error;
 use crate::{RestaurantTable, TableError};
@@ -67,10 +67,6 @@ fn put(item: Item) -> Result<WriteRequest, TableError> {
     Ok(WriteRequest::builder().put_request(request).build())
 }
 
-fn attributes(pairs: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>) -> Item {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
-
 impl RestaurantTable {
     /// Writes `restaurants` and `reviews` (reviews first, then each restaurant with counters
     /// recounted from its stored reviews).
@@ -83,7 +79,7 @@ impl RestaurantTable {
         let review_writes = reviews
             .iter()
             .map(|r| {
-                put(attributes(vec![
+                put(item([
                     (PARTITION_KEY, s(restaurant_partition(&r.restaurant))),
                     (SORT_KEY, s(review_sort_key(&r.created_at, &r.id))),
                     ("id", s(&r.id)),
@@ -99,7 +95,7 @@ impl RestaurantTable {
         let mut restaurant_writes = Vec::with_capacity(restaurants.len());
         for restaurant in restaurants {
             let (count, sum) = self.count_reviews(&restaurant.name).await?;
-            restaurant_writes.push(put(attributes(vec![
+            restaurant_writes.push(put(item([
                 (PARTITION_KEY, s(restaurant_partition(&restaurant.name))),
                 (SORT_KEY, s(RESTAURANT_ITEM)),
                 ("name", s(&restaurant.name)),

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
-use crate::items::{n, review_json, s, summary_json, text, Item};
+use crate::items::{item, n, review_json, s, summary_json, text, Item};
 use crate::keys::{
     request_sort_key, restaurant_partition, review_sort_key, PARTITION_KEY, RESTAURANT_ITEM, REVIEW_PREFIX,
     SORT_KEY,
@@ -124,7 +124,7 @@ impl RestaurantTable {
         let created_at = now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
         let id = format!("{:016x}", fastrand::u64(..));
         let sort_key = review_sort_key(&created_at, &id);
-        let item: Item = [
+        let stored = item([
             (PARTITION_KEY, s(&partition)),
             (SORT_KEY, s(&sort_key)),
             ("id", s(&id)),
@@ -132,10 +132,7 @@ impl RestaurantTable {
             ("rating", n(review.rating)),
             ("body", s(review.body)),
             ("created_at", s(&created_at)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        ]);
         let mut writes = vec![
             TransactWriteItem::builder()
                 .update(
@@ -153,19 +150,16 @@ impl RestaurantTable {
                 )
                 .build(),
             TransactWriteItem::builder()
-                .put(new_item(&self.table, item.clone())?)
+                .put(new_item(&self.table, stored.clone())?)
                 .build(),
         ];
         if let Some(key) = request_key {
-            let record: Item = [
+            let record = item([
                 (PARTITION_KEY, s(&partition)),
                 (SORT_KEY, s(request_sort_key(key))),
                 ("review_key", s(&sort_key)),
                 ("expires_at", n(now.timestamp() + REQUEST_MEMORY_SECONDS)),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+            ]);
             writes.push(
                 TransactWriteItem::builder()
                     .put(new_item(&self.table, record)?)
@@ -181,7 +175,7 @@ impl RestaurantTable {
             )
             .await;
             let failure = match written {
-                Ok(_) => return review_json(&item).map(Some),
+                Ok(_) => return review_json(&stored).map(Some),
                 Err(SdkError::ServiceError(failure)) => failure,
                 Err(e) => return Err(TableError::from_sdk("TransactWriteItems", e)),
             };

@@ -25,7 +25,17 @@ pub struct QueryAnswer<'a> {
 /// The cache entry of `query` with `params`: its name, the digest of the typed parameters,
 /// and the scopes (the query's own, its tags', its entities') whose invalidation drops it.
 pub fn query_entry(query: &NamedQuery, params: &ResolvedParams) -> Result<EntryKey, CacheError> {
-    EntryKey::new("q", &query.name, &params.as_map())?.with_scopes(query.scopes_for(params))
+    entry_of("q", query, params)
+}
+
+/// The entry of `query` with `params` loaded by the origin `kind` names: the same scopes, so
+/// the same invalidations drop it, whatever origin loads it.
+pub(crate) fn entry_of(
+    kind: &str,
+    query: &NamedQuery,
+    params: &ResolvedParams,
+) -> Result<EntryKey, CacheError> {
+    EntryKey::new(kind, &query.name, &params.as_map())?.with_scopes(query.scopes_for(params))
 }
 
 /// How long `query`'s results stay fresh and how stale they may be served.
@@ -97,13 +107,33 @@ impl Clients {
         read: Read,
     ) -> Result<Lookup<QueryRows>, UseCaseError> {
         let entry = query_entry(query, params).map_err(|e| UseCaseError::Internal(e.to_string()))?;
-        let read = Read::until(read.mode, self.due(read.deadline));
         Ok(self
-            .cache
-            .get_or_load_with::<QueryRows, DbError, _, _>(&entry, freshness(query), read, || {
-                self.within_budget(read.deadline, db_over_budget, self.fetch_rows(query, params))
+            .cached(&entry, query, read, db_over_budget, || {
+                self.fetch_rows(query, params)
             })
             .await?)
+    }
+
+    /// `entry` through the cache with `query`'s freshness, `read` as asked; on a miss `load`
+    /// runs within the load budget (`over` turns a missed budget into the origin's error).
+    pub(crate) async fn cached<T, E, Fut>(
+        &self,
+        entry: &EntryKey,
+        query: &NamedQuery,
+        read: Read,
+        over: impl Fn(OverBudget) -> E,
+        load: impl FnOnce() -> Fut,
+    ) -> Result<Lookup<T>, E>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let read = Read::until(read.mode, self.due(read.deadline));
+        self.cache
+            .get_or_load_with(entry, freshness(query), read, || {
+                self.within_budget(read.deadline, over, load())
+            })
+            .await
     }
 
     /// Runs `query` (or a write statement) with `params` on its database, without the cache;

@@ -9,13 +9,13 @@
 
 use std::time::Duration;
 
-use cache_aside::{CacheError, CacheState, EntryKey, Lookup, Read, ReadMode};
+use cache_aside::{CacheState, Lookup, Read, ReadMode};
 use dynamo_origin::{NewReview, RestaurantTable, TableError};
 use query_catalog::{NamedQuery, ParamValue, ResolvedParams};
 use serde_json::{Map, Value};
 
 use crate::budget::OverBudget;
-use crate::queries::freshness;
+use crate::queries::entry_of;
 use crate::{Clients, UseCaseError};
 
 /// The catalog query that builds a summary.
@@ -100,14 +100,11 @@ impl Clients {
         name: &str,
         read: Read,
     ) -> Result<Lookup<Value>, UseCaseError> {
-        let entry = table_entry(query, params).map_err(|e| UseCaseError::Internal(e.to_string()))?;
-        let read = Read::until(read.mode, self.due(read.deadline));
+        // Its own kind, so it never mixes with SQL-loaded entries.
+        let entry = entry_of("ddb", query, params).map_err(|e| UseCaseError::Internal(e.to_string()))?;
         let lookup = self
-            .cache
-            .get_or_load_with::<Value, TableError, _, _>(&entry, freshness(query), read, || {
-                self.within_budget(read.deadline, table_over_budget, async {
-                    Ok(table.summary(name).await?.unwrap_or(Value::Null))
-                })
+            .cached(&entry, query, read, table_over_budget, || async {
+                Ok(table.summary(name).await?.unwrap_or(Value::Null))
             })
             .await?;
         found(lookup, name)
@@ -260,12 +257,6 @@ impl Clients {
 
 /// Tries of an invalidation after a write.
 const INVALIDATION_TRIES: u32 = 3;
-
-/// The cache entry of a DynamoDB summary: its own kind, so it never mixes with SQL-loaded
-/// entries, and the catalog query's scopes, so the same invalidations drop it.
-fn table_entry(query: &NamedQuery, params: &ResolvedParams) -> Result<EntryKey, CacheError> {
-    EntryKey::new("ddb", &query.name, &params.as_map())?.with_scopes(query.scopes_for(params))
-}
 
 /// A table call that missed its budget, as the table's own error.
 fn table_over_budget(over: OverBudget) -> TableError {
