@@ -13,6 +13,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use crate::breaker::Breaker;
+use crate::target::StreamingSource;
 use crate::{CacheError, CacheMetrics, CacheSettings, RedisTarget, StoreError};
 
 /// A connection to one Redis node or to a Redis Cluster. Cheap to clone; both kinds multiplex
@@ -103,12 +104,15 @@ fn single(target: &RedisTarget, settings: &CacheSettings) -> Result<RedisConnect
         None => redis::Client::open(info),
     }
     .map_err(invalid)?;
-    let config = ConnectionManagerConfig::new()
+    let mut config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(settings.connect_timeout))
         .set_response_timeout(Some(settings.op_timeout))
         .set_number_of_retries(1)
         .set_min_delay(Duration::from_millis(20))
         .set_max_delay(Duration::from_millis(200));
+    if let Some(source) = &target.credentials {
+        config = config.set_credentials_provider(StreamingSource(Arc::clone(source)));
+    }
     let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(invalid)?;
     Ok(RedisConnection::Single(conn))
 }
@@ -124,6 +128,9 @@ fn cluster(target: &RedisTarget, settings: &CacheSettings) -> Result<RedisConnec
         .response_timeout(settings.op_timeout);
     if let Some(token) = &target.auth_token {
         builder = builder.password(token);
+    }
+    if let Some(source) = &target.credentials {
+        builder = builder.set_credentials_provider(StreamingSource(Arc::clone(source)));
     }
     if let Some(pem) = &target.ca_pem {
         builder = builder.certs(redis::TlsCertificates {
@@ -167,6 +174,11 @@ impl RedisStore {
         if target.ca_pem.is_some() && !target.tls() {
             return Err(CacheError::InvalidUrl(
                 "a CA bundle is set but the URL is not rediss:// (TLS)".into(),
+            ));
+        }
+        if target.auth_token.is_some() && target.credentials.is_some() {
+            return Err(CacheError::InvalidUrl(
+                "an AUTH token and rotating credentials are both set; choose one".into(),
             ));
         }
         if target.tls() {

@@ -1,10 +1,81 @@
-//! Where Redis is and how to reach it: URL, topology, AUTH token and trusted CA.
+//! Where Redis is and how to reach it: URL, topology, credentials and trusted CA.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::Stream;
+use redis::{BasicAuth, RedisError, RedisResult, StreamingCredentialsProvider};
+
+/// A username and password valid for a connection opened now.
+#[derive(Clone)]
+pub struct ConnectionCredentials {
+    /// The ACL user (ElastiCache user ID).
+    pub username: String,
+    /// Its password, or a short-lived token standing for one.
+    pub password: String,
+}
+
+impl std::fmt::Debug for ConnectionCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionCredentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Credentials that change over time, such as ElastiCache IAM tokens (valid 15 minutes, and a
+/// connection authenticated with one is cut after 12 hours unless it authenticates again).
+///
+/// Asked once for every connection when it opens, so a reconnect after a Lambda thaw or a
+/// failover always presents fresh credentials: no timer has to run in a frozen sandbox. An
+/// open connection asks again every [`renew_every`](Self::renew_every) and re-authenticates.
+pub trait CredentialSource: Send + Sync + 'static {
+    /// Credentials for a connection being opened or renewed now. The error is a message that
+    /// names no secret.
+    fn credentials(&self) -> BoxFuture<'static, Result<ConnectionCredentials, String>>;
+
+    /// How long an open connection keeps its credentials before authenticating again.
+    fn renew_every(&self) -> Duration;
+}
+
+/// Adapts a [`CredentialSource`] to redis-rs: the first item is fetched when a connection
+/// opens, the next ones every `renew_every` while it lives.
+pub(crate) struct StreamingSource(pub(crate) Arc<dyn CredentialSource>);
+
+impl StreamingCredentialsProvider for StreamingSource {
+    fn subscribe(&self) -> Pin<Box<dyn Stream<Item = RedisResult<BasicAuth>> + Send + 'static>> {
+        let source = Arc::clone(&self.0);
+        Box::pin(futures::stream::unfold(
+            (source, true),
+            |(source, first)| async move {
+                if !first {
+                    tokio::time::sleep(source.renew_every()).await;
+                }
+                let item = source
+                    .credentials()
+                    .await
+                    .map(|c| BasicAuth::new(c.username, c.password))
+                    .map_err(|message| {
+                        RedisError::from((
+                            redis::ErrorKind::AuthenticationFailed,
+                            "connection credentials unavailable",
+                            message,
+                        ))
+                    });
+                Some((item, (source, false)))
+            },
+        ))
+    }
+}
 
 /// Everything needed to open a Redis connection.
 ///
 /// Built from configuration at start-up. The AUTH token and any password in the URL are
 /// never printed by `Debug`.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct RedisTarget {
     /// `redis://host:port` or `rediss://host:port` (TLS). For a cluster, any node or the
     /// configuration endpoint: the others are discovered.
@@ -13,6 +84,8 @@ pub struct RedisTarget {
     pub cluster: bool,
     /// AUTH token (ElastiCache) or `requirepass` password; replaces any password in the URL.
     pub auth_token: Option<String>,
+    /// Credentials fetched for each connection (ElastiCache IAM); exclusive with `auth_token`.
+    pub credentials: Option<Arc<dyn CredentialSource>>,
     /// PEM bundle of the CAs to trust for `rediss://` instead of the public web roots
     /// (a private CA, or a self-signed one in tests).
     pub ca_pem: Option<Vec<u8>>,
@@ -57,6 +130,7 @@ impl std::fmt::Debug for RedisTarget {
             .field("tls", &self.tls())
             .field("cluster", &self.cluster)
             .field("auth_token", &self.auth_token.as_ref().map(|_| "<redacted>"))
+            .field("rotating_credentials", &self.credentials.is_some())
             .field("custom_ca", &self.ca_pem.is_some())
             .finish_non_exhaustive()
     }
