@@ -4,6 +4,7 @@
 mod concurrency;
 mod functions;
 mod hardening;
+mod iam_auth;
 mod invalidation_events;
 mod layout;
 mod mysql;

@@ -48,8 +48,26 @@ pub fn config(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> Se
     if redis_url.starts_with("rediss://") {
         vars.insert("REDIS_CA_PATH".into(), test_ca_path().display().to_string());
     }
-    if RedisMode::from_env() == RedisMode::Cluster {
-        vars.insert("REDIS_CLUSTER".into(), "true".into());
+    match RedisMode::from_env() {
+        RedisMode::Cluster => {
+            vars.insert("REDIS_CLUSTER".into(), "true".into());
+        }
+        // ElastiCache Serverless with IAM authentication, as the template deploys it (unless
+        // the test points at an unreachable plain URL).
+        RedisMode::Serverless if redis_url.starts_with("rediss://") => {
+            use test_support::iam_proxy::{IAM_ACCESS_KEY_ID, IAM_CACHE_NAME, IAM_REGION, IAM_SECRET_ACCESS_KEY, IAM_USER};
+            for (k, v) in [
+                ("REDIS_SERVERLESS", "true"),
+                ("REDIS_IAM_USER", IAM_USER),
+                ("REDIS_IAM_CACHE_NAME", IAM_CACHE_NAME),
+                ("AWS_REGION", IAM_REGION),
+                ("AWS_ACCESS_KEY_ID", IAM_ACCESS_KEY_ID),
+                ("AWS_SECRET_ACCESS_KEY", IAM_SECRET_ACCESS_KEY),
+            ] {
+                vars.insert(k.into(), v.into());
+            }
+        }
+        _ => {}
     }
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
@@ -61,9 +79,10 @@ pub fn config(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> Se
 pub fn raw_redis(redis: &RedisServer) -> cache_aside::RedisConnection {
     let target = cache_aside::RedisTarget {
         url: redis.url(),
-        cluster: redis.mode() == RedisMode::Cluster,
-        auth_token: None,
-        ca_pem: (redis.mode() == RedisMode::Tls)
+        cluster: matches!(redis.mode(), RedisMode::Cluster | RedisMode::Serverless),
+        auth_token: (redis.mode() == RedisMode::Serverless).then(|| redis.password().to_owned()),
+        credentials: None,
+        ca_pem: matches!(redis.mode(), RedisMode::Tls | RedisMode::Serverless)
             .then(|| std::fs::read(test_ca_path()).expect("the test CA exists")),
     };
     cache_aside::RedisStore::connect_lazy(&target, &cache_aside::CacheSettings::default())

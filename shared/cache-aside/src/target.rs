@@ -32,7 +32,7 @@ impl std::fmt::Debug for ConnectionCredentials {
 /// Asked once for every connection when it opens, so a reconnect after a Lambda thaw or a
 /// failover always presents fresh credentials: no timer has to run in a frozen sandbox. An
 /// open connection asks again every [`renew_every`](Self::renew_every) and re-authenticates.
-pub trait CredentialSource: Send + Sync + 'static {
+pub trait RotatingCredentials: Send + Sync + 'static {
     /// Credentials for a connection being opened or renewed now. The error is a message that
     /// names no secret.
     fn credentials(&self) -> BoxFuture<'static, Result<ConnectionCredentials, String>>;
@@ -41,9 +41,9 @@ pub trait CredentialSource: Send + Sync + 'static {
     fn renew_every(&self) -> Duration;
 }
 
-/// Adapts a [`CredentialSource`] to redis-rs: the first item is fetched when a connection
+/// Adapts a [`RotatingCredentials`] to redis-rs: the first item is fetched when a connection
 /// opens, the next ones every `renew_every` while it lives.
-pub(crate) struct StreamingSource(pub(crate) Arc<dyn CredentialSource>);
+pub(crate) struct StreamingSource(pub(crate) Arc<dyn RotatingCredentials>);
 
 impl StreamingCredentialsProvider for StreamingSource {
     fn subscribe(&self) -> Pin<Box<dyn Stream<Item = RedisResult<BasicAuth>> + Send + 'static>> {
@@ -85,7 +85,7 @@ pub struct RedisTarget {
     /// AUTH token (ElastiCache) or `requirepass` password; replaces any password in the URL.
     pub auth_token: Option<String>,
     /// Credentials fetched for each connection (ElastiCache IAM); exclusive with `auth_token`.
-    pub credentials: Option<Arc<dyn CredentialSource>>,
+    pub credentials: Option<Arc<dyn RotatingCredentials>>,
     /// PEM bundle of the CAs to trust for `rediss://` instead of the public web roots
     /// (a private CA, or a self-signed one in tests).
     pub ca_pem: Option<Vec<u8>>,

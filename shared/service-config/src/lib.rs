@@ -13,7 +13,7 @@ mod warnings;
 
 pub use databases::{database_variable, DatabaseSource, DbEndpoint};
 pub use parse::DEFAULT_INVALIDATION_SETTLE;
-pub use settings::{MetricsSettings, ObjectSettings, RedisSettings, RestaurantOrigin, ServingSettings};
+pub use settings::{MetricsSettings, ObjectSettings, RedisIam, RedisSettings, RestaurantOrigin, ServingSettings};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use cache_aside::CacheSettings;
 use sql_origin::DatabaseSettings;
 
 use crate::parse::{
-    cache_settings, check_budgets, database_settings, metrics_settings, object_settings, restaurant_origin,
+    cache_settings, check_budgets, redis_settings, database_settings, metrics_settings, object_settings, restaurant_origin,
     serving_settings,
 };
 use crate::vars::Vars;
@@ -134,15 +134,7 @@ impl ServiceConfig {
         let serving = serving_settings(&v)?;
         check_budgets(&cache, &database, &serving)?;
         Ok(Self {
-            redis: RedisSettings {
-                url: v.required(
-                    "REDIS_URL",
-                    "set it to redis://host:port or rediss://host:port (TLS)",
-                )?,
-                cluster: v.flag("REDIS_CLUSTER")?,
-                auth_secret_id: v.text("REDIS_AUTH_SECRET_ID"),
-                ca_pem: v.file("REDIS_CA_PATH")?,
-            },
+            redis: redis_settings(&v)?,
             databases: databases::databases(vars, require_database)?,
             objects: object_settings(&v)?,
             restaurants: restaurant_origin(&v)?,

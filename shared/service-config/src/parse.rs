@@ -7,7 +7,9 @@ use cache_aside::{CacheSettings, Compression};
 use sql_origin::{DatabaseSettings, DbTls, DbTlsMode};
 
 use crate::vars::Vars;
-use crate::{ConfigError, MetricsSettings, ObjectSettings, RestaurantOrigin, ServingSettings};
+use crate::{
+    ConfigError, MetricsSettings, ObjectSettings, RedisIam, RedisSettings, RestaurantOrigin, ServingSettings,
+};
 
 /// `CACHE_*` and `REDIS_*` tunables over [`CacheSettings::default`].
 pub(crate) fn cache_settings(v: &Vars) -> Result<CacheSettings, ConfigError> {
@@ -254,6 +256,74 @@ pub(crate) fn metrics_settings(v: &Vars) -> Result<MetricsSettings, ConfigError>
 
 /// `RESTAURANT_ORIGIN` (`sql` or `dynamodb`) and `RESTAURANTS_TABLE`. Naming a table alone
 /// selects DynamoDB; `dynamodb` without a table is refused.
+/// `REDIS_*`: where Redis is and how to authenticate. IAM tokens and Serverless both need TLS;
+/// Serverless speaks the cluster protocol whatever `REDIS_CLUSTER` says.
+pub(crate) fn redis_settings(v: &Vars) -> Result<RedisSettings, ConfigError> {
+    let url = v.required(
+        "REDIS_URL",
+        "set it to redis://host:port or rediss://host:port (TLS)",
+    )?;
+    let serverless = v.flag("REDIS_SERVERLESS")?;
+    let auth_secret_id = v.text("REDIS_AUTH_SECRET_ID");
+    let iam = match (v.text("REDIS_IAM_USER"), v.text("REDIS_IAM_CACHE_NAME")) {
+        (None, None) => None,
+        (Some(user), Some(cache_name)) => Some(RedisIam { user, cache_name }),
+        (Some(_), None) => {
+            return Err(ConfigError::Missing {
+                name: "REDIS_IAM_CACHE_NAME",
+                hint: "IAM authentication signs its tokens for one cache: set the replication group ID or serverless cache name",
+            })
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Missing {
+                name: "REDIS_IAM_USER",
+                hint: "IAM authentication needs the IAM-enabled ElastiCache user ID",
+            })
+        }
+    };
+    let tls_needed = |name: &'static str, value: String| ConfigError::Invalid {
+        name,
+        value,
+        problem: "ElastiCache accepts it only over TLS: REDIS_URL must be rediss://".into(),
+    };
+    if let Some(iam) = &iam {
+        if !url.starts_with("rediss://") {
+            return Err(tls_needed("REDIS_IAM_USER", iam.user.clone()));
+        }
+        if auth_secret_id.is_some() {
+            return Err(ConfigError::Invalid {
+                name: "REDIS_AUTH_SECRET_ID",
+                value: "(set)".into(),
+                problem: "choose one of an AUTH token and IAM authentication (REDIS_IAM_USER)".into(),
+            });
+        }
+        let valid_name = !iam.cache_name.is_empty()
+            && iam.cache_name.len() <= 63
+            && iam
+                .cache_name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid_name {
+            return Err(ConfigError::Invalid {
+                name: "REDIS_IAM_CACHE_NAME",
+                value: iam.cache_name.clone(),
+                problem: "an ElastiCache cache name is 1 to 63 of a-z, 0-9 and -, lower case".into(),
+            });
+        }
+    }
+    if serverless && !url.starts_with("rediss://") {
+        return Err(tls_needed("REDIS_SERVERLESS", "true".into()));
+    }
+    Ok(RedisSettings {
+        url,
+        cluster: serverless || v.flag("REDIS_CLUSTER")?,
+        auth_secret_id,
+        ca_pem: v.file("REDIS_CA_PATH")?,
+        serverless,
+        iam,
+    })
+}
+
 pub(crate) fn restaurant_origin(v: &Vars) -> Result<RestaurantOrigin, ConfigError> {
     let table = v.text("RESTAURANTS_TABLE");
     if let Some(name) = &table {

@@ -13,6 +13,20 @@ pub struct RedisSettings {
     pub auth_secret_id: Option<String>,
     /// `REDIS_CA_PATH`: PEM file of CAs to trust instead of the public roots.
     pub ca_pem: Option<Vec<u8>>,
+    /// `REDIS_SERVERLESS`: ElastiCache Serverless (cluster protocol, TLS, IAM tokens name the
+    /// serverless resource type).
+    pub serverless: bool,
+    /// `REDIS_IAM_USER` + `REDIS_IAM_CACHE_NAME`: authenticate with IAM tokens.
+    pub iam: Option<RedisIam>,
+}
+
+/// IAM authentication to ElastiCache: which user, on which cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisIam {
+    /// The IAM-enabled ElastiCache user's ID (equal to its user name).
+    pub user: String,
+    /// The replication group ID or serverless cache name the tokens are signed for.
+    pub cache_name: String,
 }
 
 impl std::fmt::Debug for RedisSettings {
@@ -22,6 +36,8 @@ impl std::fmt::Debug for RedisSettings {
             .field("cluster", &self.cluster)
             .field("auth_secret_id", &self.auth_secret_id)
             .field("custom_ca", &self.ca_pem.is_some())
+            .field("serverless", &self.serverless)
+            .field("iam", &self.iam)
             .finish()
     }
 }

@@ -5,6 +5,7 @@
 //! Children are spawned from one long-lived thread with `PR_SET_PDEATHSIG`, so the kernel kills
 //! them if the test process dies without running destructors (a timeout, a SIGKILL).
 
+pub mod iam_proxy;
 mod mariadb;
 mod moto;
 mod postgres;

@@ -1,5 +1,6 @@
-//! A throwaway Redis: one `redis-server`, one with TLS and a password, or a 3-master cluster,
-//! chosen by `TEST_REDIS_MODE` (`plain`, `tls`, `cluster`) so one suite runs against all three.
+//! A throwaway Redis: one `redis-server`, one with TLS and a password, a 3-master cluster, or an
+//! ElastiCache Serverless look-alike, chosen by `TEST_REDIS_MODE` (`plain`, `tls`, `cluster`,
+//! `serverless`) so one suite runs against all four.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::iam_proxy::{IamProxy, TokenCounts, IAM_USER};
 use crate::process::{find_binary, free_port, spawn_owned, stop_child, wait_for};
 
 /// Which kind of Redis [`RedisServer::start`] brings up.
@@ -19,6 +21,10 @@ pub enum RedisMode {
     Tls,
     /// Three masters in a Redis Cluster, plain TCP.
     Cluster,
+    /// Like ElastiCache Serverless: one TLS endpoint speaking the cluster protocol (every slot
+    /// on one node, so cross-slot commands fail as they do there), reached only through the
+    /// [`IamProxy`], which checks IAM tokens for [`crate::iam_proxy::IAM_USER`].
+    Serverless,
 }
 
 impl RedisMode {
@@ -28,7 +34,8 @@ impl RedisMode {
             Err(_) | Ok("" | "plain") => Self::Plain,
             Ok("tls") => Self::Tls,
             Ok("cluster") => Self::Cluster,
-            Ok(other) => panic!("TEST_REDIS_MODE={other:?}: expected plain, tls or cluster"),
+            Ok("serverless") => Self::Serverless,
+            Ok(other) => panic!("TEST_REDIS_MODE={other:?}: expected plain, tls, cluster or serverless"),
         }
     }
 }
@@ -42,6 +49,8 @@ pub struct RedisServer {
     bus_ports: Vec<u16>,
     password: String,
     dir: tempfile::TempDir,
+    /// The TLS endpoint that checks IAM tokens (Serverless mode).
+    proxy: Option<IamProxy>,
 }
 
 /// A CA and a server certificate for `localhost` / `127.0.0.1`, made once per test process.
@@ -123,10 +132,15 @@ fn redis_cli() -> PathBuf {
     find_binary("redis-cli", &[]).expect("redis-cli not found: install redis-tools")
 }
 
-/// `redis-cli -p port args...` with a 10 s cap, returning stdout.
-fn cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new(redis_cli())
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+/// `redis-cli -p port args...` (authenticated as `default` when `password` is given), returning
+/// stdout.
+fn cli(port: u16, password: Option<&str>, args: &[&str]) -> String {
+    let mut cmd = Command::new(redis_cli());
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+    if let Some(password) = password {
+        cmd.args(["--no-auth-warning", "-a", password]);
+    }
+    let out = cmd
         .args(args)
         .stderr(Stdio::null())
         .output()
@@ -151,7 +165,31 @@ impl RedisServer {
             bus_ports: Vec::new(),
             password: format!("pw-{:016x}", fastrand::u64(..)),
             dir: tempfile::tempdir().expect("cannot create a temp dir for redis-server"),
+            proxy: None,
         };
+        if mode == RedisMode::Serverless {
+            let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a port for the IAM proxy");
+            let ca = &test_ca().dir;
+            let read = |name: &str| std::fs::read(ca.join(name)).expect("the test certificate exists");
+            let upstream = free_port();
+            server.proxy = Some(IamProxy::start(
+                listener,
+                &read("server.crt"),
+                &read("server.key"),
+                upstream,
+                &server.iam_password(),
+                true,
+            ));
+            server.ports = vec![upstream];
+            server.bus_ports = vec![free_port()];
+            if let Err(e) = server.launch() {
+                panic!("{e}");
+            }
+            let password = Some(server.password.as_str());
+            cli(upstream, password, &["cluster", "addslotsrange", "0", "16383"]);
+            server.wait_cluster_ok();
+            return server;
+        }
         // A port free a moment ago can be taken by another test's client socket: retry on new ones.
         let mut attempts = 0;
         loop {
@@ -171,7 +209,7 @@ impl RedisServer {
             let mut args = vec!["--cluster", "create"];
             args.extend(nodes.iter().map(String::as_str));
             args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
-            cli(server.ports[0], &args);
+            cli(server.ports[0], None, &args);
             server.wait_cluster_ok();
         }
         server
@@ -209,11 +247,26 @@ impl RedisServer {
                         .args(["--cluster-node-timeout", "5000", "--cluster-config-file"])
                         .arg(dir.join("nodes.conf"));
                 }
+                RedisMode::Serverless => {
+                    let proxy = self.proxy.as_ref().expect("the proxy starts first").port();
+                    cmd.args(["--port", &port.to_string(), "--cluster-enabled", "yes"])
+                        .args(["--cluster-port", &self.bus_ports[i].to_string()])
+                        .args(["--cluster-node-timeout", "5000", "--cluster-config-file"])
+                        .arg(dir.join("nodes.conf"))
+                        // Clients learn the proxy's name and port from CLUSTER SLOTS, as they
+                        // learn the serverless endpoint's.
+                        .args(["--cluster-announce-hostname", "localhost"])
+                        .args(["--cluster-preferred-endpoint-type", "hostname"])
+                        .args(["--cluster-announce-port", &proxy.to_string()])
+                        .args(["--requirepass", &self.password])
+                        .args(["--user", IAM_USER, "on", &format!(">{}", self.iam_password())])
+                        .args(["~*", "&*", "+@all"]);
+                }
             }
             cmd.stdout(Stdio::null()).stderr(Stdio::null());
             let mut child = spawn_owned(cmd).expect("cannot spawn redis-server");
             let ready = match self.mode {
-                RedisMode::Tls => accepts_tcp,
+                RedisMode::Tls | RedisMode::Serverless => accepts_tcp,
                 _ => answers_ping,
             };
             // A node that exits (its port was taken) ends the wait early.
@@ -230,11 +283,21 @@ impl RedisServer {
         Ok(())
     }
 
+    /// The `default` user's password, where redis-cli needs one to reach the node.
+    fn cli_password(&self) -> Option<&str> {
+        (self.mode == RedisMode::Serverless).then_some(self.password.as_str())
+    }
+
+    /// The IAM user's real ACL password, which only the proxy presents.
+    fn iam_password(&self) -> String {
+        format!("iam-{}", self.password)
+    }
+
     fn wait_cluster_ok(&self) {
         let ok = wait_for(Duration::from_secs(20), || {
             self.ports
                 .iter()
-                .all(|p| cli(*p, &["cluster", "info"]).contains("cluster_state:ok"))
+                .all(|p| cli(*p, self.cli_password(), &["cluster", "info"]).contains("cluster_state:ok"))
         });
         assert!(
             ok,
@@ -249,22 +312,33 @@ impl RedisServer {
     }
 
     /// A URL a client can use as is: `redis://127.0.0.1:<port>` (a cluster's first node), or
-    /// `rediss://default:<password>@localhost:<port>` for TLS.
+    /// `rediss://default:<password>@localhost:<port>` for TLS. Serverless mode gives the bare
+    /// `rediss://localhost:<port>`: clients authenticate with IAM tokens, or as `default`
+    /// with [`Self::password`].
     pub fn url(&self) -> String {
         match self.mode {
             RedisMode::Tls => format!("rediss://default:{}@localhost:{}", self.password, self.port()),
+            RedisMode::Serverless => format!("rediss://localhost:{}", self.port()),
             _ => format!("redis://127.0.0.1:{}", self.port()),
         }
     }
 
-    /// The `requirepass` password (TLS mode only).
+    /// The `requirepass` password (TLS and Serverless modes).
     pub fn password(&self) -> &str {
         &self.password
     }
 
-    /// The TCP port (a cluster's first node).
+    /// The TCP port clients use (a cluster's first node, the IAM proxy in Serverless mode).
     pub fn port(&self) -> u16 {
-        self.ports[0]
+        match &self.proxy {
+            Some(proxy) => proxy.port(),
+            None => self.ports[0],
+        }
+    }
+
+    /// IAM tokens the proxy accepted and refused (Serverless mode).
+    pub fn iam_tokens(&self) -> Option<&TokenCounts> {
+        self.proxy.as_ref().map(IamProxy::counts)
     }
 
     /// Blocks every node for `seconds` with `DEBUG SLEEP`, from background `redis-cli`s; the
@@ -275,12 +349,18 @@ impl RedisServer {
             .map(|port| {
                 let mut cmd = Command::new(redis_cli());
                 cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
-                if self.mode == RedisMode::Tls {
-                    cmd.args(["--tls", "--cacert"]).arg(test_ca_path()).args([
-                        "--no-auth-warning",
-                        "-a",
-                        &self.password,
-                    ]);
+                match self.mode {
+                    RedisMode::Tls => {
+                        cmd.args(["--tls", "--cacert"]).arg(test_ca_path()).args([
+                            "--no-auth-warning",
+                            "-a",
+                            &self.password,
+                        ]);
+                    }
+                    RedisMode::Serverless => {
+                        cmd.args(["--no-auth-warning", "-a", &self.password]);
+                    }
+                    RedisMode::Plain | RedisMode::Cluster => {}
                 }
                 cmd.args(["DEBUG", "SLEEP", &seconds.to_string()])
                     .stdout(Stdio::null())
@@ -303,7 +383,7 @@ impl RedisServer {
         if let Err(e) = self.launch() {
             panic!("{e}");
         }
-        if self.mode == RedisMode::Cluster {
+        if matches!(self.mode, RedisMode::Cluster | RedisMode::Serverless) {
             self.wait_cluster_ok();
         }
     }

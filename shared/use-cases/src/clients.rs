@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use aws_clients::{load_sdk_config, ObjectStore, SdkConfig, SecretError, Secrets};
-use cache_aside::{Cache, CacheError, ObjectPolicy, RedisTarget};
+use aws_clients::{load_sdk_config, ElastiCacheIam, ObjectStore, SdkConfig, SecretError, Secrets, TokenError};
+use cache_aside::{Cache, CacheError, ConnectionCredentials, ObjectPolicy, RedisTarget, RotatingCredentials};
 use dynamo_origin::RestaurantTable;
 use query_catalog::{Catalog, CatalogError, PlaceholderStyle};
 use service_config::{DatabaseSource, DbEndpoint, ObjectSettings, RestaurantOrigin, ServiceConfig};
@@ -22,6 +22,9 @@ pub enum StartupError {
     /// The Redis AUTH token cannot be read from its secret.
     #[error("the Redis AUTH token cannot be read: {0}")]
     RedisAuth(#[source] SecretError),
+    /// IAM authentication to ElastiCache cannot be set up.
+    #[error("ElastiCache IAM authentication: {0}")]
+    RedisIam(#[source] TokenError),
     /// A database cannot be set up.
     #[error("database {name:?}: {source}")]
     Database {
@@ -116,7 +119,7 @@ impl Clients {
         let catalog = Catalog::load(config.catalog_path.as_deref())?;
         let needs_aws = config.objects.bucket.is_some()
             || config.restaurants != RestaurantOrigin::Sql
-            || config.redis.auth_secret_id.is_some()
+            || needs_aws_for_redis(config)
             || config
                 .databases
                 .iter()
@@ -209,15 +212,44 @@ fn log_warnings(config: &ServiceConfig) {
 /// Only the cache, for functions that need nothing else (the invalidator).
 pub async fn cache_only(config: &ServiceConfig) -> Result<Cache, StartupError> {
     log_warnings(config);
-    let sdk = match config.redis.auth_secret_id {
-        Some(_) => Some(load_sdk_config(&config.aws).await),
-        None => None,
+    let sdk = match needs_aws_for_redis(config) {
+        true => Some(load_sdk_config(&config.aws).await),
+        false => None,
     };
     connect_cache(config, sdk.as_ref()).await
 }
 
-/// The cache over the configured Redis, with the AUTH token read from Secrets Manager when a
-/// secret is configured (`sdk` is then required).
+/// Whether reaching Redis takes AWS calls (an AUTH token secret, IAM tokens).
+fn needs_aws_for_redis(config: &ServiceConfig) -> bool {
+    config.redis.auth_secret_id.is_some() || config.redis.iam.is_some()
+}
+
+/// Renewal of IAM-authenticated connections: well inside the 12 hours after which ElastiCache
+/// cuts them, and inside a token's 15 minutes, so a renewal never presents a stale one.
+const IAM_RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// A fresh IAM token for every connection ElastiCache sees.
+struct IamCredentials(ElastiCacheIam);
+
+impl RotatingCredentials for IamCredentials {
+    fn credentials(&self) -> futures::future::BoxFuture<'static, Result<ConnectionCredentials, String>> {
+        let iam = self.0.clone();
+        Box::pin(async move {
+            let password = iam.token().await.map_err(|e| e.to_string())?;
+            Ok(ConnectionCredentials {
+                username: iam.user().to_owned(),
+                password,
+            })
+        })
+    }
+
+    fn renew_every(&self) -> std::time::Duration {
+        IAM_RENEW_EVERY
+    }
+}
+
+/// The cache over the configured Redis, with the AUTH token read from Secrets Manager or IAM
+/// tokens signed per connection when configured (`sdk` is then required).
 async fn connect_cache(config: &ServiceConfig, sdk: Option<&SdkConfig>) -> Result<Cache, StartupError> {
     let auth_token = match (&config.redis.auth_secret_id, sdk) {
         (Some(id), Some(sdk)) => Some(
@@ -228,10 +260,19 @@ async fn connect_cache(config: &ServiceConfig, sdk: Option<&SdkConfig>) -> Resul
         ),
         _ => None,
     };
+    let credentials = match (&config.redis.iam, sdk) {
+        (Some(iam), Some(sdk)) => {
+            let tokens = ElastiCacheIam::new(sdk, &iam.user, &iam.cache_name, config.redis.serverless)
+                .map_err(StartupError::RedisIam)?;
+            Some(Arc::new(IamCredentials(tokens)) as Arc<dyn RotatingCredentials>)
+        }
+        _ => None,
+    };
     let target = RedisTarget {
         url: config.redis.url.clone(),
         cluster: config.redis.cluster,
         auth_token,
+        credentials,
         ca_pem: config.redis.ca_pem.clone(),
     };
     Ok(Cache::connect_lazy(target, config.cache.clone())?)
