@@ -15,7 +15,7 @@ say "cargo test --workspace"
 cargo test --workspace --locked "$@"
 # The same query API, restaurant and object suites again over a TLS + AUTH redis-server (token
 # from Secrets Manager, certificate from a throwaway CA) and over a 3-master Redis Cluster.
-for mode in tls cluster; do
+for mode in tls cluster serverless; do
     say "cargo test (Redis: $mode)"
     TEST_REDIS_MODE=$mode cargo test -p integration-tests --test suite --locked -- \
         query_api:: restaurants:: objects::

@@ -74,6 +74,17 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+def branches(items):
+    """Items with each Fn::If replaced by both of its outcomes (AWS::NoValue dropped)."""
+    out = []
+    for item in items:
+        if isinstance(item, dict) and "Fn::If" in item:
+            out.extend(branches(item["Fn::If"][1:]))
+        elif item != {"Ref": "AWS::NoValue"}:
+            out.append(item)
+    return out
+
+
 def references(node):
     """Logical ids a node depends on through Ref, Fn::GetAtt and Fn::Sub."""
     found = set()
@@ -129,7 +140,7 @@ def findings(source):
             if arn not in ALLOWED_MANAGED_POLICIES:
                 problems.append(f"{name}: unexpected managed policy {arn}")
         for policy in role["Properties"].get("Policies", []):
-            for st in as_list(policy["PolicyDocument"]["Statement"]):
+            for st in branches(as_list(policy["PolicyDocument"]["Statement"])):
                 if st.get("Effect") != "Allow":
                     continue
                 actions = as_list(st.get("Action", []))
@@ -153,15 +164,33 @@ def findings(source):
         if "rds.force_ssl" not in forced or "require_secure_transport" not in forced:
             problems.append(f"{name}: parameter group does not force TLS on both engines")
 
-    # ElastiCache: TLS required, encrypted at rest, AUTH token from Secrets Manager.
+    # ElastiCache: TLS required, encrypted at rest, an AUTH token from Secrets Manager or IAM
+    # users; a serverless cache has a user group and usage limits (its bill is bounded).
     for name, rg in of_type(cfn, "AWS::ElastiCache::ReplicationGroup").items():
         p = rg["Properties"]
         if p.get("TransitEncryptionEnabled") is not True or p.get("TransitEncryptionMode") != "required":
             problems.append(f"{name}: transit encryption not required")
         if p.get("AtRestEncryptionEnabled") is not True:
             problems.append(f"{name}: not encrypted at rest")
-        if "{{resolve:secretsmanager:" not in str(p.get("AuthToken", "")):
+        if "AuthToken" in p and "{{resolve:secretsmanager:" not in str(p["AuthToken"]):
             problems.append(f"{name}: AUTH token not resolved from Secrets Manager")
+        if "AuthToken" not in p and "UserGroupIds" not in p:
+            problems.append(f"{name}: no authentication (neither an AUTH token nor a user group)")
+    for name, cache in of_type(cfn, "AWS::ElastiCache::ServerlessCache").items():
+        p = cache["Properties"]
+        if not p.get("UserGroupId"):
+            problems.append(f"{name}: no user group (anything in the security group could connect)")
+        limits = p.get("CacheUsageLimits", {})
+        if "DataStorage" not in limits or "ECPUPerSecond" not in limits:
+            problems.append(f"{name}: no usage limits (its bill has no bound)")
+    for name, user in of_type(cfn, "AWS::ElastiCache::User").items():
+        p = user["Properties"]
+        access = str(p.get("AccessString", ""))
+        if p.get("UserName") == "default":
+            if not access.startswith("off"):
+                problems.append(f"{name}: the default user is enabled")
+        elif "-@dangerous" not in access:
+            problems.append(f"{name}: may run admin (@dangerous) commands")
 
     # S3: encrypted, public access blocked, plain HTTP denied by policy.
     policies = of_type(cfn, "AWS::S3::BucketPolicy").values()
@@ -311,7 +340,7 @@ WEAKENINGS = [
     ),
     ("Resources/ObjectsBucketPolicy/Properties/PolicyDocument/Statement/0/Effect", "Allow", "plain-HTTP"),
     (
-        "Resources/IngesterFunction/Properties/Policies/0/Statement/1/Resource",
+        "Resources/IngesterFunction/Properties/Policies/0/Statement/2/Resource",
         "*",
         "on resource '*'",
     ),
@@ -354,10 +383,19 @@ WEAKENINGS = [
     ("Resources/RestaurantStreamMapping", DELETE, "no stream mapped"),
     ("Resources/DynamoDbEndpoint", DELETE, "no VPC endpoint for dynamodb"),
     (
-        "Resources/QueryApiFunction/Properties/Policies/0/Statement/1/Resource",
+        "Resources/QueryApiFunction/Properties/Policies/0/Statement/2/Resource",
         "*",
         "on resource '*'",
     ),
+    (
+        "Resources/InvalidatorFunction/Properties/Policies/0/Statement/1/Fn::If/1/Resource",
+        "*",
+        "on resource '*'",
+    ),
+    ("Resources/ServerlessRedis/Properties/CacheUsageLimits", DELETE, "no usage limits"),
+    ("Resources/ServerlessRedis/Properties/UserGroupId", DELETE, "no user group"),
+    ("Resources/RedisDisabledDefaultUser/Properties/AccessString", "on ~* +@all", "default user is enabled"),
+    ("Resources/RedisAppUser/Properties/AccessString", "on ~* &* +@all", "@dangerous"),
 ]
 
 

@@ -26,6 +26,15 @@ pub enum StoreError {
         #[source]
         source: redis::RedisError,
     },
+    /// A command has more arguments than ElastiCache Serverless accepts
+    /// ([`crate::MAX_COMMAND_ARGS`]); it was not sent.
+    #[error("Redis {op} not sent: a command has {args} arguments, more than {max}", max = crate::MAX_COMMAND_ARGS)]
+    TooManyArguments {
+        /// The operation.
+        op: &'static str,
+        /// Its longest command's argument count (the command name included).
+        args: usize,
+    },
     /// Redis answered with something this library did not write.
     #[error("unexpected Redis reply to {op}: {detail}")]
     UnexpectedReply {

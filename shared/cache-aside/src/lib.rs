@@ -37,6 +37,6 @@ pub use metrics::{CacheMetrics, MetricsSnapshot};
 pub use objects::{CachedObject, ObjectLookup, ObjectPolicy, ObjectState, OBJECT_FENCE_TTL};
 pub use outcome::{BypassReason, CacheState, Lookup};
 pub use settings::CacheSettings;
-pub use store::{RedisConnection, RedisStore};
+pub use store::{RedisConnection, RedisStore, MAX_COMMAND_ARGS};
 pub use target::{ConnectionCredentials, RotatingCredentials, RedisTarget};
 pub use ttl::{unix_now_ms, xfetch_due, Freshness, TtlPolicy};

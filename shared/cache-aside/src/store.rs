@@ -147,6 +147,11 @@ fn cluster(target: &RedisTarget, settings: &CacheSettings) -> Result<RedisConnec
     ))
 }
 
+/// Most arguments (the command name included) one command may carry: ElastiCache Serverless
+/// refuses more than 3,999. Every command built here is far below it; batches are split by the
+/// callers (the ingester writes 200 objects per batch).
+pub const MAX_COMMAND_ARGS: usize = 3_999;
+
 /// Errors that say the connection (not the command) failed: they count against the breaker.
 fn is_connection_error(e: &RedisError) -> bool {
     e.is_io_error()
@@ -307,6 +312,10 @@ impl RedisStore {
         budget: Option<Duration>,
     ) -> Result<Vec<Vec<Value>>, StoreError> {
         let budget = budget.unwrap_or(self.op_timeout);
+        let longest = groups.iter().flatten().map(|c| c.args_iter().count()).max().unwrap_or(0);
+        if longest > MAX_COMMAND_ARGS {
+            return Err(StoreError::TooManyArguments { op: name, args: longest });
+        }
         if self.is_cluster() {
             let pipes: Vec<Pipeline> = groups.iter().map(pipeline_of).collect();
             let pipes = &pipes;
@@ -489,5 +498,19 @@ mod tests {
         let cmds = [redis::cmd("PING"), redis::cmd("TIME")];
         let pipe = pipeline_of(&cmds);
         assert_eq!(pipe.cmd_iter().count(), 2);
+    }
+
+    #[tokio::test]
+    async fn commands_longer_than_serverless_accepts_are_not_sent() {
+        let store = RedisStore::connect_lazy(&RedisTarget::from_url("redis://127.0.0.1:1"), &closed_port_settings())
+            .unwrap();
+        let mut del = redis::cmd("DEL");
+        for i in 0..MAX_COMMAND_ARGS {
+            del.arg(i);
+        }
+        match store.slot_groups("delete", &[vec![del]], None).await {
+            Err(StoreError::TooManyArguments { args, .. }) => assert_eq!(args, MAX_COMMAND_ARGS + 1),
+            other => panic!("expected TooManyArguments, got {other:?}"),
+        }
     }
 }

@@ -271,6 +271,39 @@ mod tests {
     }
 
     #[test]
+    fn iam_authentication_and_serverless_need_tls_and_name_their_cache() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut v = vars(&BASE);
+            v.insert("REDIS_URL".into(), "rediss://cache.example:6379".into());
+            for (k, val) in extra {
+                v.insert((*k).into(), (*val).into());
+            }
+            ServiceConfig::from_map(&v)
+        };
+        let iam = [("REDIS_IAM_USER", "app"), ("REDIS_IAM_CACHE_NAME", "ca-1")];
+        let c = with(&[iam[0], iam[1], ("REDIS_SERVERLESS", "true")]).unwrap();
+        assert!(c.redis.serverless && c.redis.cluster, "serverless speaks the cluster protocol");
+        assert_eq!(
+            c.redis.iam,
+            Some(RedisIam {
+                user: "app".into(),
+                cache_name: "ca-1".into()
+            })
+        );
+        let refused = |extra: &[(&str, &str)]| with(extra).unwrap_err().to_string();
+        assert!(refused(&iam[..1]).contains("REDIS_IAM_CACHE_NAME"));
+        assert!(refused(&iam[1..]).contains("REDIS_IAM_USER"));
+        assert!(refused(&[iam[0], ("REDIS_IAM_CACHE_NAME", "Upper")]).contains("lower case"));
+        assert!(refused(&[iam[0], iam[1], ("REDIS_AUTH_SECRET_ID", "s")]).contains("choose one"));
+        let mut plain = vars(&BASE);
+        plain.insert("REDIS_SERVERLESS".into(), "true".into());
+        assert!(ServiceConfig::from_map(&plain).unwrap_err().to_string().contains("rediss://"));
+        plain.remove("REDIS_SERVERLESS");
+        plain.extend(iam.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        assert!(ServiceConfig::from_map(&plain).unwrap_err().to_string().contains("rediss://"));
+    }
+
+    #[test]
     fn endpoint_variables_carry_the_database_suffix() {
         assert_eq!(DbEndpoint::variable("host", "main"), "DB_HOST");
         assert_eq!(DbEndpoint::variable("dbname", "articles"), "DB_NAME_ARTICLES");

@@ -260,7 +260,8 @@ impl RedisServer {
                         .args(["--cluster-announce-port", &proxy.to_string()])
                         .args(["--requirepass", &self.password])
                         .args(["--user", IAM_USER, "on", &format!(">{}", self.iam_password())])
-                        .args(["~*", "&*", "+@all"]);
+                        // The access string the template gives the functions' IAM user.
+                        .args(["~*", "&*", "+@all", "-@dangerous"]);
                 }
             }
             cmd.stdout(Stdio::null()).stderr(Stdio::null());
