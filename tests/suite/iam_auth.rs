@@ -10,7 +10,9 @@ use aws_clients::{connect_token, ConnectRequest};
 use cache_aside::{CacheSettings, ConnectionCredentials, RedisStore, RedisTarget, RotatingCredentials};
 use lambda_http::http::StatusCode;
 use query_api::App;
-use test_support::iam_proxy::{IAM_ACCESS_KEY_ID, IAM_CACHE_NAME, IAM_REGION, IAM_SECRET_ACCESS_KEY, IAM_USER};
+use test_support::iam_proxy::{
+    IAM_ACCESS_KEY_ID, IAM_CACHE_NAME, IAM_REGION, IAM_SECRET_ACCESS_KEY, IAM_USER,
+};
 use test_support::{test_ca_path, RedisMode, RedisServer};
 use use_cases::Clients;
 
@@ -27,7 +29,11 @@ async fn serverless_app(redis: &RedisServer, db: &str, secret_key: &str) -> App 
         ("AWS_SECRET_ACCESS_KEY", secret_key),
         ("REDIS_TIMEOUT_MS", "1000"),
     ];
-    App::new(Clients::build(&config(&redis.url(), db, &vars)).await.expect("clients build"))
+    App::new(
+        Clients::build(&config(&redis.url(), db, &vars))
+            .await
+            .expect("clients build"),
+    )
 }
 
 #[tokio::test]
@@ -125,7 +131,11 @@ async fn open_connections_authenticate_again_on_schedule() {
     while tokens.accepted() < first + 5 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(tokens.accepted() >= first + 5, "only {} tokens after the first {first}", tokens.accepted());
+    assert!(
+        tokens.accepted() >= first + 5,
+        "only {} tokens after the first {first}",
+        tokens.accepted()
+    );
     store.ping().await.expect("still authenticated");
     assert_eq!(tokens.refused(), 0);
 }

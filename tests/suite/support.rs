@@ -55,7 +55,9 @@ pub fn config(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> Se
         // ElastiCache Serverless with IAM authentication, as the template deploys it (unless
         // the test points at an unreachable plain URL).
         RedisMode::Serverless if redis_url.starts_with("rediss://") => {
-            use test_support::iam_proxy::{IAM_ACCESS_KEY_ID, IAM_CACHE_NAME, IAM_REGION, IAM_SECRET_ACCESS_KEY, IAM_USER};
+            use test_support::iam_proxy::{
+                IAM_ACCESS_KEY_ID, IAM_CACHE_NAME, IAM_REGION, IAM_SECRET_ACCESS_KEY, IAM_USER,
+            };
             for (k, v) in [
                 ("REDIS_SERVERLESS", "true"),
                 ("REDIS_IAM_USER", IAM_USER),

@@ -14,7 +14,11 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(900);
 
 /// Characters SigV4 leaves unencoded in a query (RFC 3986 unreserved).
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Why no token could be made. Never carries a key.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +58,9 @@ impl ElastiCacheIam {
         let credentials = sdk
             .credentials_provider()
             .ok_or_else(|| TokenError::Credentials("no credentials provider configured".into()))?;
-        let region = sdk.region().map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
+        let region = sdk
+            .region()
+            .map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
         Ok(Self {
             request: ConnectRequest {
                 user: user.to_owned(),
@@ -209,8 +215,14 @@ mod tests {
                 Duration::from_secs(3600),
             )
             .unwrap();
-            assert_eq!(signature_of(&query), expected, "{path} (session token: {})", token.is_some());
-            assert!(query.contains("X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice%2Faws4_request"));
+            assert_eq!(
+                signature_of(&query),
+                expected,
+                "{path} (session token: {})",
+                token.is_some()
+            );
+            assert!(query
+                .contains("X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice%2Faws4_request"));
         }
     }
 

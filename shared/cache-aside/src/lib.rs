@@ -38,5 +38,5 @@ pub use objects::{CachedObject, ObjectLookup, ObjectPolicy, ObjectState, OBJECT_
 pub use outcome::{BypassReason, CacheState, Lookup};
 pub use settings::CacheSettings;
 pub use store::{RedisConnection, RedisStore, MAX_COMMAND_ARGS};
-pub use target::{ConnectionCredentials, RotatingCredentials, RedisTarget};
+pub use target::{ConnectionCredentials, RedisTarget, RotatingCredentials};
 pub use ttl::{unix_now_ms, xfetch_due, Freshness, TtlPolicy};

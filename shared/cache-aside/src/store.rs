@@ -312,9 +312,17 @@ impl RedisStore {
         budget: Option<Duration>,
     ) -> Result<Vec<Vec<Value>>, StoreError> {
         let budget = budget.unwrap_or(self.op_timeout);
-        let longest = groups.iter().flatten().map(|c| c.args_iter().count()).max().unwrap_or(0);
+        let longest = groups
+            .iter()
+            .flatten()
+            .map(|c| c.args_iter().count())
+            .max()
+            .unwrap_or(0);
         if longest > MAX_COMMAND_ARGS {
-            return Err(StoreError::TooManyArguments { op: name, args: longest });
+            return Err(StoreError::TooManyArguments {
+                op: name,
+                args: longest,
+            });
         }
         if self.is_cluster() {
             let pipes: Vec<Pipeline> = groups.iter().map(pipeline_of).collect();
@@ -502,8 +510,11 @@ mod tests {
 
     #[tokio::test]
     async fn commands_longer_than_serverless_accepts_are_not_sent() {
-        let store = RedisStore::connect_lazy(&RedisTarget::from_url("redis://127.0.0.1:1"), &closed_port_settings())
-            .unwrap();
+        let store = RedisStore::connect_lazy(
+            &RedisTarget::from_url("redis://127.0.0.1:1"),
+            &closed_port_settings(),
+        )
+        .unwrap();
         let mut del = redis::cmd("DEL");
         for i in 0..MAX_COMMAND_ARGS {
             del.arg(i);

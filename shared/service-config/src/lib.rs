@@ -13,7 +13,9 @@ mod warnings;
 
 pub use databases::{database_variable, DatabaseSource, DbEndpoint};
 pub use parse::DEFAULT_INVALIDATION_SETTLE;
-pub use settings::{MetricsSettings, ObjectSettings, RedisIam, RedisSettings, RestaurantOrigin, ServingSettings};
+pub use settings::{
+    MetricsSettings, ObjectSettings, RedisIam, RedisSettings, RestaurantOrigin, ServingSettings,
+};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,8 +24,8 @@ use cache_aside::CacheSettings;
 use sql_origin::DatabaseSettings;
 
 use crate::parse::{
-    cache_settings, check_budgets, redis_settings, database_settings, metrics_settings, object_settings, restaurant_origin,
-    serving_settings,
+    cache_settings, check_budgets, database_settings, metrics_settings, object_settings, redis_settings,
+    restaurant_origin, serving_settings,
 };
 use crate::vars::Vars;
 
@@ -282,7 +284,10 @@ mod tests {
         };
         let iam = [("REDIS_IAM_USER", "app"), ("REDIS_IAM_CACHE_NAME", "ca-1")];
         let c = with(&[iam[0], iam[1], ("REDIS_SERVERLESS", "true")]).unwrap();
-        assert!(c.redis.serverless && c.redis.cluster, "serverless speaks the cluster protocol");
+        assert!(
+            c.redis.serverless && c.redis.cluster,
+            "serverless speaks the cluster protocol"
+        );
         assert_eq!(
             c.redis.iam,
             Some(RedisIam {
@@ -297,10 +302,16 @@ mod tests {
         assert!(refused(&[iam[0], iam[1], ("REDIS_AUTH_SECRET_ID", "s")]).contains("choose one"));
         let mut plain = vars(&BASE);
         plain.insert("REDIS_SERVERLESS".into(), "true".into());
-        assert!(ServiceConfig::from_map(&plain).unwrap_err().to_string().contains("rediss://"));
+        assert!(ServiceConfig::from_map(&plain)
+            .unwrap_err()
+            .to_string()
+            .contains("rediss://"));
         plain.remove("REDIS_SERVERLESS");
         plain.extend(iam.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        assert!(ServiceConfig::from_map(&plain).unwrap_err().to_string().contains("rediss://"));
+        assert!(ServiceConfig::from_map(&plain)
+            .unwrap_err()
+            .to_string()
+            .contains("rediss://"));
     }
 
     #[test]

@@ -206,11 +206,14 @@ fn iam_auth_position(command: &[Vec<u8>]) -> Option<usize> {
     } else {
         return None;
     };
-    (command.get(user_at)?.as_slice() == IAM_USER.as_bytes() && command.len() > user_at + 1).then_some(user_at + 1)
+    (command.get(user_at)?.as_slice() == IAM_USER.as_bytes() && command.len() > user_at + 1)
+        .then_some(user_at + 1)
 }
 
 /// Reads one RESP array of bulk strings (what clients send); `None` at end of stream.
-async fn read_command<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> std::io::Result<Option<Vec<Vec<u8>>>> {
+async fn read_command<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+) -> std::io::Result<Option<Vec<Vec<u8>>>> {
     let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     let mut line = String::new();
     if reader.read_line(&mut line).await? == 0 {
@@ -268,8 +271,14 @@ pub fn check_token(token: &str, expected: &ConnectRequest, now: SystemTime) -> R
         Err(ahead) if ahead.duration() > Duration::from_secs(60) => return Err("signed in the future".into()),
         _ => {}
     }
-    let session_token = param("X-Amz-Security-Token").map(|t| decode(t));
-    let credentials = Credentials::new(IAM_ACCESS_KEY_ID, IAM_SECRET_ACCESS_KEY, session_token, None, "iam-proxy");
+    let session_token = param("X-Amz-Security-Token").map(decode);
+    let credentials = Credentials::new(
+        IAM_ACCESS_KEY_ID,
+        IAM_SECRET_ACCESS_KEY,
+        session_token,
+        None,
+        "iam-proxy",
+    );
     let expected_token = connect_token(expected, &credentials, signed_at).map_err(|e| e.to_string())?;
     if expected_token == token {
         Ok(())

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use aws_clients::{load_sdk_config, ElastiCacheIam, ObjectStore, SdkConfig, SecretError, Secrets, TokenError};
+use aws_clients::{
+    load_sdk_config, ElastiCacheIam, ObjectStore, SdkConfig, SecretError, Secrets, TokenError,
+};
 use cache_aside::{Cache, CacheError, ConnectionCredentials, ObjectPolicy, RedisTarget, RotatingCredentials};
 use dynamo_origin::RestaurantTable;
 use query_catalog::{Catalog, CatalogError, PlaceholderStyle};
