@@ -5,7 +5,11 @@
 //!
 //! cargo run --release -p integration-tests --bin bench -- [--n 200] [--origin-samples 30]
 //!     [--slow-misses 2] [--out results]
+//!
+//! `bench init` measures cold starts instead (see `init.rs`).
 
+mod cost;
+mod init;
 mod svg;
 
 use std::collections::HashMap;
@@ -61,6 +65,49 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// Redis's `total_net_output_bytes` and `total_net_input_bytes`.
+async fn traffic(raw: &mut cache_aside::RedisConnection) -> Result<(u64, u64), String> {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(raw)
+        .await
+        .map_err(|e| e.to_string())?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse::<u64>().ok())
+            .ok_or(format!("INFO stats has no {name}"))
+    };
+    Ok((field("total_net_output_bytes")?, field("total_net_input_bytes")?))
+}
+
+/// Average bytes Redis sent per `hit()` over `n` calls and received during one `miss()`, net of
+/// the INFO calls themselves.
+async fn redis_bytes<H, HF, M, MF>(
+    raw: &mut cache_aside::RedisConnection,
+    n: usize,
+    mut hit: H,
+    mut miss: M,
+) -> Result<(u64, u64), String>
+where
+    H: FnMut() -> HF,
+    HF: std::future::Future<Output = ()>,
+    M: FnMut() -> MF,
+    MF: std::future::Future<Output = ()>,
+{
+    let (out0, in0) = traffic(raw).await?;
+    let (out1, in1) = traffic(raw).await?;
+    let (info_out, info_in) = (out1 - out0, in1 - in0);
+    miss().await;
+    let (out2, in2) = traffic(raw).await?;
+    let received = (in2 - in1).saturating_sub(info_in);
+    for _ in 0..n {
+        hit().await;
+    }
+    let (out3, _) = traffic(raw).await?;
+    let sent = (out3 - out2).saturating_sub(info_out) / n as u64;
+    Ok((sent, received))
+}
+
 /// Times `count` calls of `op(i)`, advancing `bar`.
 async fn sample<F, Fut>(bar: &ProgressBar, label: &str, count: usize, mut op: F) -> Vec<Duration>
 where
@@ -80,7 +127,12 @@ where
 
 #[tokio::main]
 async fn main() {
-    if let Err(e) = run().await {
+    let argv: Vec<String> = std::env::args().collect();
+    let outcome = match argv.get(1).map(String::as_str) {
+        Some("init") => init::run(&argv[2..]).await,
+        _ => run().await,
+    };
+    if let Err(e) = outcome {
         eprintln!("bench: {e}");
         std::process::exit(2);
     }
@@ -300,6 +352,27 @@ async fn run() -> Result<(), String> {
     );
     bar.finish_and_clear();
 
+    // Bytes Redis sends per article_search hit and receives per miss, with and without LZ4.
+    vars.insert("CACHE_COMPRESSION".to_owned(), "off".to_owned());
+    vars.insert("CACHE_NAMESPACE".to_owned(), "bench-uncompressed".to_owned());
+    let uncompressed = Clients::build(&ServiceConfig::from_map(&vars).map_err(|e| e.to_string())?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut bytes_table = String::from(
+        "Redis traffic per article_search request (500 rows), from INFO stats
+
+         | values | bytes sent per hit | bytes received per miss |
+|---|---:|---:|
+",
+    );
+    for (label, service) in [("LZ4 (default)", &redis_only), ("uncompressed", &uncompressed)] {
+        let (hit, miss) = redis_bytes(&mut raw, args.n, || {
+            run_on(service, articles, &article_params, ReadMode::Cached)
+        }, || run_on(service, articles, &article_params, ReadMode::Refresh))
+        .await?;
+        bytes_table.push_str(&format!("| {label} | {hit} | {miss} |\n"));
+    }
+
     let mut table = format!(
         "Latency, {} objects of 200-400 bytes, {} origin samples per query miss, loopback services\n\n{TABLE_HEADER}\n",
         args.n, args.origin_samples
@@ -308,6 +381,10 @@ async fn run() -> Result<(), String> {
         table.push_str(&table_row(label, summary));
         table.push('\n');
     }
+    table.push('\n');
+    table.push_str(&bytes_table);
+    table.push('\n');
+    table.push_str(&cost::table(&rows));
     println!("\n{table}");
     std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let md = args.out.join("latency.md");

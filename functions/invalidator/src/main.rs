@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
     let config = ServiceConfig::cache_only_from_env()?;
     let catalog = Catalog::load(config.catalog_path.as_deref())?;
     let cache = use_cases::cache_only(&config).await?;
+    use_cases::open_redis_connection(&cache).await;
     let invalidation = Invalidation::new(&cache, &catalog).with_settle(config.invalidation_settle);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         invalidator::handle(invalidation, event.payload)

@@ -34,6 +34,7 @@ impl App {
         let app = Self::new(Clients::build(config).await?)
             .with_public_bypass(config.serving.public_bypass)
             .with_metrics(MetricsSink::from_settings(&config.metrics, "query-api"));
+        use_cases::open_redis_connection(&app.clients.cache).await;
         Ok(app)
     }
 

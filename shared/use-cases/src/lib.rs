@@ -16,7 +16,7 @@ mod objects;
 mod queries;
 mod restaurants;
 
-pub use clients::{cache_only, Clients, StartupError};
+pub use clients::{cache_only, open_redis_connection, Clients, StartupError};
 pub use error::UseCaseError;
 pub use health::{DatabaseProbe, Health, Probe};
 pub use invalidation::{Invalidation, TagInvalidated};
