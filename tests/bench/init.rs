@@ -160,7 +160,9 @@ pub async fn run(args: &[String]) -> Result<(), String> {
         args.runs
     );
     for function in FUNCTIONS {
-        let size = std::fs::metadata(args.dir.join(function)).map(|m| m.len()).unwrap_or(0);
+        let size = std::fs::metadata(args.dir.join(function))
+            .map(|m| m.len())
+            .unwrap_or(0);
         table.push_str(&format!("| {function} | {size} |\n"));
     }
     table.push_str(&format!("\n{TABLE_HEADER}\n"));
@@ -180,7 +182,10 @@ pub async fn run(args: &[String]) -> Result<(), String> {
                 samples.push(time_to_first_poll(&binary, &env)?);
             }
             eprintln!();
-            table.push_str(&table_row(&format!("{function}: {label}"), &summarize(&mut samples)));
+            table.push_str(&table_row(
+                &format!("{function}: {label}"),
+                &summarize(&mut samples),
+            ));
             table.push('\n');
         }
     }

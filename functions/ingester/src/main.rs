@@ -8,7 +8,7 @@ use use_cases::Clients;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    service_config::init_logging();
     let config = ServiceConfig::from_env()?;
     let ingester = Ingester::new(Clients::build(&config).await?)
         .with_invalidator_arn(config.invalidator_function_arn.clone());

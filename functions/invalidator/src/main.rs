@@ -8,7 +8,7 @@ use use_cases::Invalidation;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    service_config::init_logging();
     // The invalidator opens no database: database variables are optional here.
     let config = ServiceConfig::cache_only_from_env()?;
     let catalog = Catalog::load(config.catalog_path.as_deref())?;

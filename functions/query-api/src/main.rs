@@ -8,7 +8,7 @@ use service_config::ServiceConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    service_config::init_logging();
     let config = ServiceConfig::from_env()?;
     let app = Arc::new(App::from_config(&config).await?);
     tracing::info!(queries = app.catalog().queries().len(), "query API ready");

@@ -6,12 +6,14 @@
 //! (URLs with passwords) are never echoed.
 
 mod databases;
+mod logging;
 mod parse;
 mod settings;
 mod vars;
 mod warnings;
 
 pub use databases::{database_variable, DatabaseSource, DbEndpoint};
+pub use logging::init_logging;
 pub use parse::DEFAULT_INVALIDATION_SETTLE;
 pub use settings::{
     MetricsSettings, ObjectSettings, RedisIam, RedisSettings, RestaurantOrigin, ServingSettings,

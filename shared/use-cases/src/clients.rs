@@ -218,7 +218,10 @@ fn log_warnings(config: &ServiceConfig) {
 /// which reconnect and fall back as usual.
 pub async fn open_redis_connection(cache: &Cache) {
     match cache.store().ping().await {
-        Ok(rtt) => tracing::debug!(rtt_us = rtt.as_micros() as u64, "Redis connection opened during init"),
+        Ok(rtt) => tracing::debug!(
+            rtt_us = rtt.as_micros() as u64,
+            "Redis connection opened during init"
+        ),
         Err(e) => tracing::warn!(error = %e, "Redis not reachable during init; requests will retry"),
     }
 }
