@@ -235,7 +235,7 @@ async fn run() -> Result<(), String> {
     }
     eprintln!("  all {} objects identical", args.n);
 
-    let total = 3 * args.n + 2 * args.slow_misses.max(1) + 2 * args.n + 4 * args.origin_samples + 3 * args.n;
+    let total = 3 * args.n + 2 * args.slow_misses.max(1) + 2 * args.n + 4 * args.origin_samples + 4 * args.n;
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}")
@@ -346,6 +346,13 @@ async fn run() -> Result<(), String> {
         "article_search_pg miss (PostgreSQL)",
         sample(&bar, "article_search_pg miss", args.origin_samples, |_| {
             run_query(articles_pg, &article_pg_params, ReadMode::Refresh)
+        })
+        .await,
+    );
+    record(
+        "article_search_pg hit (Redis)",
+        sample(&bar, "article_search_pg hit (Redis)", args.n, |_| {
+            run_on(&redis_only, articles_pg, &article_pg_params, ReadMode::Cached)
         })
         .await,
     );
