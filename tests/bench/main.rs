@@ -235,7 +235,8 @@ async fn run() -> Result<(), String> {
     }
     eprintln!("  all {} objects identical", args.n);
 
-    let total = 3 * args.n + 2 * args.slow_misses.max(1) + 2 * args.n + 4 * args.origin_samples + 4 * args.n;
+    // Three object rows, then per route its origin reads and two hit rows.
+    let total = 3 * args.n + args.slow_misses.max(1) + 2 * args.origin_samples + 3 * 2 * args.n;
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}")
@@ -299,70 +300,47 @@ async fn run() -> Result<(), String> {
     };
     let run_query = |q, p, mode| run_on(&clients, q, p, mode);
     let slow_misses = args.slow_misses.max(1);
-    record(
-        "slow_version miss (PostgreSQL, 5 s)",
-        sample(&bar, "slow_version miss", slow_misses, |_| {
-            run_query(slow, &slow_params, ReadMode::Refresh)
-        })
-        .await,
-    );
-    bar.inc(slow_misses as u64);
-    record(
-        "slow_version hit (Redis)",
-        sample(&bar, "slow_version hit (Redis)", args.n, |_| {
-            run_on(&redis_only, slow, &slow_params, ReadMode::Cached)
-        })
-        .await,
-    );
-    record(
-        "slow_version hit (memory)",
-        sample(&bar, "slow_version hit (memory)", args.n, |_| {
-            run_query(slow, &slow_params, ReadMode::Cached)
-        })
-        .await,
-    );
-    record(
-        "article_search miss (MariaDB)",
-        sample(&bar, "article_search miss", args.origin_samples, |_| {
-            run_query(articles, &article_params, ReadMode::Refresh)
-        })
-        .await,
-    );
-    record(
-        "article_search hit (Redis)",
-        sample(&bar, "article_search hit (Redis)", args.n, |_| {
-            run_on(&redis_only, articles, &article_params, ReadMode::Cached)
-        })
-        .await,
-    );
-    record(
-        "article_search hit (memory)",
-        sample(&bar, "article_search hit (memory)", args.n, |_| {
-            run_query(articles, &article_params, ReadMode::Cached)
-        })
-        .await,
-    );
-    record(
-        "article_search_pg miss (PostgreSQL)",
-        sample(&bar, "article_search_pg miss", args.origin_samples, |_| {
-            run_query(articles_pg, &article_pg_params, ReadMode::Refresh)
-        })
-        .await,
-    );
-    record(
-        "article_search_pg hit (Redis)",
-        sample(&bar, "article_search_pg hit (Redis)", args.n, |_| {
-            run_on(&redis_only, articles_pg, &article_pg_params, ReadMode::Cached)
-        })
-        .await,
-    );
-    record(
-        "article_search_pg hit (memory)",
-        sample(&bar, "article_search_pg hit (memory)", args.n, |_| {
-            run_query(articles_pg, &article_pg_params, ReadMode::Cached)
-        })
-        .await,
-    );
+    // Per route: a forced origin read, then the same request answered by Redis alone and by memory.
+    let routes = [
+        ("slow_version", "PostgreSQL, 5 s", slow, &slow_params, slow_misses),
+        (
+            "article_search",
+            "MariaDB",
+            articles,
+            &article_params,
+            args.origin_samples,
+        ),
+        (
+            "article_search_pg",
+            "PostgreSQL",
+            articles_pg,
+            &article_pg_params,
+            args.origin_samples,
+        ),
+    ];
+    for (name, origin, q, params, misses) in routes {
+        let miss = format!("{name} miss");
+        record(
+            &format!("{miss} ({origin})"),
+            sample(&bar, &miss, misses, |_| run_query(q, params, ReadMode::Refresh)).await,
+        );
+        let redis_hit = format!("{name} hit (Redis)");
+        record(
+            &redis_hit,
+            sample(&bar, &redis_hit, args.n, |_| {
+                run_on(&redis_only, q, params, ReadMode::Cached)
+            })
+            .await,
+        );
+        let memory_hit = format!("{name} hit (memory)");
+        record(
+            &memory_hit,
+            sample(&bar, &memory_hit, args.n, |_| {
+                run_query(q, params, ReadMode::Cached)
+            })
+            .await,
+        );
+    }
     bar.finish_and_clear();
 
     // Bytes Redis sends per article_search hit and receives per miss, with and without LZ4.
