@@ -2,9 +2,9 @@
 # The demo: a 5-second PostgreSQL query served in milliseconds from Redis through the query API
 # running under `cargo lambda watch`; objects ingested into S3 and Redis; the MySQL article
 # search; the restaurant summary on DynamoDB (write-through, then a stream-driven drop); then
-# the latency report (S3 vs Redis vs cache hit). Installs what is missing, starts Redis,
-# PostgreSQL, MariaDB and an AWS emulator (S3, Secrets Manager, DynamoDB and its streams) on
-# free loopback ports, stops what it started.
+# the latency report (S3 vs Redis vs cache hit, beside a seed-style Python handler). Installs
+# what is missing, starts Redis, PostgreSQL, MariaDB and an AWS emulator (S3, Secrets Manager,
+# DynamoDB and its streams) on free loopback ports, stops what it started.
 source "$(dirname "$0")/lib.sh"
 ensure_packages
 ensure_tools cargo-lambda "moto_server=moto[server]"
@@ -153,9 +153,10 @@ kill -INT "${STARTED_PIDS[0]}"; wait "${STARTED_PIDS[0]}" 2>/dev/null || true
 call "product id=7 with Redis down" "/queries/product?id=7"
 call "product id=7 with Redis down" "/queries/product?id=7"
 echo
-say "latency report: S3 vs Redis vs cache hit, query misses vs hits (first build takes a few minutes)"
+say "latency report: S3 vs Redis vs cache hit, query misses vs hits, beside a seed-style Python handler (first build takes a few minutes)"
+ensure_python_modules redis pymysql
 cargo run --locked --quiet --profile bench -p integration-tests --bin bench -- \
-  --n 200 --origin-samples 20 --slow-misses 1 --out "$ROOT/results"
+  --n 200 --origin-samples 20 --slow-misses 1 --out "$ROOT/results" --seed-python "$TOOLS/bin/python"
 
 echo
 say "done; stopping everything this demo started"

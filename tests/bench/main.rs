@@ -4,12 +4,15 @@
 //! percentiles, and writes `latency.md` and `latency.svg` into the output folder.
 //!
 //! cargo run --release -p integration-tests --bin bench -- [--n 200] [--origin-samples 30]
-//!     [--slow-misses 2] [--out results]
+//!     [--slow-misses 2] [--out results] [--seed-python PYTHON]
+//!
+//! `--seed-python` also times a seed-style Python handler (`seed_handler.py`) on the same services.
 //!
 //! `bench init` measures cold starts instead (see `init.rs`).
 
 mod cost;
 mod init;
+mod seed;
 mod svg;
 
 use std::collections::HashMap;
@@ -30,10 +33,13 @@ struct Args {
     origin_samples: usize,
     slow_misses: usize,
     out: std::path::PathBuf,
+    /// A Python with `redis` and `pymysql`: also time the seed-style handler.
+    seed_python: Option<std::path::PathBuf>,
 }
 
 const USAGE: &str =
-    "usage: bench [--n N (200)] [--origin-samples N (30)] [--slow-misses N (2)] [--out DIR (results)]";
+    "usage: bench [--n N (200)] [--origin-samples N (30)] [--slow-misses N (2)] [--out DIR (results)] \
+     [--seed-python PYTHON (with redis and pymysql)]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -41,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
         origin_samples: 30,
         slow_misses: 2,
         out: "results".into(),
+        seed_python: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +61,13 @@ fn parse_args() -> Result<Args, String> {
             "--origin-samples" => args.origin_samples = number("--origin-samples")?,
             "--slow-misses" => args.slow_misses = number("--slow-misses")?,
             "--out" => args.out = it.next().ok_or(format!("--out needs a value; {USAGE}"))?.into(),
+            "--seed-python" => {
+                args.seed_python = Some(
+                    it.next()
+                        .ok_or(format!("--seed-python needs a value; {USAGE}"))?
+                        .into(),
+                )
+            }
             "--bench" => {} // passed by `cargo bench`
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
@@ -158,7 +172,7 @@ async fn run() -> Result<(), String> {
     for (k, v) in [
         ("REDIS_URL", redis.url()),
         ("DATABASE_URL", main_url),
-        ("DATABASE_URL_ARTICLES", articles_url),
+        ("DATABASE_URL_ARTICLES", articles_url.clone()),
         ("OBJECTS_BUCKET", "bench-objects".to_owned()),
         ("CACHE_NAMESPACE", "bench".to_owned()),
     ] {
@@ -342,6 +356,12 @@ async fn run() -> Result<(), String> {
         );
     }
     bar.finish_and_clear();
+    if let Some(python) = &args.seed_python {
+        eprintln!("timing the seed-style Python handler ({}) ...", python.display());
+        for (label, samples) in seed::run(python, &redis.url(), &articles_url, args.n, args.origin_samples)? {
+            record(&label, samples);
+        }
+    }
 
     // Bytes Redis sends per article_search hit and receives per miss, with and without LZ4.
     vars.insert("CACHE_COMPRESSION".to_owned(), "off".to_owned());

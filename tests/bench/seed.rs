@@ -1,0 +1,46 @@
+//! The seed-style Python handler (`seed_handler.py`), run beside ours against the same Redis and
+//! MariaDB so the report can price both.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// The script's rows, in the order the report shows them.
+const ROWS: [&str; 2] = ["article_search miss", "article_search hit"];
+
+/// Runs the script with `python` and returns its samples, labelled as Python seed rows.
+pub fn run(
+    python: &Path,
+    redis_url: &str,
+    mysql_url: &str,
+    hits: usize,
+    misses: usize,
+) -> Result<Vec<(String, Vec<Duration>)>, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/seed_handler.py");
+    let output = Command::new(python)
+        .arg(&script)
+        .args(["--redis-url", redis_url, "--mysql-url", mysql_url])
+        .args(["--hits", &hits.to_string(), "--misses", &misses.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{} {} failed ({}); it needs the redis and pymysql packages: {}",
+            python.display(),
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let mut samples: std::collections::HashMap<String, Vec<u64>> = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("{} printed no sample table: {e}", script.display()))?;
+    ROWS.iter()
+        .map(|name| {
+            let micros = samples
+                .remove(*name)
+                .ok_or(format!("{} printed no {name:?}", script.display()))?;
+            let label = format!("Python seed handler: {name}");
+            Ok((label, micros.into_iter().map(Duration::from_micros).collect()))
+        })
+        .collect()
+}
