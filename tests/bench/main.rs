@@ -249,8 +249,9 @@ async fn run() -> Result<(), String> {
     }
     eprintln!("  all {} objects identical", args.n);
 
+    let slow_misses = args.slow_misses.max(1);
     // Three object rows, then per route its origin reads and two hit rows.
-    let total = 3 * args.n + args.slow_misses.max(1) + 2 * args.origin_samples + 3 * 2 * args.n;
+    let total = 3 * args.n + slow_misses + 2 * args.origin_samples + 3 * 2 * args.n;
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}")
@@ -313,7 +314,6 @@ async fn run() -> Result<(), String> {
         clients.run_query(q, p, mode.into()).await.expect("query answers");
     };
     let run_query = |q, p, mode| run_on(&clients, q, p, mode);
-    let slow_misses = args.slow_misses.max(1);
     // Per route: a forced origin read, then the same request answered by Redis alone and by memory.
     let routes = [
         ("slow_version", "PostgreSQL, 5 s", slow, &slow_params, slow_misses),
