@@ -1,6 +1,11 @@
 //! One "Lambda instance" for the concurrency tests: builds the query API from the environment
 //! like `main` does, sends `LOAD_REQUESTS` concurrent `GET LOAD_PATH` requests through its
-//! handler, and prints `{"states": {...}, "statuses": {...}}` on one line.
+//! handler, and prints `{"states": {...}, "statuses": {...}, "codes": {...}}` on one line
+//! (`codes`: error codes of non-200 answers; `retry_after` counts the answers that had one).
+//!
+//! `{i}` in `LOAD_PATH` becomes a number unique to each request of every client (with
+//! `LOAD_ID` set per client); `LOAD_IN_FLIGHT` caps the requests in flight at once;
+//! `LOAD_DEADLINE_MS` gives each request an invocation deadline that far ahead of its start.
 //!
 //! With `LOAD_WATCH_SECONDS` it instead reads `GET LOAD_PATH` one request at a time for that
 //! long (or until the file `LOAD_STOP_FILE` exists) and prints
@@ -9,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use lambda_http::RequestExt;
 use query_api::App;
 use service_config::ServiceConfig;
 
@@ -40,32 +46,66 @@ async fn main() -> Result<(), String> {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(25);
-    let event = event(&path);
+    let number = |name: &str| std::env::var(name).ok().and_then(|n| n.parse::<u64>().ok());
+    let client = number("LOAD_ID").unwrap_or(0);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(
+        number("LOAD_IN_FLIGHT").map_or(requests, |n| n as usize),
+    ));
+    let deadline_ms = number("LOAD_DEADLINE_MS");
     let tasks: Vec<_> = (0..requests)
-        .map(|_| {
+        .map(|i| {
             let app = Arc::clone(&app);
-            let request = lambda_http::request::from_str(&event).map_err(|e| e.to_string());
+            let path = path.replace("{i}", &(client * requests as u64 + i as u64).to_string());
+            let request = lambda_http::request::from_str(&event(&path)).map_err(|e| e.to_string());
+            let in_flight = Arc::clone(&in_flight);
             tokio::spawn(async move {
-                let response = app.handle(request?).await;
+                let _turn = in_flight.acquire().await.map_err(|e| e.to_string())?;
+                let mut request = request?;
+                if let Some(ms) = deadline_ms {
+                    let mut context = lambda_http::lambda_runtime::Context::default();
+                    context.deadline = cache_aside::unix_now_ms() + ms;
+                    request = request.with_lambda_context(context);
+                }
+                let response = app.handle(request).await;
                 let status = response.status().as_u16();
-                let state = response
-                    .headers()
-                    .get("x-cache")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-")
-                    .to_owned();
-                Ok::<_, String>((status, state))
+                let header = |name: &str| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let state = header("x-cache").unwrap_or_else(|| "-".to_owned());
+                let retry_after = header("retry-after").is_some();
+                let code = match response.body() {
+                    lambda_http::Body::Text(text) if status != 200 => {
+                        serde_json::from_str::<serde_json::Value>(text)
+                            .ok()
+                            .and_then(|b| b["error"]["code"].as_str().map(str::to_owned))
+                    }
+                    _ => None,
+                };
+                Ok::<_, String>((status, state, code, retry_after))
             })
         })
         .collect();
     let mut states: BTreeMap<String, usize> = BTreeMap::new();
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut with_retry_after = 0;
     for task in tasks {
-        let (status, state) = task.await.map_err(|e| e.to_string())??;
+        let (status, state, code, retry_after) = task.await.map_err(|e| e.to_string())??;
         *states.entry(state).or_default() += 1;
         *statuses.entry(status).or_default() += 1;
+        if let Some(code) = code {
+            *codes.entry(code).or_default() += 1;
+        }
+        with_retry_after += usize::from(retry_after);
     }
-    println!("{}", serde_json::json!({"states": states, "statuses": statuses}));
+    println!(
+        "{}",
+        serde_json::json!({"states": states, "statuses": statuses, "codes": codes, "retry_after": with_retry_after})
+    );
     Ok(())
 }
 

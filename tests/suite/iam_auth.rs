@@ -45,7 +45,7 @@ async fn every_connection_to_a_serverless_cache_presents_a_fresh_iam_token() {
     let product = || get_query("product", &[("id", "3")]);
     assert_eq!(call(&app, product()).await.cache(), "miss");
     assert_eq!(call(&app, product()).await.cache(), "hit");
-    let health = call(&app, fixture("v2-health")).await;
+    let health = call(&app, crate::support::request("GET", "/cache/health", &[], &[])).await;
     assert_eq!(health.body["redis"]["ok"], true, "{}", health.text);
     assert!(tokens().accepted() >= 1);
     assert_eq!(tokens().refused(), 0);

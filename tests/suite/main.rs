@@ -2,6 +2,7 @@
 //! One binary (one link); each area is a module.
 
 mod concurrency;
+mod fleet;
 mod functions;
 mod hardening;
 mod iam_auth;
@@ -17,3 +18,4 @@ mod restaurants_dynamodb;
 mod secrets;
 mod secure_redis;
 mod support;
+mod surface;

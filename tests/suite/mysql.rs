@@ -90,7 +90,7 @@ async fn article_search_on_mariadb_goes_miss_then_hit_and_the_dataset_load_is_id
         "both engines hold the same dataset"
     );
 
-    let health = call(&app, crate::support::fixture("v2-health")).await;
+    let health = call(&app, crate::support::request("GET", "/cache/health", &[], &[])).await;
     let names: Vec<&str> = health.body["databases"]
         .as_array()
         .unwrap()

@@ -93,6 +93,7 @@ async fn every_documented_operation_answers_as_documented() {
     let cases: Vec<Case> = vec![
         ("get", "/", "/", &[], None),
         ("get", "/health", "/health", &[], None),
+        ("get", "/cache/health", "/cache/health", &[], None),
         ("get", "/queries", "/queries", &[], None),
         ("get", "/queries/{name}", "/queries/product", &[("id", "3")], None),
         ("get", "/queries/{name}", "/queries/product", &[("id", "3")], None),

@@ -404,7 +404,7 @@ async fn a_cold_dynamodb_summary_under_concurrent_reads_is_loaded_once() {
 async fn health_reports_the_restaurant_table() {
     let scenario = Scenario::start(Moto::shared(), false).await;
     let up = scenario.app().await;
-    let health = call(&up, crate::support::request("GET", "/health", &[], &[])).await;
+    let health = call(&up, crate::support::request("GET", "/cache/health", &[], &[])).await;
     assert_eq!(
         (
             health.body["status"].as_str(),
@@ -415,7 +415,11 @@ async fn health_reports_the_restaurant_table() {
         health.text
     );
     let missing = scenario.app_without_table().await;
-    let health = call(&missing, crate::support::request("GET", "/health", &[], &[])).await;
+    let health = call(
+        &missing,
+        crate::support::request("GET", "/cache/health", &[], &[]),
+    )
+    .await;
     assert_eq!(
         (
             health.body["status"].as_str(),

@@ -79,7 +79,7 @@ async fn tls_with_a_verified_certificate_and_the_token_from_secrets_manager() {
     let product = || get_query("product", &[("id", "3")]);
     assert_eq!(call(&good, product()).await.cache(), "miss");
     assert_eq!(call(&good, product()).await.cache(), "hit");
-    let health = call(&good, fixture("v2-health")).await;
+    let health = call(&good, crate::support::request("GET", "/cache/health", &[], &[])).await;
     assert_eq!(health.body["redis"]["ok"], true, "{}", health.text);
 
     // An untrusted certificate or a wrong token: served from the database, never an error.

@@ -45,6 +45,9 @@ pub fn config(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> Se
     // Each App or Clients here stands for another instance, and most tests check what the
     // next read sees at once; the memory tier's own tests turn it on.
     vars.insert("CACHE_MEMORY_TRUST_MS".into(), "0".into());
+    // Most tests run many loads in a few seconds; the fleet budget's own tests set theirs.
+    vars.insert("CACHE_ORIGIN_LOADS_PER_SECOND".into(), "100000".into());
+    vars.insert("CACHE_ORIGIN_BURST".into(), "100000".into());
     if redis_url.starts_with("rediss://") {
         vars.insert("REDIS_CA_PATH".into(), test_ca_path().display().to_string());
     }

@@ -118,10 +118,14 @@ impl App {
         if let Some(allow) = route.method().filter(|m| *m != req.method().as_str()) {
             return Err(ApiError::method_not_allowed(req.method().as_str(), allow));
         }
+        if let Some(redirect) = http::without_trailing_slash(path, req.uri().query().unwrap_or_default()) {
+            return Ok(redirect);
+        }
         let c = &self.clients;
         match route {
             Route::Index => Ok(http::html_response(200, crate::pages::index(&c.catalog))),
             Route::Health => Ok(health::get(c).await),
+            Route::HealthDetail => Ok(health::detail(c).await),
             Route::OpenApi => Ok(json_response(200, crate::openapi::document().to_string())),
             Route::Catalog => Ok(queries::list(c)),
             Route::Query(name) => queries::run(self, &name, req).await,

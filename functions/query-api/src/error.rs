@@ -19,6 +19,8 @@ pub struct ApiError {
     pub message: String,
     /// `Allow` header value for 405.
     pub allow: Option<&'static str>,
+    /// `Retry-After` header value, whole seconds (503 busy, 429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -28,7 +30,33 @@ impl ApiError {
             code,
             message: message.into(),
             allow: None,
+            retry_after: None,
         }
+    }
+
+    /// 503 when the origin's load budget is spent and nothing usable is cached: the request
+    /// was not tried, and may be sent again after `retry_after`.
+    pub fn origin_busy(retry_after: std::time::Duration) -> Self {
+        let seconds = retry_after.as_millis().div_ceil(1000).max(1) as u64;
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "origin_busy",
+                format!(
+                    "the origin is at its load budget and nothing usable is cached; retry in {seconds} s"
+                ),
+            )
+        }
+    }
+
+    /// 504 when the origin did not answer within the request's time budget.
+    pub fn origin_timeout() -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "origin_timeout",
+            "the origin did not answer within the request's time budget, and nothing usable is cached",
+        )
     }
 
     /// 404 for a route that does not exist.
@@ -195,6 +223,9 @@ impl ApiError {
         if let Some(allow) = self.allow {
             builder = builder.header("allow", allow);
         }
+        if let Some(seconds) = self.retry_after {
+            builder = builder.header("retry-after", seconds);
+        }
         builder
             .body(Body::Text(body.to_string()))
             .unwrap_or_else(|_| Response::new(Body::Empty))
@@ -215,6 +246,8 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::BadParameter(e) => Self::from(e),
             UseCaseError::RestaurantNotFound(name) => Self::restaurant_not_found(&name),
             UseCaseError::Origin(e) => Self::from(e),
+            UseCaseError::OriginTimeout => Self::origin_timeout(),
+            UseCaseError::OriginBusy { retry_after } => Self::origin_busy(retry_after),
             UseCaseError::Table(e) => Self::from(e),
             UseCaseError::Cache(e) => Self::cache_unavailable(&e),
             UseCaseError::ObjectsNotConfigured => Self::objects_not_configured(),

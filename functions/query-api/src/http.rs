@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cache_aside::{unix_now_ms, CacheState, Read, ReadMode};
-use lambda_http::http::HeaderMap;
+use lambda_http::http::{HeaderMap, HeaderValue};
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use crate::ApiError;
@@ -71,13 +71,36 @@ fn wants_refresh(headers: &HeaderMap) -> bool {
     })
 }
 
-/// A text response of `content_type`.
+/// A text response of `content_type`, never type-sniffed by a browser.
 fn text_response(status: u16, content_type: &str, body: String) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", content_type)
+        .header("x-content-type-options", "nosniff")
         .body(Body::Text(body))
         .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+/// A permanent redirect of a path with a trailing slash to the path without it, so a page's
+/// relative links resolve as they should. The target is relative (`../<last segment>`), so it
+/// stays right under an API Gateway stage prefix; the query string is kept.
+pub(crate) fn without_trailing_slash(path: &str, query: &str) -> Option<Response<Body>> {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.len() == path.len() || trimmed.is_empty() || path.starts_with("/objects/") {
+        return None;
+    }
+    let last = trimmed.rsplit('/').next().unwrap_or_default();
+    let mut location = format!("../{last}");
+    if !query.is_empty() {
+        location.push('?');
+        location.push_str(query);
+    }
+    Response::builder()
+        .status(308)
+        .header("location", location)
+        .header("x-content-type-options", "nosniff")
+        .body(Body::Empty)
+        .ok()
 }
 
 /// A JSON response.
@@ -95,9 +118,18 @@ pub(crate) fn wants_html(req: &Request) -> bool {
         .is_some_and(|first| first.trim().starts_with("text/html"))
 }
 
-/// An HTML response.
+/// An HTML response, with the headers that keep a page from being framed, from running
+/// anything but its own script, and from leaking its URL to other sites.
 pub(crate) fn html_response(status: u16, body: String) -> Response<Body> {
-    text_response(status, "text/html; charset=utf-8", body)
+    let mut response = text_response(status, "text/html; charset=utf-8", body);
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(crate::pages::content_security_policy()),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    response
 }
 
 /// `response` with `X-Cache` set to `state` (`HIT`, `MISS`, `STALE`, `BYPASS`).

@@ -53,6 +53,7 @@ impl MetricsSink {
         }
         metrics.push(("MemoryHits", cache.memory_hits as f64, "Count"));
         metrics.push(("LockWaits", cache.lock_waits as f64, "Count"));
+        metrics.push(("Shed", cache.shed as f64, "Count"));
         if cache.lock_waits > 0 {
             metrics.push(("LockWaitTime", ms(cache.lock_wait_micros), "Milliseconds"));
         }
@@ -108,6 +109,7 @@ mod tests {
             lock_waits: 0,
             lock_wait_micros: 0,
             memory_hits: 0,
+            shed: 1,
         };
         let line: Value = serde_json::from_str(&sink.request_line("query", Some("miss"), &snapshot)).unwrap();
         let declared = &line["_aws"]["CloudWatchMetrics"][0];
@@ -121,6 +123,7 @@ mod tests {
             (Some(1.0), Some(0.0))
         );
         assert_eq!(line["OriginLatency"].as_f64(), Some(5000.0));
+        assert_eq!(line["Shed"].as_f64(), Some(1.0));
         assert_eq!(line["RedisLatency"].as_f64(), Some(0.3));
         assert_eq!(
             (line["Service"].as_str(), line["Route"].as_str()),

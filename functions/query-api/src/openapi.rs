@@ -40,6 +40,11 @@ pub const ERRORS: &[(u16, &str, &str)] = &[
         "origin_unavailable",
         "the origin is down or busy and nothing usable is cached",
     ),
+    (
+        503,
+        "origin_busy",
+        "the origin's fleet-wide load budget is spent and nothing usable is cached (see Retry-After)",
+    ),
     (503, "objects_unavailable", "no bucket is configured"),
     (503, "cache_unavailable", "Redis is down: nothing was invalidated"),
     (
@@ -90,10 +95,19 @@ fn operations() -> Vec<Operation> {
         Operation {
             method: "get",
             path: "/health",
-            summary: "The state of Redis and of every database (always 200).",
+            summary: "The service's status alone (always 200; probes kept 5 s per instance).",
             parameters: vec![],
             body: None,
             ok: (200, schema("Health")),
+            errors: &[],
+        },
+        Operation {
+            method: "get",
+            path: "/cache/health",
+            summary: "The state of Redis, of every database and of the restaurant table (admin; IAM-signed in AWS).",
+            parameters: vec![],
+            body: None,
+            ok: (200, schema("HealthDetail")),
             errors: &[],
         },
         Operation {
@@ -127,6 +141,7 @@ fn operations() -> Vec<Operation> {
                 "result_too_large",
                 "origin_error",
                 "origin_unavailable",
+                "origin_busy",
                 "origin_timeout",
             ],
         },
@@ -164,6 +179,7 @@ fn operations() -> Vec<Operation> {
                 "bypass_not_allowed",
                 "restaurant_not_found",
                 "origin_unavailable",
+                "origin_busy",
                 "origin_timeout",
             ],
         },
@@ -210,6 +226,8 @@ fn operations() -> Vec<Operation> {
                 "object_too_large",
                 "objects_unavailable",
                 "origin_unavailable",
+                "origin_busy",
+                "origin_timeout",
             ],
         },
         Operation {
@@ -287,13 +305,15 @@ fn schemas() -> Value {
         },
         "Probe": {"type": "object", "required": ["ok"], "properties": {
             "ok": {"type": "boolean"}, "latency_ms": {"type": "number"}, "name": {"type": "string"}}},
-        "Health": {"type": "object", "required": ["status", "redis", "databases", "objects"], "properties": {
+        "Health": {"type": "object", "required": ["status"], "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded", "down"]}}},
+        "HealthDetail": {"type": "object", "required": ["status", "redis", "databases", "objects"], "properties": {
             "status": {"type": "string", "enum": ["ok", "degraded", "down"]},
             "redis": {"$ref": "#/components/schemas/Probe"},
             "databases": {"type": "array", "items": {"$ref": "#/components/schemas/Probe"}},
             "database": {"$ref": "#/components/schemas/Probe"},
             "restaurant_table": {"$ref": "#/components/schemas/Probe"},
-            "objects": {"type": ["object", "null"]}}},
+            "objects": {"type": "object", "properties": {"configured": {"type": "boolean"}}}}},
         "Catalog": {"type": "object", "required": ["queries"], "properties": {"queries": {"type": "array", "items": {
             "type": "object", "required": ["name", "ttl_seconds", "tags", "params"], "properties": {
                 "name": {"type": "string"}, "description": {"type": "string"}, "database": {"type": "string"},

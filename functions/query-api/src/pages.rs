@@ -34,6 +34,36 @@ font-weight:bold;color:#fff}.hit{background:#2a7}.miss{background:#c63}.stale{ba
 .bypass{background:#558}.error{color:#b00}form{margin:1rem 0}label{margin-right:1rem}\
 .facts span{margin-right:1.5rem}button,.button{margin-right:.5rem}";
 
+/// The one script of the pages: the delete button. Fixed text (the query name comes from a
+/// data attribute), so the Content-Security-Policy allows it by its hash and nothing else runs.
+const DELETE_SCRIPT: &str = "document.getElementById('delete').addEventListener('click',function(){\
+fetch('../cache/queries/'+encodeURIComponent(this.dataset.query),{method:'DELETE'}).then(function(r){\
+if(r.ok){location.reload()}else{document.getElementById('outcome').textContent='delete refused: '+r.status}})})";
+
+/// The pages' Content-Security-Policy: nothing loads or runs but the page's own style and its
+/// one script (by hash); no framing, forms post only to this API, no `<base>` rewriting.
+pub(crate) fn content_security_policy() -> &'static str {
+    static POLICY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| {
+        format!(
+            "default-src 'none'; style-src '{}'; script-src '{}'; connect-src 'self'; img-src 'self'; \
+             form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+            csp_hash(STYLE),
+            csp_hash(DELETE_SCRIPT)
+        )
+    })
+}
+
+/// A CSP source expression allowing exactly `text` inline: `sha256-<base64 of its digest>`.
+fn csp_hash(text: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(text.as_bytes()))
+    )
+}
+
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
@@ -115,10 +145,8 @@ pub(crate) fn query(query: &NamedQuery, run: &Run) -> String {
     }
     let _ = write!(
         body,
-        "<button id=\"delete\" type=\"button\" onclick=\"fetch('../cache/queries/{name}',{{method:'DELETE'}})\
-         .then(r=>{{if(r.ok){{location.reload()}}else{{r.text().then(t=>{{document.getElementById('outcome')\
-         .textContent='delete refused: '+r.status}})}}}})\">Delete cached entry</button>\
-         <p id=\"outcome\"></p>"
+        "<button id=\"delete\" type=\"button\" data-query=\"{name}\">Delete cached entry</button>\
+         <p id=\"outcome\"></p><script>{DELETE_SCRIPT}</script>"
     );
     match run.answer {
         Ok(answer) => body.push_str(&facts_and_rows(answer)),

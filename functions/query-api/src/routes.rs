@@ -8,6 +8,8 @@ pub(crate) enum Route {
     Index,
     /// `/health`
     Health,
+    /// `/cache/health`: the detailed health (admin).
+    HealthDetail,
     /// `/openapi.json`
     OpenApi,
     /// `/queries`
@@ -45,6 +47,7 @@ pub(crate) fn route(path: &str) -> Route {
     let segments: Vec<&str> = trimmed.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["health"] => Route::Health,
+        ["cache", "health"] => Route::HealthDetail,
         ["openapi.json"] => Route::OpenApi,
         ["queries"] => Route::Catalog,
         ["queries", name] if !name.is_empty() => Route::Query((*name).to_owned()),
@@ -91,6 +94,7 @@ impl Route {
         match self {
             Self::Index
             | Self::Health
+            | Self::HealthDetail
             | Self::OpenApi
             | Self::Catalog
             | Self::Query(_)
@@ -106,7 +110,7 @@ impl Route {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::Index => "index",
-            Self::Health => "health",
+            Self::Health | Self::HealthDetail => "health",
             Self::OpenApi => "openapi",
             Self::Catalog => "catalog",
             Self::Query(_) => "query",

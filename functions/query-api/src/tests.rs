@@ -224,6 +224,7 @@ fn every_route_is_documented_with_its_method_and_nothing_else_is() {
         "/queries",
         "/queries/x",
         "/cache/queries/x",
+        "/cache/health",
         "/cache/tags/t",
         "/restaurants/x/summary",
         "/restaurants/x/reviews",

@@ -33,9 +33,11 @@ pub struct Read {
     /// Cached, refresh or bypass.
     pub mode: ReadMode,
     /// When the caller's answer is due (a Lambda invocation's deadline, less time to answer):
-    /// waits for another request's fill end by then, and a fill lock is held at least that
-    /// long so no second loader starts while the first still runs. `None`: the configured
-    /// fill wait and lock TTL alone.
+    /// waits for another request's fill last until then (never a second load while that fill's
+    /// lock lives), and a fill lock is held at least that long so no second loader starts while
+    /// the first still runs. A loader used with a deadline must refuse to start past it: a
+    /// waiter still waiting at its deadline calls the loader once, for its timeout error.
+    /// `None`: the configured fill wait and lock TTL alone.
     pub deadline: Option<tokio::time::Instant>,
 }
 
@@ -156,6 +158,27 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        self.get_or_load_classified(entry, freshness, read, |_| false, load)
+            .await
+    }
+
+    /// [`Self::get_or_load_with`], where a loaded value `is_negative` says is "nothing found"
+    /// (no rows, no such entity) is stored for `freshness.negative_ttl` only, without a stale
+    /// window: lookups of things that do not exist leave short-lived keys, and a thing created
+    /// later shows up soon.
+    pub async fn get_or_load_classified<T, E, F, Fut>(
+        &self,
+        entry: &EntryKey,
+        freshness: Freshness,
+        read: impl Into<Read>,
+        is_negative: fn(&T) -> bool,
+        load: F,
+    ) -> Result<Lookup<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let policy = self.ttl_policy(&freshness);
         let Read { mode, deadline } = read.into();
         if mode == ReadMode::Cached {
@@ -179,7 +202,15 @@ impl Cache {
                             .remember(entry, value_key, &envelope, json, &freshness, marks);
                     }
                     return self
-                        .serve_or_refresh(entry, envelope, &generations, freshness, deadline, load)
+                        .serve_or_refresh(
+                            entry,
+                            envelope,
+                            &generations,
+                            freshness,
+                            deadline,
+                            is_negative,
+                            load,
+                        )
                         .await;
                 }
                 Ok(Found::Absent(generations)) => Ok(generations),
@@ -188,12 +219,19 @@ impl Cache {
         };
         match generations {
             Ok(generations) if mode == ReadMode::Cached => {
-                self.fill_once(entry, &generations, freshness, deadline, load)
+                self.fill_once(entry, &generations, freshness, deadline, is_negative, load)
                     .await
             }
             Ok(generations) => {
-                self.load_and_store(entry, &generations, policy, freshness.max_stored_bytes, load)
-                    .await
+                self.load_and_store(
+                    entry,
+                    &generations,
+                    policy,
+                    freshness.max_stored_bytes,
+                    is_negative,
+                    load,
+                )
+                .await
             }
             Err(e) => {
                 log_store_error(&e, "cache read failed; serving from the origin");
@@ -209,6 +247,7 @@ impl Cache {
             ttl: freshness.ttl.unwrap_or(self.settings.default_ttl),
             jitter: self.settings.ttl_jitter,
             keep_stale: freshness.stale_while_revalidate.max(freshness.stale_if_error),
+            negative_ttl: freshness.negative_ttl,
         }
     }
 

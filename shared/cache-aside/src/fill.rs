@@ -30,6 +30,7 @@ impl Cache {
         generations: &[u64],
         freshness: Freshness,
         deadline: Option<tokio::time::Instant>,
+        is_negative: fn(&T) -> bool,
         load: F,
     ) -> Result<Lookup<T>, E>
     where
@@ -84,7 +85,14 @@ impl Cache {
                 }
             }
             let refreshed = self
-                .load_and_store(entry, generations, policy, freshness.max_stored_bytes, load)
+                .load_and_store(
+                    entry,
+                    generations,
+                    policy,
+                    freshness.max_stored_bytes,
+                    is_negative,
+                    load,
+                )
                 .await;
             if let Err(e) = self.store.unlock(&lock_key, &token).await {
                 log_store_error(&e, "refresh lock release failed; it expires by itself");
@@ -96,7 +104,7 @@ impl Cache {
             };
         }
         match self
-            .fill_once(entry, generations, freshness, deadline, load)
+            .fill_once(entry, generations, freshness, deadline, is_negative, load)
             .await
         {
             Err(_) if may_serve_on_error => {
@@ -109,14 +117,21 @@ impl Cache {
 
     /// Stampede control for a cold key: across processes one request holds a Redis fill lock
     /// and loads the origin while the others wait (bounded backoff) for its value; inside a
-    /// process, requests for the same key queue on a local gate first. A holder that dies frees
-    /// the key when its lock expires; a waiter past `fill_wait` loads the origin itself.
+    /// process, requests for the same key queue on a local gate first.
+    ///
+    /// A waiter never starts a second load while the holder's lock lives: when the origin is
+    /// slow (the moment it matters) a second statement would only queue behind the first. It
+    /// waits for the value until its own deadline, then calls `load` once for its answer, which
+    /// a loader bound to that deadline refuses at once (see [`crate::Read::deadline`]). A lock
+    /// that disappears without a value (its holder failed or died) is taken by one waiter.
+    /// Without a deadline, a waiter past `fill_wait` loads the origin itself.
     pub(crate) async fn fill_once<T, E, F, Fut>(
         &self,
         entry: &EntryKey,
         generations: &[u64],
         freshness: Freshness,
         deadline: Option<tokio::time::Instant>,
+        is_negative: fn(&T) -> bool,
         load: F,
     ) -> Result<Lookup<T>, E>
     where
@@ -126,8 +141,10 @@ impl Cache {
     {
         let policy = self.ttl_policy(&freshness);
         let key = self.keys.value_key(entry, generations);
-        let wait_until = Instant::now() + self.settings.fill_wait;
-        let wait_until = deadline.map_or(wait_until, |d| wait_until.min(d.into_std()));
+        let wait_until = match deadline {
+            Some(deadline) => deadline.into_std(),
+            None => Instant::now() + self.settings.fill_wait,
+        };
         let gate = self.gate(&key);
         // Past the wait, go on without the turn: the Redis lock still elects one loader.
         let _in_process_turn = tokio::time::timeout_at(wait_until.into(), gate.lock()).await.ok();
@@ -143,7 +160,14 @@ impl Cache {
             match self.store.try_lock(&lock_key, &token, lock_ttl).await {
                 Ok(true) => {
                     let result = self
-                        .load_and_store(entry, generations, policy, freshness.max_stored_bytes, load)
+                        .load_and_store(
+                            entry,
+                            generations,
+                            policy,
+                            freshness.max_stored_bytes,
+                            is_negative,
+                            load,
+                        )
                         .await;
                     if let Err(e) = self.store.unlock(&lock_key, &token).await {
                         log_store_error(&e, "fill lock release failed; it expires by itself");
@@ -154,15 +178,33 @@ impl Cache {
                 Err(e) => {
                     log_store_error(&e, "fill lock unavailable; loading without it");
                     return self
-                        .load_and_store(entry, generations, policy, freshness.max_stored_bytes, load)
+                        .load_and_store(
+                            entry,
+                            generations,
+                            policy,
+                            freshness.max_stored_bytes,
+                            is_negative,
+                            load,
+                        )
                         .await;
                 }
             }
             let now = Instant::now();
             if now >= wait_until {
-                tracing::warn!(key = %key, "waited the whole fill budget; loading the origin");
+                if deadline.is_some() {
+                    tracing::warn!(key = %key, "another request is still loading at this request's deadline");
+                } else {
+                    tracing::warn!(key = %key, "waited the whole fill budget; loading the origin");
+                }
                 return self
-                    .load_and_store(entry, generations, policy, freshness.max_stored_bytes, load)
+                    .load_and_store(
+                        entry,
+                        generations,
+                        policy,
+                        freshness.max_stored_bytes,
+                        is_negative,
+                        load,
+                    )
                     .await;
             }
             let jitter = Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64 / 2));
@@ -214,6 +256,7 @@ impl Cache {
         generations: &[u64],
         policy: TtlPolicy,
         max_bytes: Option<usize>,
+        is_negative: fn(&T) -> bool,
         load: F,
     ) -> Result<Lookup<T>, E>
     where
@@ -226,6 +269,11 @@ impl Cache {
         let load_duration = started.elapsed();
         self.metrics.origin_load(load_duration);
         let value = loaded?;
+        let policy = if is_negative(&value) {
+            policy.for_negative()
+        } else {
+            policy
+        };
         let ttl = policy.jittered();
         let loaded_at_ms = unix_now_ms();
         let envelope = Envelope::new(&value, loaded_at_ms, ttl, load_duration);

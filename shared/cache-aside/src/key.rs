@@ -177,6 +177,11 @@ impl KeySpace {
         format!("{}:objfence:{{{}}}", self.namespace, key)
     }
 
+    /// The fleet-wide token bucket `name` (see [`crate::RateLimit`]), in a hash slot of its own.
+    pub fn rate_key(&self, name: &str) -> String {
+        format!("{}:rate:{{{}}}", self.namespace, name)
+    }
+
     /// The Redis key of a scope's generation counter.
     pub fn generation_key(&self, scope: &str) -> String {
         format!("{}:gen:{{{}}}", self.namespace, scope)

@@ -23,6 +23,8 @@ pub struct MetricsSnapshot {
     pub lock_wait_micros: u64,
     /// Hits answered from the process's memory (no Redis round trip).
     pub memory_hits: u64,
+    /// Requests refused by a fleet-wide rate limit (origin loads shed, writes limited).
+    pub shed: u64,
 }
 
 /// Shared, lock-free counters.
@@ -35,6 +37,7 @@ pub struct CacheMetrics {
     lock_waits: AtomicU64,
     lock_wait_micros: AtomicU64,
     memory_hits: AtomicU64,
+    shed: AtomicU64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -56,6 +59,10 @@ impl CacheMetrics {
         self.memory_hits.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn shed(&self) {
+        self.shed.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn lock_wait(&self, took: Duration) {
         self.lock_waits.fetch_add(1, Ordering::Relaxed);
         self.lock_wait_micros.fetch_add(micros(took), Ordering::Relaxed);
@@ -72,6 +79,7 @@ impl CacheMetrics {
             lock_waits: take(&self.lock_waits),
             lock_wait_micros: take(&self.lock_wait_micros),
             memory_hits: take(&self.memory_hits),
+            shed: take(&self.shed),
         }
     }
 }

@@ -12,9 +12,24 @@ pub struct TtlPolicy {
     pub jitter: f64,
     /// How long past its freshness an entry is kept in Redis, to be served stale.
     pub keep_stale: Duration,
+    /// TTL of a negative value ("nothing found"), when shorter than `ttl`.
+    pub negative_ttl: Option<Duration>,
 }
 
 impl TtlPolicy {
+    /// The policy for a negative value: its own shorter TTL, and no stale window (an absence
+    /// is not worth serving past its time).
+    pub fn for_negative(self) -> Self {
+        match self.negative_ttl {
+            Some(negative) => Self {
+                ttl: self.ttl.min(negative),
+                keep_stale: Duration::ZERO,
+                ..self
+            },
+            None => self,
+        }
+    }
+
     /// The longest an entry written under this policy stays in Redis (fresh, then stale).
     pub fn lifetime(&self) -> Duration {
         self.ttl + self.keep_stale
@@ -49,6 +64,9 @@ pub struct Freshness {
     /// How long a value read from Redis may be answered from this instance's memory; `None`:
     /// the cache's setting; zero: never (reads that must see every write at once).
     pub memory_trust: Option<Duration>,
+    /// TTL of negative values (no rows, no such entity), when the caller classifies them
+    /// ([`crate::Cache::get_or_load_classified`]); `None`: the same TTL as any value.
+    pub negative_ttl: Option<Duration>,
 }
 
 impl Freshness {
@@ -61,6 +79,7 @@ impl Freshness {
             early_refresh_beta: 1.0,
             max_stored_bytes: None,
             memory_trust: None,
+            negative_ttl: None,
         }
     }
 }
@@ -92,6 +111,7 @@ mod tests {
             ttl: Duration::from_secs(100),
             jitter: 0.1,
             keep_stale: Duration::ZERO,
+            negative_ttl: None,
         };
         assert_eq!(p.jittered_with(0.0), Duration::from_secs(100));
         assert_eq!(p.jittered_with(1.0), Duration::from_secs(90));
@@ -122,12 +142,14 @@ mod tests {
             ttl: Duration::from_secs(7),
             jitter: 0.0,
             keep_stale: Duration::ZERO,
+            negative_ttl: None,
         };
         assert_eq!(p.jittered(), Duration::from_secs(7));
         let tiny = TtlPolicy {
             ttl: Duration::from_micros(10),
             jitter: 0.5,
             keep_stale: Duration::ZERO,
+            negative_ttl: None,
         };
         assert_eq!(tiny.jittered_with(1.0), Duration::from_millis(1));
     }

@@ -282,6 +282,7 @@ mod freshness {
             early_refresh_beta: beta,
             max_stored_bytes: None,
             memory_trust: None,
+            negative_ttl: None,
         }
     }
 

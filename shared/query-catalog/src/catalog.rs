@@ -66,6 +66,19 @@ pub struct NamedQuery {
     /// restaurant `name`): a write to that entity drops just its entries, in O(1).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scope_params: Vec<String>,
+    /// How long a negative result (no rows) stays cached; `CACHE_NEGATIVE_TTL_SECONDS` when
+    /// absent, and never longer than `ttl_seconds`. Lookups of things that do not exist then
+    /// leave short-lived keys, and a thing created later shows up soon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_ttl_seconds: Option<u64>,
+    /// Origin loads per second this query may cause across every instance
+    /// (`CACHE_ORIGIN_LOADS_PER_SECOND` when absent). Past it, a load is shed: the stale value
+    /// when one exists, else 503 `origin_busy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_loads_per_second: Option<f64>,
+    /// Loads that may run at once after a quiet spell (`CACHE_ORIGIN_BURST` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_burst: Option<u32>,
 }
 
 /// How a query's SQL marks its parameters; each database engine accepts one style.
@@ -174,6 +187,23 @@ impl NamedQuery {
             return Err(format!(
                 "max_cached_bytes must be between 1 and {MAX_CACHED_BYTES_LIMIT}"
             ));
+        }
+        if self
+            .negative_ttl_seconds
+            .is_some_and(|t| !(1..=MAX_TTL_SECONDS).contains(&t))
+        {
+            return Err(format!(
+                "negative_ttl_seconds must be between 1 and {MAX_TTL_SECONDS}"
+            ));
+        }
+        if self
+            .origin_loads_per_second
+            .is_some_and(|r| !(r.is_finite() && (0.001..=100_000.0).contains(&r)))
+        {
+            return Err("origin_loads_per_second must be between 0.001 and 100000".into());
+        }
+        if self.origin_burst.is_some_and(|b| !(1..=100_000).contains(&b)) {
+            return Err("origin_burst must be between 1 and 100000".into());
         }
         if !(0.0..=10.0).contains(&self.early_refresh_beta) {
             return Err(format!(

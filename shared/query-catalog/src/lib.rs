@@ -16,4 +16,4 @@ pub use catalog::{
     DEFAULT_MAX_CACHED_BYTES, DEFAULT_MAX_ROWS, MAIN_DATABASE,
 };
 pub use error::{CatalogError, ParamError};
-pub use params::{ParamSpec, ParamType, ParamValue, ResolvedParams};
+pub use params::{escape_like, ParamSpec, ParamType, ParamValue, ResolvedParams};

@@ -64,6 +64,22 @@ pub struct ParamSpec {
     /// The only accepted values (text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<String>>,
+    /// The value is bound into a `LIKE` pattern: `%`, `_` and `\` are escaped (with `\`, the
+    /// default escape of PostgreSQL and MySQL) so it matches as text, never as a pattern.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escape_like: bool,
+}
+
+/// `text` with the `LIKE` metacharacters `%`, `_` and the escape `\` escaped by `\`.
+pub fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// Text parameters longer than this are refused unless the catalog says otherwise.
@@ -304,5 +320,12 @@ mod tests {
         let s = spec("name = 's'\ntype = 'string'\nallowed = ['asc', 'desc']");
         assert!(s.parse("asc").is_ok() && s.parse("up").is_err());
         assert!(category().parse("a\0b").is_err());
+    }
+
+    #[test]
+    fn like_metacharacters_are_escaped_and_text_is_kept() {
+        assert_eq!(escape_like("delta"), "delta");
+        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+        assert_eq!(escape_like("%"), "\\%");
     }
 }

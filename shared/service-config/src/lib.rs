@@ -135,7 +135,7 @@ impl ServiceConfig {
         let cache = cache_settings(&v)?;
         cache.validate()?;
         let database = database_settings(&v)?;
-        let serving = serving_settings(&v)?;
+        let serving = serving_settings(&v, &database)?;
         check_budgets(&cache, &database, &serving)?;
         Ok(Self {
             redis: redis_settings(&v)?,

@@ -83,16 +83,39 @@ fn compression(v: &Vars, defaults: Compression) -> Result<Compression, ConfigErr
 
 /// `CACHE_PUBLIC_BYPASS`, `CACHE_MAX_ORIGIN_LOADS`, `CACHE_ANSWER_RESERVE_MS`,
 /// `FUNCTION_TIMEOUT_SECONDS` over [`ServingSettings::default`].
-pub(crate) fn serving_settings(v: &Vars) -> Result<ServingSettings, ConfigError> {
+pub(crate) fn serving_settings(
+    v: &Vars,
+    database: &DatabaseSettings,
+) -> Result<ServingSettings, ConfigError> {
     let defaults = ServingSettings::default();
     Ok(ServingSettings {
         public_bypass: v.flag("CACHE_PUBLIC_BYPASS")?,
         max_origin_loads: v.number(
             "CACHE_MAX_ORIGIN_LOADS",
-            defaults.max_origin_loads as u64,
+            u64::from(database.max_connections),
             1,
             1000,
         )? as usize,
+        origin_limit: cache_aside::RateLimit {
+            per_second: v.number(
+                "CACHE_ORIGIN_LOADS_PER_SECOND",
+                defaults.origin_limit.per_second as u64,
+                1,
+                100_000,
+            )? as f64,
+            burst: v.number(
+                "CACHE_ORIGIN_BURST",
+                u64::from(defaults.origin_limit.burst),
+                1,
+                100_000,
+            )? as u32,
+        },
+        negative_ttl: Duration::from_secs(v.number(
+            "CACHE_NEGATIVE_TTL_SECONDS",
+            defaults.negative_ttl.as_secs(),
+            1,
+            86_400,
+        )?),
         answer_reserve: v.millis("CACHE_ANSWER_RESERVE_MS", defaults.answer_reserve, 60_000)?,
         function_timeout: match v.text("FUNCTION_TIMEOUT_SECONDS") {
             None => None,
@@ -140,6 +163,11 @@ pub(crate) fn check_budgets(
             "DB_STATEMENT_TIMEOUT_MS",
             database.statement_timeout,
             "a statement",
+        ),
+        (
+            "DB_STATEMENT_TIMEOUT_MS",
+            database.statement_timeout + database.connect_timeout,
+            "a statement after the longest wait for a pooled connection (DB_CONNECT_TIMEOUT_MS)",
         ),
         (
             "CACHE_FILL_WAIT_MS",

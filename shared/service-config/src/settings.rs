@@ -1,5 +1,6 @@
 //! The settings groups a function reads, each with its defaults stated once.
 
+use sql_origin::DatabaseSettings;
 use std::time::Duration;
 
 /// Where Redis is and how to authenticate to it.
@@ -79,22 +80,36 @@ pub struct ServingSettings {
     /// let anyone push load onto the origin.
     pub public_bypass: bool,
     /// `CACHE_MAX_ORIGIN_LOADS`: origin loads one instance runs at once (more wait, within
-    /// their deadline); bounds the database load even while Redis is down.
+    /// their deadline); bounds the database load even while Redis is down. Defaults to the
+    /// pool's size (`DB_MAX_CONNECTIONS`), so a load waits for a permit (until its deadline)
+    /// rather than for a pooled connection (only the acquire timeout).
     pub max_origin_loads: usize,
     /// `CACHE_ANSWER_RESERVE_MS`: time kept back from the invocation's deadline to answer.
     pub answer_reserve: Duration,
     /// `FUNCTION_TIMEOUT_SECONDS`: the function's timeout, when known, to check that every
     /// budget fits inside it.
     pub function_timeout: Option<Duration>,
+    /// `CACHE_ORIGIN_LOADS_PER_SECOND` / `CACHE_ORIGIN_BURST`: origin loads per second (and
+    /// at once after a quiet spell) per query, per object store and per restaurant origin,
+    /// across every instance; a query may set its own in the catalog.
+    pub origin_limit: cache_aside::RateLimit,
+    /// `CACHE_NEGATIVE_TTL_SECONDS`: how long a result with no rows stays cached, for queries
+    /// that do not say (never longer than the query's TTL).
+    pub negative_ttl: Duration,
 }
 
 impl Default for ServingSettings {
     fn default() -> Self {
         Self {
             public_bypass: false,
-            max_origin_loads: 8,
+            max_origin_loads: DatabaseSettings::default().max_connections as usize,
             answer_reserve: Duration::from_millis(500),
             function_timeout: None,
+            origin_limit: cache_aside::RateLimit {
+                per_second: 50.0,
+                burst: 100,
+            },
+            negative_ttl: Duration::from_secs(10),
         }
     }
 }

@@ -111,6 +111,12 @@ pub struct Clients {
     pub(crate) origin_permits: tokio::sync::Semaphore,
     /// Kept back from a deadline to answer.
     pub(crate) answer_reserve: std::time::Duration,
+    /// Each origin's fleet-wide load budget, unless its query sets one.
+    pub(crate) origin_limit: cache_aside::RateLimit,
+    /// TTL of negative results, unless their query sets one.
+    pub(crate) negative_ttl: std::time::Duration,
+    /// The last health probes and when they were taken.
+    pub(crate) last_health: std::sync::Mutex<Option<(std::time::Instant, crate::Health)>>,
 }
 
 impl Clients {
@@ -184,6 +190,9 @@ impl Clients {
             max_object_bytes: config.objects.max_serve_bytes as u64,
             origin_permits: tokio::sync::Semaphore::new(config.serving.max_origin_loads),
             answer_reserve: config.serving.answer_reserve,
+            origin_limit: config.serving.origin_limit,
+            negative_ttl: config.serving.negative_ttl,
+            last_health: std::sync::Mutex::new(None),
         })
     }
 }

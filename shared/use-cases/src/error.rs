@@ -25,6 +25,17 @@ pub enum UseCaseError {
     /// The database failed and nothing usable was cached.
     #[error(transparent)]
     Origin(#[from] DbError),
+    /// The origin did not answer within the request's time budget (or another request was
+    /// still loading it at the deadline), and nothing usable was cached.
+    #[error("the origin did not answer within the request's time budget")]
+    OriginTimeout,
+    /// The origin's load budget is spent (fleet-wide, or every load slot of this instance is
+    /// taken) and nothing usable was cached: not tried; retry after `retry_after`.
+    #[error("the origin's load budget is spent; retry in {retry_after:?}")]
+    OriginBusy {
+        /// When the budget allows a load again.
+        retry_after: std::time::Duration,
+    },
     /// The DynamoDB restaurant table failed and nothing usable was cached.
     #[error(transparent)]
     Table(#[from] TableError),

@@ -1,4 +1,6 @@
-//! Health: a round trip to Redis, to every database and to the restaurant table, all at once.
+//! Health: a round trip to Redis, to every database and to the restaurant table, all at once,
+//! each bounded by [`PROBE_BUDGET`], and the result kept for [`HEALTH_KEPT`] per instance: a
+//! public health route must cost the dependencies nothing when it is called in a loop.
 
 use std::time::Duration;
 
@@ -56,30 +58,60 @@ pub struct Health {
     pub databases: Vec<DatabaseProbe>,
     /// The DynamoDB restaurant table, when restaurants live there.
     pub restaurant_table: Option<Probe>,
-    /// The configured object bucket, if any.
-    pub bucket: Option<String>,
+    /// Whether an object bucket is configured (its name is not handed out).
+    pub objects_configured: bool,
 }
 
-/// Longest wait for the table's answer: health must answer fast even when DynamoDB does not.
-const TABLE_PROBE_BUDGET: Duration = Duration::from_secs(2);
+/// Longest wait for any one probe: health must answer fast even when a dependency does not.
+pub const PROBE_BUDGET: Duration = Duration::from_secs(2);
+/// How long one instance answers health from its last probes.
+pub const HEALTH_KEPT: Duration = Duration::from_secs(5);
+
+/// A probe's outcome, or a timeout after [`PROBE_BUDGET`].
+async fn bounded<E: std::fmt::Display>(
+    probe: impl std::future::Future<Output = Result<Duration, E>>,
+) -> Result<Duration, String> {
+    match tokio::time::timeout(PROBE_BUDGET, probe).await {
+        Ok(answered) => answered.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {PROBE_BUDGET:?}")),
+    }
+}
 
 impl Clients {
-    /// Probes Redis, every database and the restaurant table concurrently.
+    /// The state of every dependency: the last probes when they are under [`HEALTH_KEPT`]
+    /// old, else new ones ([`Self::probe_health`]).
     pub async fn health(&self) -> Health {
+        if let Some((at, health)) = self
+            .last_health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            if at.elapsed() < HEALTH_KEPT {
+                return health.clone();
+            }
+        }
+        let health = self.probe_health().await;
+        *self.last_health.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), health.clone()));
+        health
+    }
+
+    /// Probes Redis, every database and the restaurant table concurrently, each within
+    /// [`PROBE_BUDGET`].
+    pub async fn probe_health(&self) -> Health {
         let table = async {
             let table = self.restaurant_table.as_ref()?;
-            let answered = tokio::time::timeout(TABLE_PROBE_BUDGET, table.ping())
-                .await
-                .unwrap_or(Err(dynamo_origin::TableError::Timeout { operation: "GetItem" }));
-            Some(Probe::of("restaurant table", answered))
+            Some(Probe::of("restaurant table", bounded(table.ping()).await))
         };
         let databases = futures::future::join_all(self.databases.iter().map(|d| async move {
             DatabaseProbe {
                 name: d.name().to_owned(),
-                probe: Probe::of(d.name(), d.ping().await),
+                probe: Probe::of(d.name(), bounded(d.ping()).await),
             }
         }));
-        let (redis, databases, restaurant_table) = tokio::join!(self.cache.store().ping(), databases, table);
+        let (redis, databases, restaurant_table) =
+            tokio::join!(bounded(self.cache.store().ping()), databases, table);
         let redis = Probe::of("redis", redis);
         let probes = 1 + databases.len() + usize::from(restaurant_table.is_some());
         let up = usize::from(redis.ok)
@@ -95,7 +127,7 @@ impl Clients {
             redis,
             databases,
             restaurant_table,
-            bucket: self.objects.as_ref().map(|o| o.bucket().to_owned()),
+            objects_configured: self.objects.is_some(),
         }
     }
 }

@@ -18,7 +18,7 @@ mod restaurants;
 
 pub use clients::{cache_only, open_redis_connection, Clients, StartupError};
 pub use error::UseCaseError;
-pub use health::{DatabaseProbe, Health, Probe};
+pub use health::{DatabaseProbe, Health, Probe, HEALTH_KEPT, PROBE_BUDGET};
 pub use invalidation::{Invalidation, TagInvalidated};
 pub use queries::{query_entry, QueryAnswer};
 pub use restaurants::{ReviewAdded, ADD_REVIEW_STATEMENT, REVIEW_FIELDS, SUMMARY_QUERY};

@@ -4,7 +4,11 @@
 use aws_clients::{Fetched, ObjectStoreError};
 use cache_aside::{CachedObject, ObjectLookup, ObjectState, Read};
 
+use crate::budget::FleetBudget;
 use crate::{Clients, UseCaseError};
+
+/// The fleet-wide budget every object load draws from (`CACHE_ORIGIN_LOADS_PER_SECOND`).
+const OBJECTS_BUDGET: &str = "s3:objects";
 
 impl Clients {
     /// Object `key` through the cache (`mode` as for queries). Objects over the serving limit
@@ -15,7 +19,7 @@ impl Clients {
             .cache
             .get_or_load_object(key, self.object_policy, read.mode, || {
                 let fetch = async {
-                    Ok(match store.get(key, self.max_object_bytes).await? {
+                    Ok::<_, ObjectStoreError>(match store.get(key, self.max_object_bytes).await? {
                         Fetched::Object(o) => ObjectState::Found(CachedObject {
                             bytes: o.bytes,
                             content_type: o.content_type,
@@ -24,12 +28,11 @@ impl Clients {
                         Fetched::TooLarge { size } => ObjectState::TooLarge { size },
                     })
                 };
-                let over = |over| ObjectStoreError::S3 {
-                    op: "GetObject",
-                    key: key.to_owned(),
-                    detail: format!("not answered within the request's budget ({over:?})"),
+                let fleet = FleetBudget {
+                    name: OBJECTS_BUDGET,
+                    limit: self.origin_limit,
                 };
-                self.within_budget(self.due(read.deadline), over, fetch)
+                self.within_budget(self.due(read.deadline), Some(fleet), fetch)
             })
             .await?)
     }

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use cache_aside::{CacheError, EntryKey, Freshness, Lookup, Read};
-use query_catalog::{NamedQuery, ParamValue, ResolvedParams};
+use cache_aside::{CacheError, EntryKey, Freshness, Lookup, RateLimit, Read};
+use query_catalog::{escape_like, NamedQuery, ParamSpec, ParamValue, ResolvedParams};
 use sql_origin::{DbError, QueryRows, SqlValue};
 
-use crate::budget::OverBudget;
+use crate::budget::{FleetBudget, LoadError};
 use crate::{Clients, UseCaseError};
 
 /// The answer to a named query: which query, with which parameters, and the rows with where
@@ -38,8 +38,9 @@ pub(crate) fn entry_of(
     EntryKey::new(kind, &query.name, &params.as_map())?.with_scopes(query.scopes_for(params))
 }
 
-/// How long `query`'s results stay fresh and how stale they may be served.
-pub(crate) fn freshness(query: &NamedQuery) -> Freshness {
+/// How long `query`'s results stay fresh and how stale they may be served; a negative result
+/// lives `negative_ttl` unless the query gives its own.
+pub(crate) fn freshness(query: &NamedQuery, negative_ttl: Duration) -> Freshness {
     Freshness {
         ttl: query.ttl(),
         stale_while_revalidate: Duration::from_secs(query.stale_while_revalidate_seconds),
@@ -47,29 +48,46 @@ pub(crate) fn freshness(query: &NamedQuery) -> Freshness {
         early_refresh_beta: query.early_refresh_beta,
         max_stored_bytes: Some(query.cached_bytes_limit()),
         memory_trust: query.memory_trust_ms.map(Duration::from_millis),
+        negative_ttl: Some(
+            query
+                .negative_ttl_seconds
+                .map_or(negative_ttl, Duration::from_secs),
+        ),
     }
 }
 
-/// The parameters as the SQL origin binds them, in placeholder order.
-fn sql_values(params: &ResolvedParams) -> Vec<SqlValue<'_>> {
+/// The parameters as the SQL origin binds them, in placeholder order; `escaped` holds the
+/// replacement of each text bound into a `LIKE` pattern ([`like_escaped`]).
+fn sql_values<'a>(params: &'a ResolvedParams, escaped: &'a [Option<String>]) -> Vec<SqlValue<'a>> {
     params
         .values()
-        .map(|value| match value {
-            ParamValue::Int(i) => SqlValue::Int(*i),
-            ParamValue::Float(f) => SqlValue::Float(*f),
-            ParamValue::Text(s) => SqlValue::Text(s),
-            ParamValue::Bool(b) => SqlValue::Bool(*b),
+        .zip(escaped.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(value, escaped)| match (value, escaped) {
+            (_, Some(Some(text))) => SqlValue::Text(text),
+            (ParamValue::Int(i), _) => SqlValue::Int(*i),
+            (ParamValue::Float(f), _) => SqlValue::Float(*f),
+            (ParamValue::Text(s), _) => SqlValue::Text(s),
+            (ParamValue::Bool(b), _) => SqlValue::Bool(*b),
         })
         .collect()
 }
 
-/// A load that missed its budget, as the database's own error: past the deadline it timed
-/// out (504); with every load slot taken the origin is unavailable to this request (503).
-pub(crate) fn db_over_budget(over: OverBudget) -> DbError {
-    match over {
-        OverBudget::Deadline => DbError::Timeout,
-        OverBudget::Busy => DbError::Unavailable("too many origin loads in flight in this instance".into()),
-    }
+/// For each parameter, its text with `LIKE` metacharacters escaped when its spec says the
+/// value is bound into a pattern (a term is text, never a pattern).
+fn like_escaped(specs: &[ParamSpec], params: &ResolvedParams) -> Vec<Option<String>> {
+    params
+        .values()
+        .zip(specs)
+        .map(|(value, spec)| match value {
+            ParamValue::Text(s) if spec.escape_like => Some(escape_like(s)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether a query result is negative: no rows.
+fn no_rows(rows: &QueryRows) -> bool {
+    rows.row_count == 0
 }
 
 impl Clients {
@@ -106,33 +124,65 @@ impl Clients {
         params: &ResolvedParams,
         read: Read,
     ) -> Result<Lookup<QueryRows>, UseCaseError> {
+        self.run_query_within(query, params, read, Some(self.fleet_budget(query)))
+            .await
+    }
+
+    /// [`Self::run_query`] drawing loads from `fleet` (`None`: a reload a write caused, which
+    /// the writer's own budget already paid for).
+    pub(crate) async fn run_query_within(
+        &self,
+        query: &NamedQuery,
+        params: &ResolvedParams,
+        read: Read,
+        fleet: Option<FleetBudget<'_>>,
+    ) -> Result<Lookup<QueryRows>, UseCaseError> {
         let entry = query_entry(query, params).map_err(|e| UseCaseError::Internal(e.to_string()))?;
         Ok(self
-            .cached(&entry, query, read, db_over_budget, || {
+            .cached(&entry, query, read, fleet, no_rows, || {
                 self.fetch_rows(query, params)
             })
             .await?)
     }
 
+    /// The fleet-wide origin budget of `query`: its own limits, else the configured ones.
+    pub(crate) fn fleet_budget<'q>(&self, query: &'q NamedQuery) -> FleetBudget<'q> {
+        FleetBudget {
+            name: &query.name,
+            limit: RateLimit {
+                per_second: query
+                    .origin_loads_per_second
+                    .unwrap_or(self.origin_limit.per_second),
+                burst: query.origin_burst.unwrap_or(self.origin_limit.burst),
+            },
+        }
+    }
+
     /// `entry` through the cache with `query`'s freshness, `read` as asked; on a miss `load`
-    /// runs within the load budget (`over` turns a missed budget into the origin's error).
+    /// runs within the load budget (the deadline, the `fleet` budget when given, the
+    /// instance's cap). A result `is_negative` says is empty lives the negative TTL.
     pub(crate) async fn cached<T, E, Fut>(
         &self,
         entry: &EntryKey,
         query: &NamedQuery,
         read: Read,
-        over: impl Fn(OverBudget) -> E,
+        fleet: Option<FleetBudget<'_>>,
+        is_negative: fn(&T) -> bool,
         load: impl FnOnce() -> Fut,
-    ) -> Result<Lookup<T>, E>
+    ) -> Result<Lookup<T>, LoadError<E>>
     where
         T: serde::Serialize + serde::de::DeserializeOwned,
         Fut: std::future::Future<Output = Result<T, E>>,
     {
         let read = Read::until(read.mode, self.due(read.deadline));
         self.cache
-            .get_or_load_with(entry, freshness(query), read, || {
-                self.within_budget(read.deadline, over, load())
-            })
+            .get_or_load_classified(
+                entry,
+                freshness(query, self.negative_ttl),
+                read,
+                is_negative,
+                || self.within_budget(read.deadline, fleet, load()),
+            )
             .await
     }
 
@@ -145,7 +195,11 @@ impl Clients {
     ) -> Result<QueryRows, DbError> {
         self.databases
             .require(&query.database)?
-            .fetch_rows(&query.sql, &sql_values(params), query.row_limit())
+            .fetch_rows(
+                &query.sql,
+                &sql_values(params, &like_escaped(&query.params, params)),
+                query.row_limit(),
+            )
             .await
     }
 }
@@ -162,8 +216,16 @@ mod tests {
         let given = [("limit", "7"), ("category", "tools"), ("max_price", "9.5")];
         let params = ResolvedParams::resolve(&query.params, given).unwrap();
         assert_eq!(
-            sql_values(&params),
+            sql_values(&params, &like_escaped(&query.params, &params)),
             [SqlValue::Text("tools"), SqlValue::Float(9.5), SqlValue::Int(7)]
+        );
+        let search = catalog.get("article_search_pg").unwrap();
+        let term = ResolvedParams::resolve(&search.params, [("term", "50%_")]).unwrap();
+        let escaped = like_escaped(&search.params, &term);
+        assert_eq!(
+            sql_values(&term, &escaped),
+            [SqlValue::Text("50\\%\\_")],
+            "a term is text, never a pattern"
         );
     }
 
@@ -181,6 +243,12 @@ mod tests {
             eb.scopes().last(),
             "each restaurant has its own scope"
         );
-        assert_eq!(freshness(query).ttl, query.ttl());
+        let fresh = freshness(query, Duration::from_secs(10));
+        assert_eq!(fresh.ttl, query.ttl());
+        assert_eq!(
+            fresh.negative_ttl,
+            Some(Duration::from_secs(30)),
+            "the query's own"
+        );
     }
 }

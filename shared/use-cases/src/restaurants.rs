@@ -14,7 +14,7 @@ use dynamo_origin::{NewReview, RestaurantTable, TableError};
 use query_catalog::{NamedQuery, ParamValue, ResolvedParams};
 use serde_json::{Map, Value};
 
-use crate::budget::OverBudget;
+use crate::budget::FleetBudget;
 use crate::queries::entry_of;
 use crate::{Clients, UseCaseError};
 
@@ -81,13 +81,25 @@ impl Clients {
     }
 
     /// The summary of restaurant `name` through the cache (`read` as for any query), from the
-    /// configured origin.
+    /// configured origin, within the summaries' fleet-wide load budget.
     pub async fn restaurant_summary(&self, name: &str, read: Read) -> Result<Lookup<Value>, UseCaseError> {
+        self.summary_within(name, read, true).await
+    }
+
+    /// [`Self::restaurant_summary`]; `budgeted: false` for the reload a write causes (the
+    /// writer's own budget paid for it).
+    async fn summary_within(
+        &self,
+        name: &str,
+        read: Read,
+        budgeted: bool,
+    ) -> Result<Lookup<Value>, UseCaseError> {
         let query = self.summary_query()?;
         let params = ResolvedParams::resolve(&query.params, [("name", name)])?;
+        let fleet = budgeted.then(|| self.fleet_budget(query));
         match &self.restaurant_table {
-            Some(table) => self.table_summary(table, query, &params, name, read).await,
-            None => self.sql_summary(query, &params, name, read).await,
+            Some(table) => self.table_summary(table, query, &params, name, read, fleet).await,
+            None => self.sql_summary(query, &params, name, read, fleet).await,
         }
     }
 
@@ -99,12 +111,13 @@ impl Clients {
         params: &ResolvedParams,
         name: &str,
         read: Read,
+        fleet: Option<FleetBudget<'_>>,
     ) -> Result<Lookup<Value>, UseCaseError> {
         // Its own kind, so it never mixes with SQL-loaded entries.
         let entry = entry_of("ddb", query, params).map_err(|e| UseCaseError::Internal(e.to_string()))?;
         let lookup = self
-            .cached(&entry, query, read, table_over_budget, || async {
-                Ok(table.summary(name).await?.unwrap_or(Value::Null))
+            .cached(&entry, query, read, fleet, Value::is_null, || async {
+                Ok::<_, TableError>(table.summary(name).await?.unwrap_or(Value::Null))
             })
             .await?;
         found(lookup, name)
@@ -118,14 +131,15 @@ impl Clients {
         params: &ResolvedParams,
         name: &str,
         read: Read,
+        fleet: Option<FleetBudget<'_>>,
     ) -> Result<Lookup<Value>, UseCaseError> {
-        let lookup = self.run_query(query, params, read).await?;
+        let lookup = self.run_query_within(query, params, read, fleet).await?;
         let row = match first_row(lookup.value.rows.get()) {
             Ok(row) => row,
             Err(e) if read.mode == ReadMode::Cached && lookup.state != CacheState::Miss => {
                 tracing::warn!(error = %e, restaurant = name, "cached summary unreadable; reloading it");
                 let refreshed = Read::until(ReadMode::Refresh, read.deadline);
-                let lookup = self.run_query(query, params, refreshed).await?;
+                let lookup = self.run_query_within(query, params, refreshed, fleet).await?;
                 let row = first_row(lookup.value.rows.get())?;
                 return found(lookup.map(|_| row.unwrap_or_default()), name);
             }
@@ -168,11 +182,7 @@ impl Clients {
             Some(table) => self.store_review_in_table(table, name, &params, deadline).await?,
             None => {
                 let inserted = self
-                    .within_budget(
-                        self.due(deadline),
-                        crate::queries::db_over_budget,
-                        self.fetch_rows(statement, &params),
-                    )
+                    .within_budget(self.due(deadline), None, self.fetch_rows(statement, &params))
                     .await?;
                 first_row(inserted.rows.get())?
             }
@@ -184,7 +194,9 @@ impl Clients {
         } else {
             ReadMode::Refresh
         };
-        let summary = self.restaurant_summary(name, Read::until(mode, deadline)).await?;
+        let summary = self
+            .summary_within(name, Read::until(mode, deadline), false)
+            .await?;
         let stored_in_cache = matches!(summary.state, CacheState::Miss | CacheState::Hit);
         if !invalidated && !stored_in_cache {
             tracing::error!(
@@ -232,7 +244,7 @@ impl Clients {
         Ok(self
             .within_budget(
                 self.due(deadline),
-                table_over_budget,
+                None,
                 table.add_review(name, review, request_key),
             )
             .await?)
@@ -257,19 +269,6 @@ impl Clients {
 
 /// Tries of an invalidation after a write.
 const INVALIDATION_TRIES: u32 = 3;
-
-/// A table call that missed its budget, as the table's own error.
-fn table_over_budget(over: OverBudget) -> TableError {
-    match over {
-        OverBudget::Deadline => TableError::Timeout {
-            operation: "restaurant read or write",
-        },
-        OverBudget::Busy => TableError::Unavailable {
-            operation: "restaurant read or write",
-            detail: "too many origin loads in flight in this instance".into(),
-        },
-    }
-}
 
 /// The summary, or "no such restaurant" when the query found no row.
 fn found(lookup: Lookup<Value>, name: &str) -> Result<Lookup<Value>, UseCaseError> {
