@@ -16,7 +16,7 @@ use test_support::iam_proxy::{
 use test_support::{test_ca_path, RedisMode, RedisServer};
 use use_cases::Clients;
 
-use crate::support::{call, config, fixture, get_query, seeded_database};
+use crate::support::{call, config, get_query, seeded_database};
 
 /// The query API configured as the template configures it for `CacheMode=serverless`.
 async fn serverless_app(redis: &RedisServer, db: &str, secret_key: &str) -> App {

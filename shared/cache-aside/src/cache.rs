@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::envelope::Envelope;
+use crate::fill::Loading;
 use crate::generations::Found;
 use crate::memory::MemoryTier;
 use crate::metrics::CacheMetrics;
@@ -181,6 +182,10 @@ impl Cache {
     {
         let policy = self.ttl_policy(&freshness);
         let Read { mode, deadline } = read.into();
+        let how = Loading {
+            deadline,
+            is_negative,
+        };
         if mode == ReadMode::Cached {
             if let Some(hit) = self.memory.hit::<T>(entry, &freshness) {
                 self.metrics.memory_hit();
@@ -202,15 +207,7 @@ impl Cache {
                             .remember(entry, value_key, &envelope, json, &freshness, marks);
                     }
                     return self
-                        .serve_or_refresh(
-                            entry,
-                            envelope,
-                            &generations,
-                            freshness,
-                            deadline,
-                            is_negative,
-                            load,
-                        )
+                        .serve_or_refresh(entry, envelope, &generations, freshness, how, load)
                         .await;
                 }
                 Ok(Found::Absent(generations)) => Ok(generations),
@@ -219,8 +216,7 @@ impl Cache {
         };
         match generations {
             Ok(generations) if mode == ReadMode::Cached => {
-                self.fill_once(entry, &generations, freshness, deadline, is_negative, load)
-                    .await
+                self.fill_once(entry, &generations, freshness, how, load).await
             }
             Ok(generations) => {
                 self.load_and_store(

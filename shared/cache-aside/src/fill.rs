@@ -16,6 +16,22 @@ use crate::outcome::{CacheState, Lookup};
 use crate::ttl::{unix_now_ms, xfetch_due, Freshness, TtlPolicy};
 use crate::{Cache, EntryKey, StoreError};
 
+/// How a load that a read may start is bounded and judged.
+pub(crate) struct Loading<T> {
+    /// When the reader's answer is due (see [`crate::Read::deadline`]).
+    pub(crate) deadline: Option<tokio::time::Instant>,
+    /// Whether a loaded value is negative (stored for the negative TTL).
+    pub(crate) is_negative: fn(&T) -> bool,
+}
+
+impl<T> Clone for Loading<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Loading<T> {}
+
 /// Kept on a deadline-sized lock beyond the deadline: the holder's release, or its death.
 const LOCK_SLACK: Duration = Duration::from_secs(1);
 /// No lock outlives the longest Lambda invocation (15 minutes).
@@ -29,8 +45,7 @@ impl Cache {
         envelope: Envelope<T>,
         generations: &[u64],
         freshness: Freshness,
-        deadline: Option<tokio::time::Instant>,
-        is_negative: fn(&T) -> bool,
+        how: Loading<T>,
         load: F,
     ) -> Result<Lookup<T>, E>
     where
@@ -38,6 +53,10 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        let Loading {
+            deadline,
+            is_negative,
+        } = how;
         let policy = self.ttl_policy(&freshness);
         let now = unix_now_ms();
         let fresh = envelope.is_fresh(now);
@@ -103,10 +122,7 @@ impl Cache {
                 Err(e) => Err(e),
             };
         }
-        match self
-            .fill_once(entry, generations, freshness, deadline, is_negative, load)
-            .await
-        {
+        match self.fill_once(entry, generations, freshness, how, load).await {
             Err(_) if may_serve_on_error => {
                 tracing::warn!(key = %key, "origin failed; serving the stale value (stale-if-error)");
                 Ok(from_envelope(envelope, CacheState::Stale, unix_now_ms()))
@@ -130,8 +146,7 @@ impl Cache {
         entry: &EntryKey,
         generations: &[u64],
         freshness: Freshness,
-        deadline: Option<tokio::time::Instant>,
-        is_negative: fn(&T) -> bool,
+        how: Loading<T>,
         load: F,
     ) -> Result<Lookup<T>, E>
     where
@@ -139,6 +154,10 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        let Loading {
+            deadline,
+            is_negative,
+        } = how;
         let policy = self.ttl_policy(&freshness);
         let key = self.keys.value_key(entry, generations);
         let wait_until = match deadline {
