@@ -108,6 +108,46 @@ def references(node):
     return found
 
 
+def with_defaults(node, cfn, parameters=None):
+    """`node` with every Fn::If decided as CloudFormation would with the parameters' defaults
+    (or `parameters`): what a stack deployed without overrides gets."""
+    given = {name: p.get("Default") for name, p in cfn.get("Parameters", {}).items()}
+    given.update(parameters or {})
+    conditions = cfn.get("Conditions", {})
+
+    def value(v):
+        if isinstance(v, dict) and set(v) == {"Ref"}:
+            return given.get(v["Ref"])
+        return v
+
+    def holds(c):
+        if isinstance(c, dict):
+            (op, args), = c.items()
+            if op == "Condition":
+                return holds(conditions[args])
+            if op == "Fn::Equals":
+                return str(value(args[0])) == str(value(args[1]))
+            if op == "Fn::Not":
+                return not holds(args[0])
+            if op == "Fn::And":
+                return all(holds(a) for a in args)
+            if op == "Fn::Or":
+                return any(holds(a) for a in args)
+        raise ValueError(f"cannot evaluate condition {c!r}")
+
+    def walk(n):
+        if isinstance(n, dict):
+            if set(n) == {"Fn::If"}:
+                name, yes, no = n["Fn::If"]
+                return walk(yes if holds(conditions[name]) else no)
+            return {k: walk(v) for k, v in n.items()}
+        if isinstance(n, list):
+            return [walk(i) for i in n]
+        return n
+
+    return walk(node)
+
+
 def findings(source):
     """Every violated property of a SAM template, as readable sentences (empty when secure)."""
     problems = []
@@ -299,6 +339,28 @@ def findings(source):
         if {"AWS_IAM": []} not in op.get("security", []):
             problems.append("DELETE /cache route without IAM authorization")
 
+    # Writes need an identity: in a stack deployed with the defaults, the review route has the
+    # JWT authorizer, and the function is told to require the identity too.
+    for api in paths.values():
+        body = with_defaults(api["Properties"].get("Body", {}), cfn)
+        review = body.get("paths", {}).get("/restaurants/{name}/reviews", {}).get("post")
+        if review is None:
+            problems.append("no POST /restaurants/{name}/reviews route")
+            continue
+        schemes = body.get("components", {}).get("securitySchemes", {})
+        required = [name for entry in review.get("security") or [] for name in entry]
+        if not required:
+            problems.append("POST reviews without an authorizer by default")
+        for name in required:
+            authorizer = schemes.get(name, {}).get("x-amazon-apigateway-authorizer", {})
+            if name != "AWS_IAM" and authorizer.get("type") != "jwt":
+                problems.append(f"POST reviews names {name}, which is not a JWT authorizer")
+    api_env = with_defaults(
+        resources["QueryApiFunction"]["Properties"].get("Environment", {}).get("Variables", {}), cfn
+    )
+    if with_defaults({"v": api_env.get("REVIEWS_AUTH")}, cfn)["v"] not in ("jwt", {"Ref": "ReviewsAuth"}):
+        problems.append("the query API is not told to require an identity for reviews")
+
     for output in REQUIRED_OUTPUTS:
         if output not in cfn.get("Outputs", {}):
             problems.append(f"output {output} missing")
@@ -308,7 +370,7 @@ def findings(source):
 def weakened(source, path, value):
     """A copy of the template with one property at `path` (keys separated by /) replaced."""
     copy_ = copy.deepcopy(source)
-    *parents, last = path.split("/")
+    *parents, last = [p.replace("~1", "/") for p in path.split("/")]
     node = copy_
     for key in parents:
         node = node[int(key)] if isinstance(node, list) else node[key]
@@ -365,6 +427,13 @@ WEAKENINGS = [
         "ingress from an address range",
     ),
     ("Resources/QueryApiFunction/Properties/Events/Admin/Properties/Auth", DELETE, "without IAM"),
+    ("Parameters/ReviewsAuth/Default", "none", "POST reviews without an authorizer"),
+    (
+        "Resources/HttpApi/Properties/DefinitionBody/paths/~1restaurants~1{name}~1reviews/post/security",
+        [],
+        "POST reviews without an authorizer",
+    ),
+    ("Resources/QueryApiFunction/Properties/Environment/Variables/REVIEWS_AUTH", "none", "require an identity"),
     ("Globals/Function/Environment/Variables/DB_SSL_MODE", "require", "DB_SSL_MODE"),
     ("Globals/Function/Environment/Variables/REDIS_URL", "redis://cache:6379", "rediss://"),
     ("Globals/Function/Architectures", ["x86_64"], "arm64"),

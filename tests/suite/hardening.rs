@@ -298,6 +298,23 @@ async fn a_retried_post_with_its_idempotency_key_stores_one_review() {
         sql(&name, "SELECT count(*) FROM reviews WHERE body = 'once'").trim(),
         "1"
     );
+    // The key names one request: another review, or another restaurant, is refused (before,
+    // another restaurant got Saffron's review back).
+    let other_body = r#"{"author": "retry", "rating": 4, "body": "twice"}"#;
+    for (restaurant, body) in [("Saffron", other_body), ("Juniper", body)] {
+        let reused = call(&app, post_review(restaurant, body, &key)).await;
+        assert_eq!(
+            (reused.status, reused.error_code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+            "{restaurant}: {}",
+            reused.text
+        );
+    }
+    assert_eq!(
+        sql(&name, "SELECT count(*) FROM reviews WHERE author = 'retry'").trim(),
+        "1",
+        "nothing more was stored"
+    );
     let without_key = call(&app, post_review("Saffron", body, &[])).await;
     assert_ne!(without_key.body["review"]["id"], first.body["review"]["id"]);
     let long_key = "k".repeat(200);
@@ -432,5 +449,44 @@ async fn a_cached_summary_that_is_not_a_row_list_is_replaced_not_a_500() {
         call(&app, summary()).await.cache(),
         "hit",
         "the entry was overwritten"
+    );
+}
+
+/// A stored review is answered as stored: when its summary cannot be reloaded (here the
+/// summary query fails), the answer is 201 with `summary_fresh: false`, never an origin error
+/// that would invite the client to post again.
+#[tokio::test]
+async fn a_stored_review_whose_summary_cannot_be_reloaded_is_still_201() {
+    let redis = RedisServer::start();
+    let (name, db) = seeded_database();
+    let bundled =
+        std::fs::read_to_string(test_support::workspace_path("shared/query-catalog/queries.toml")).unwrap();
+    let broken = bundled.replace("WHERE r.name = $1", "WHERE r.name = $1 AND no_such_column > 0");
+    assert_ne!(broken, bundled, "the summary query was found");
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("queries.toml");
+    std::fs::write(&catalog, broken).unwrap();
+    let catalog = catalog.to_string_lossy().into_owned();
+    let app = app(&redis.url(), &db, &[("QUERY_CATALOG_PATH", catalog.as_str())]).await;
+    let posted = call(
+        &app,
+        post_review("Saffron", r#"{"author": "s", "rating": 5, "body": "kept"}"#, &[]),
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
+    assert_eq!(
+        (
+            posted.body["summary_invalidated"].as_bool(),
+            posted.body["summary_fresh"].as_bool(),
+            posted.body["summary"].is_null()
+        ),
+        (Some(true), Some(false), true),
+        "{}",
+        posted.text
+    );
+    assert_eq!(posted.body["review"]["body"], "kept");
+    assert_eq!(
+        sql(&name, "SELECT count(*) FROM reviews WHERE body = 'kept'").trim(),
+        "1"
     );
 }

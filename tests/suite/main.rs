@@ -19,3 +19,4 @@ mod secrets;
 mod secure_redis;
 mod support;
 mod surface;
+mod writes;

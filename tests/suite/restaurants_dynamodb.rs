@@ -250,6 +250,29 @@ async fn dynamodb_reviews_are_idempotent_validated_and_need_a_restaurant() {
     );
     let juniper = call(&app, summary("Juniper")).await;
     assert_eq!(juniper.body["restaurant"]["review_count"], 26, "stored once");
+    let elsewhere = |restaurant: &str, body: &str| {
+        let mut req = post_review(restaurant, body);
+        req.headers_mut()
+            .insert("idempotency-key", "retry-7".parse().unwrap());
+        req
+    };
+    for req in [
+        keyed(r#"{"author": "a", "rating": 4, "body": "other"}"#),
+        elsewhere("Saffron", r#"{"author": "a", "rating": 5, "body": "once"}"#),
+    ] {
+        let reused = call(&app, req).await;
+        assert_eq!(
+            (reused.status, reused.error_code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+            "{}",
+            reused.text
+        );
+    }
+    let juniper = call(&app, summary("Juniper")).await;
+    assert_eq!(
+        juniper.body["restaurant"]["review_count"], 26,
+        "nothing more stored"
+    );
 
     let bad = call(
         &app,
@@ -373,10 +396,29 @@ async fn a_stream_batch_that_cannot_reach_redis_reports_its_first_record() {
         })
     };
     let event = json!({"Records": [record("100", "Saffron"), record("200", "Juniper")]});
-    let reply = invalidator::handle(clients.invalidation(), event).await.unwrap();
+    let reply = invalidator::handle(clients.invalidation(), event.clone())
+        .await
+        .unwrap();
     assert_eq!(
         reply["batchItemFailures"],
         json!([{"itemIdentifier": "100"}]),
+        "{reply}"
+    );
+    // The same batch delivered inside an SQS message (a stream piped through a queue), beside
+    // the test event S3 sends when a notification is set up: the stream message is retried,
+    // the test event is not a failure.
+    let message = |id: &str, body: &serde_json::Value| {
+        json!({"messageId": id, "receiptHandle": "r", "body": body.to_string(), "attributes": {},
+               "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+               "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"})
+    };
+    let s3_test = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-12-06T00:00:00Z",
+                         "Bucket": "b", "RequestId": "r", "HostId": "h"});
+    let queued = json!({"Records": [message("m-stream", &event), message("m-test", &s3_test)]});
+    let reply = invalidator::handle(clients.invalidation(), queued).await.unwrap();
+    assert_eq!(
+        reply["batchItemFailures"],
+        json!([{"itemIdentifier": "m-stream"}]),
         "{reply}"
     );
 }

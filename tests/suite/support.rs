@@ -48,6 +48,9 @@ pub fn config(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> Se
     // Most tests run many loads in a few seconds; the fleet budget's own tests set theirs.
     vars.insert("CACHE_ORIGIN_LOADS_PER_SECOND".into(), "100000".into());
     vars.insert("CACHE_ORIGIN_BURST".into(), "100000".into());
+    // Reviews from the body's author (the identity tests set jwt or iam) and no write budget.
+    vars.insert("REVIEWS_AUTH".into(), "none".into());
+    vars.insert("REVIEWS_PER_AUTHOR_PER_MINUTE".into(), "100000".into());
     if redis_url.starts_with("rediss://") {
         vars.insert("REDIS_CA_PATH".into(), test_ca_path().display().to_string());
     }
@@ -133,8 +136,10 @@ pub async fn clients(redis_url: &str, database_url: &str, extra: &[(&str, &str)]
 /// The query API over `redis_url` and `database_url` with optional extra variables.
 /// The query API as `main` builds it (public bypass as `CACHE_PUBLIC_BYPASS` in `extra` says).
 pub async fn app(redis_url: &str, database_url: &str, extra: &[(&str, &str)]) -> App {
-    let public_bypass = config(redis_url, database_url, extra).serving.public_bypass;
-    App::new(clients(redis_url, database_url, extra).await).with_public_bypass(public_bypass)
+    let serving = config(redis_url, database_url, extra).serving;
+    App::new(clients(redis_url, database_url, extra).await)
+        .with_public_bypass(serving.public_bypass)
+        .with_reviews_auth(serving.reviews_auth)
 }
 
 /// Lets the test's callers bypass the cache, as `CACHE_PUBLIC_BYPASS=true` does.

@@ -131,3 +131,28 @@ async fn objects_a_browser_would_run_are_downloads_in_a_sandbox() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_answer_over_the_lambda_response_limit_is_a_413_not_a_502() {
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("queries.toml");
+    std::fs::write(
+        &catalog,
+        "[[query]]\nname = 'wide'\nsql = \"SELECT repeat('x', 1000) AS v FROM generate_series(1, $1)\"\n\
+         [[query.params]]\nname = 'n'\ntype = 'int'\n",
+    )
+    .unwrap();
+    let catalog = catalog.to_string_lossy().into_owned();
+    let app = app(&redis.url(), &db, &[("QUERY_CATALOG_PATH", catalog.as_str())]).await;
+    let small = call(&app, crate::support::get_query("wide", &[("n", "10")])).await;
+    assert_eq!(small.status, StatusCode::OK);
+    let huge = call_raw(&app, crate::support::get_query("wide", &[("n", "6000")])).await;
+    let body: serde_json::Value = serde_json::from_slice(&huge.bytes).unwrap();
+    assert_eq!(
+        (huge.status, body["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("result_too_large")),
+        "about 6 MB of rows: Lambda would refuse the response"
+    );
+}

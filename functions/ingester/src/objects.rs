@@ -140,6 +140,20 @@ pub(crate) async fn run(clients: &Clients, job: &ObjectsJob) -> Result<Value, In
         .collect();
     let total_bytes: usize = objects.iter().map(|(_, b)| b.len()).sum();
 
+    // The objects' fences before S3 changes, per Redis batch (empty when Redis cannot say: the
+    // writes are then fenced against "no drop yet", and refused if one happened).
+    let mut fences: Vec<Vec<String>> = Vec::new();
+    for batch in objects.chunks(REDIS_BATCH) {
+        let keys: Vec<&str> = batch.iter().map(|(key, _)| key.as_str()).collect();
+        fences.push(
+            clients
+                .cache
+                .object_fences(&keys, REDIS_BATCH_BUDGET)
+                .await
+                .unwrap_or_else(|_| vec![String::new(); keys.len()]),
+        );
+    }
+
     // S3: only what is missing or different, PUT_CONCURRENCY at a time (the SDK retries each).
     let to_put: Vec<&(String, Vec<u8>)> = objects
         .iter()
@@ -165,20 +179,21 @@ pub(crate) async fn run(clients: &Clients, job: &ObjectsJob) -> Result<Value, In
     .await;
     let s3_failed = failed.len();
 
-    // Redis: every object that is in S3, pipelined in batches, so both hold identical bytes.
+    // Redis: every object that is in S3, pipelined in batches, so both hold identical bytes;
+    // each only if no drop moved its fence since before the S3 write (a newer change won).
     let mut cached = 0;
-    for batch in objects.chunks(REDIS_BATCH) {
-        let batch: Vec<(String, CachedObject)> = batch
+    let mut fenced_out = 0;
+    for (batch, fences) in objects.chunks(REDIS_BATCH).zip(&fences) {
+        let batch: Vec<(String, CachedObject, String)> = batch
             .iter()
-            .filter(|(key, _)| !failed.iter().any(|(k, _)| k == key))
-            .map(|(key, bytes)| {
-                (
-                    key.clone(),
-                    CachedObject {
-                        bytes: bytes.clone(),
-                        content_type: CONTENT_TYPE.into(),
-                    },
-                )
+            .zip(fences)
+            .filter(|((key, _), _)| !failed.iter().any(|(k, _)| k == key))
+            .map(|((key, bytes), fence)| {
+                let object = CachedObject {
+                    bytes: bytes.clone(),
+                    content_type: CONTENT_TYPE.into(),
+                };
+                (key.clone(), object, fence.clone())
             })
             .collect();
         match clients
@@ -186,8 +201,11 @@ pub(crate) async fn run(clients: &Clients, job: &ObjectsJob) -> Result<Value, In
             .put_objects(&batch, clients.object_policy.ttl, REDIS_BATCH_BUDGET)
             .await
         {
-            Ok(()) => cached += batch.len(),
-            Err(e) => failed.extend(batch.into_iter().map(|(k, _)| (k, format!("Redis: {e}")))),
+            Ok(written) => {
+                cached += written;
+                fenced_out += batch.len() - written;
+            }
+            Err(e) => failed.extend(batch.into_iter().map(|(k, _, _)| (k, format!("Redis: {e}")))),
         }
         if cached % 2000 < REDIS_BATCH {
             tracing::info!(cached, of = objects.len(), "objects cached in Redis");
@@ -200,6 +218,7 @@ pub(crate) async fn run(clients: &Clients, job: &ObjectsJob) -> Result<Value, In
             "s3_written": to_put.len() - s3_failed,
             "s3_unchanged": unchanged,
             "redis_written": cached,
+            "redis_fenced_out": fenced_out,
             "failed": failed.len(),
             "elapsed_ms": started.elapsed().as_millis() as u64,
         }

@@ -82,6 +82,10 @@ fn records_source(event: &Value) -> Option<&str> {
 
 /// Carries out one event and reports what was invalidated.
 pub async fn handle(invalidation: Invalidation<'_>, event: Value) -> Result<Value, InvalidateError> {
+    // S3 sends one when a notification is configured: nothing changed.
+    if event.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return Ok(json!({"ignored": "s3:TestEvent"}));
+    }
     match records_source(&event) {
         Some("aws:sqs") => {
             let batch: SqsEvent = parse(event)?;
@@ -279,7 +283,16 @@ async fn sqs(invalidation: Invalidation<'_>, batch: SqsEvent) -> SqsBatchRespons
         let id = message.message_id.clone().unwrap_or_default();
         let outcome = match message.body.as_deref().map(serde_json::from_str::<Value>) {
             Some(Ok(body)) if records_source(&body) != Some("aws:sqs") => {
-                Box::pin(handle(invalidation, body)).await.map(drop)
+                Box::pin(handle(invalidation, body))
+                    .await
+                    .and_then(|reply| match failed_items(&reply) {
+                        // A stream batch inside the message that did not fully apply: the
+                        // whole message is retried (invalidations are idempotent).
+                        0 => Ok(()),
+                        n => Err(InvalidateError::Payload(format!(
+                            "{n} record(s) of the batch in this message failed"
+                        ))),
+                    })
             }
             Some(Ok(_)) => Err(InvalidateError::Payload(
                 "an SQS message may not hold another SQS batch".into(),
@@ -297,6 +310,14 @@ async fn sqs(invalidation: Invalidation<'_>, batch: SqsEvent) -> SqsBatchRespons
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     response
+}
+
+/// How many items a batch reply reports as failed (`batchItemFailures`).
+fn failed_items(reply: &Value) -> usize {
+    reply
+        .get("batchItemFailures")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len)
 }
 
 #[cfg(test)]

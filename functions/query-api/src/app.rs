@@ -5,7 +5,7 @@ use std::time::Instant;
 use cache_aside::Read;
 use lambda_http::{Body, Request, Response};
 use query_catalog::Catalog;
-use service_config::ServiceConfig;
+use service_config::{ReviewsAuth, ServiceConfig};
 use tracing::Instrument;
 use use_cases::{Clients, StartupError};
 
@@ -18,6 +18,11 @@ use crate::ApiError;
 /// Largest request body accepted; the read API takes none, admin routes take small JSON.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Largest text body answered. Lambda refuses a response over 6 MB (6,291,456 bytes, the
+/// whole invoke payload), and API Gateway then answers 502; the body is JSON-escaped into that
+/// payload (quotes double), so this keeps a margin.
+pub const MAX_RESPONSE_BYTES: usize = 5_000_000;
+
 /// Clients and catalog of one Lambda instance.
 #[derive(Debug)]
 pub struct App {
@@ -25,6 +30,8 @@ pub struct App {
     metrics: Option<MetricsSink>,
     /// Whether any caller may bypass the cache or force a refresh (`CACHE_PUBLIC_BYPASS`).
     public_bypass: bool,
+    /// The identity a review needs (`REVIEWS_AUTH`).
+    reviews_auth: ReviewsAuth,
 }
 
 impl App {
@@ -33,18 +40,32 @@ impl App {
     pub async fn from_config(config: &ServiceConfig) -> Result<Self, StartupError> {
         let app = Self::new(Clients::build(config).await?)
             .with_public_bypass(config.serving.public_bypass)
+            .with_reviews_auth(config.serving.reviews_auth)
             .with_metrics(MetricsSink::from_settings(&config.metrics, "query-api"));
         use_cases::open_redis_connection(&app.clients.cache).await;
         Ok(app)
     }
 
-    /// An app over already built clients, without metrics, public bypass refused.
+    /// An app over already built clients, without metrics, public bypass refused, reviews
+    /// needing a JWT identity.
     pub fn new(clients: Clients) -> Self {
         Self {
             clients,
             metrics: None,
             public_bypass: false,
+            reviews_auth: ReviewsAuth::default(),
         }
+    }
+
+    /// Sets the identity a review needs.
+    pub fn with_reviews_auth(mut self, auth: ReviewsAuth) -> Self {
+        self.reviews_auth = auth;
+        self
+    }
+
+    /// The identity a review needs.
+    pub(crate) fn reviews_auth(&self) -> ReviewsAuth {
+        self.reviews_auth
     }
 
     /// Lets every caller bypass the cache (`?source=`) and force refreshes (`no-cache`).
@@ -92,6 +113,7 @@ impl App {
             .instrument(span.clone())
             .await
             .unwrap_or_else(ApiError::into_response);
+        let response = within_response_limit(response);
         let cache = response.headers().get("x-cache").and_then(|v| v.to_str().ok());
         span.in_scope(|| {
             tracing::info!(
@@ -132,10 +154,26 @@ impl App {
             Route::QueryCache(name) => invalidation::query(c, &name).await,
             Route::TagCache(tag) => invalidation::tag(c, &tag).await,
             Route::RestaurantSummary(name) => restaurants::summary(self, &name, req).await,
-            Route::RestaurantReviews(name) => restaurants::add_review(c, &name, req).await,
+            Route::RestaurantReviews(name) => restaurants::add_review(self, &name, req).await,
             Route::Object(key) => objects::get(self, &key, req).await,
             Route::BadObjectKey(problem) => Err(ApiError::bad_key(&problem)),
             Route::NotFound => Err(ApiError::no_route(path)),
         }
     }
+}
+
+/// `response`, or 413 `result_too_large` when its body is over [`MAX_RESPONSE_BYTES`] (Lambda
+/// would refuse it and the client would see a 502 that says nothing).
+fn within_response_limit(response: Response<Body>) -> Response<Body> {
+    let bytes = match response.body() {
+        Body::Text(text) => text.len(),
+        // Sent base64-encoded.
+        Body::Binary(bytes) => bytes.len().div_ceil(3) * 4,
+        _ => 0,
+    };
+    if bytes <= MAX_RESPONSE_BYTES {
+        return response;
+    }
+    tracing::warn!(bytes, "answer over the Lambda response limit; refused");
+    ApiError::response_too_large(bytes, MAX_RESPONSE_BYTES).into_response()
 }

@@ -50,6 +50,28 @@ impl ApiError {
         }
     }
 
+    /// 429 when the writer's budget of writes is spent.
+    pub fn rate_limited(retry_after: std::time::Duration) -> Self {
+        let seconds = retry_after.as_millis().div_ceil(1000).max(1) as u64;
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many reviews from this author; retry in {seconds} s"),
+            )
+        }
+    }
+
+    /// 401 when a write carries no identity of the kind the API requires.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "this route needs a verified identity (a JWT or a SigV4 signature, as the API is configured)",
+        )
+    }
+
     /// 504 when the origin did not answer within the request's time budget.
     pub fn origin_timeout() -> Self {
         Self::new(
@@ -179,6 +201,17 @@ impl ApiError {
         )
     }
 
+    /// 413 for an answer larger than a Lambda response may be.
+    pub fn response_too_large(bytes: usize, limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "result_too_large",
+            format!(
+                "the answer is {bytes} bytes; a Lambda response holds at most {limit}: narrow it with the query's parameters"
+            ),
+        )
+    }
+
     /// 503 when no bucket is configured.
     pub fn objects_not_configured() -> Self {
         Self::new(
@@ -251,6 +284,12 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::Table(e) => Self::from(e),
             UseCaseError::Cache(e) => Self::cache_unavailable(&e),
             UseCaseError::ObjectsNotConfigured => Self::objects_not_configured(),
+            UseCaseError::RateLimited { retry_after } => Self::rate_limited(retry_after),
+            UseCaseError::IdempotencyKeyReused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for another restaurant or another review; use a new key",
+            ),
             UseCaseError::SummaryMayBeStale { review } => Self::summary_may_be_stale(&review),
             UseCaseError::ObjectStore(e) => Self::object_store(e),
             UseCaseError::Internal(detail) => Self::internal(&detail),

@@ -9,6 +9,7 @@ mod app;
 mod error;
 mod handlers;
 mod http;
+mod identity;
 mod metrics;
 pub mod openapi;
 mod pages;

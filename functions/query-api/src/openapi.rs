@@ -25,6 +25,11 @@ pub const ERRORS: &[(u16, &str, &str)] = &[
     (404, "unknown_tag", "no query depends on that tag"),
     (404, "restaurant_not_found", "no restaurant of that name"),
     (404, "object_not_found", "no such object (cached briefly)"),
+    (
+        401,
+        "unauthenticated",
+        "a review without the identity REVIEWS_AUTH requires",
+    ),
     (405, "method_not_allowed", "wrong method (see Allow)"),
     (413, "payload_too_large", "a body over 64 KiB"),
     (413, "result_too_large", "more rows than the query's max_rows"),
@@ -32,6 +37,16 @@ pub const ERRORS: &[(u16, &str, &str)] = &[
         413,
         "object_too_large",
         "an object over the serving limit (cached)",
+    ),
+    (
+        422,
+        "idempotency_key_reused",
+        "the Idempotency-Key was used for another restaurant or review",
+    ),
+    (
+        429,
+        "rate_limited",
+        "the author's budget of reviews is spent (see Retry-After)",
     ),
     (500, "origin_error", "the database rejected the query"),
     (500, "internal", "a bug; details in the log"),
@@ -199,6 +214,9 @@ fn operations() -> Vec<Operation> {
                 "bad_body",
                 "bad_parameter",
                 "restaurant_not_found",
+                "unauthenticated",
+                "idempotency_key_reused",
+                "rate_limited",
                 "payload_too_large",
                 "origin_unavailable",
                 "origin_timeout",
@@ -334,12 +352,15 @@ fn schemas() -> Value {
             "restaurant": {"type": "object", "required": ["name", "latest_reviews"]},
             "cache": cache, "tier": tier, "elapsed_ms": {"type": "number"}, "ttl_seconds": seconds, "loaded_at": {"type": "string"}}},
         "ReviewIn": {"type": "object", "required": ["author", "rating", "body"], "additionalProperties": false, "properties": {
-            "author": {"type": "string", "minLength": 1, "maxLength": 64},
+            "author": {"type": "string", "minLength": 1, "maxLength": 256},
             "rating": {"type": "integer", "minimum": 1, "maximum": 5},
             "body": {"type": "string", "minLength": 1, "maxLength": 2000}}},
-        "ReviewAdded": {"type": "object", "required": ["review", "summary", "cache", "summary_invalidated"], "properties": {
+        "ReviewAdded": {"type": "object", "required": ["review", "summary", "cache", "summary_invalidated", "summary_fresh"], "properties": {
             "review": {"type": "object", "required": ["id", "author", "rating", "body", "created_at"]},
-            "summary": {"type": "object"}, "cache": cache, "summary_invalidated": {"type": "boolean"}}},
+            "summary": {"type": ["object", "null"]},
+            "cache": {"type": ["string", "null"], "enum": ["hit", "miss", "stale", "bypass", null]},
+            "summary_invalidated": {"type": "boolean"},
+            "summary_fresh": {"type": "boolean"}}},
     })
 }
 

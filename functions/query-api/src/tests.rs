@@ -16,6 +16,7 @@ async fn app() -> App {
         ("REDIS_TIMEOUT_MS", "100"),
         ("DATABASE_URL", "postgres://u:p@127.0.0.1:1/db"),
         ("DB_CONNECT_TIMEOUT_MS", "300"),
+        ("REVIEWS_AUTH", "none"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -143,9 +144,11 @@ async fn services_down_are_errors_of_the_contract() {
     let (status, code, _) = call(&app, request(Method::GET, "/objects/a.txt", &[], Body::Empty)).await;
     assert_eq!((status, code.as_str()), (503, "objects_unavailable"));
     let (status, _, health) = call(&app, request(Method::GET, "/health", &[], Body::Empty)).await;
-    assert_eq!((status, health["status"].as_str()), (200, Some("down")));
-    assert_eq!(health["database"]["name"], "main");
-    assert!(health["objects"].is_null());
+    assert_eq!((status, health), (200, serde_json::json!({"status": "down"})));
+    let (status, _, detail) = call(&app, request(Method::GET, "/cache/health", &[], Body::Empty)).await;
+    assert_eq!((status, detail["status"].as_str()), (200, Some("down")));
+    assert_eq!(detail["database"]["name"], "main");
+    assert_eq!(detail["objects"]["configured"], false);
 }
 
 #[tokio::test]
@@ -172,6 +175,9 @@ fn errors_built_by_the_code() -> std::collections::BTreeSet<(u16, String)> {
             .collect();
         let status = match name.as_str() {
             "BAD_REQUEST" => 400,
+            "UNAUTHORIZED" => 401,
+            "UNPROCESSABLE_ENTITY" => 422,
+            "TOO_MANY_REQUESTS" => 429,
             "FORBIDDEN" => 403,
             "NOT_FOUND" => 404,
             "METHOD_NOT_ALLOWED" => 405,

@@ -15,7 +15,7 @@ use crate::{Cache, CacheError, EntryKey, StoreError};
 /// eviction, expiry or a flush restarts above every value it ever had, so old keys stay
 /// unreachable. That is also why a counter may carry a TTL: its expiry costs misses, never
 /// stale reads.
-fn generation_seed() -> u64 {
+pub(crate) fn generation_seed() -> u64 {
     unix_now_ms().saturating_mul(1000) + u64::from(fastrand::u16(..1000))
 }
 

@@ -29,6 +29,9 @@ pub(crate) struct Remembered {
     load_ms: u64,
     /// When the read that Redis confirmed it with started.
     confirmed: Instant,
+    /// The same on the wall clock: a sandbox frozen between invocations may not advance the
+    /// monotonic clock, so the trust must also hold by the wall clock.
+    confirmed_unix_ms: u64,
     /// The connection epoch it was read under; a replaced connection forgets everything.
     epoch: u64,
     /// How long it may be kept: its trust, or less when its freshness ends sooner.
@@ -65,6 +68,8 @@ pub(crate) struct Marks {
     /// The trust counts from here, before Redis answered: never from after an invalidation
     /// that the read may have missed.
     taken: Instant,
+    /// The same instant on the wall clock.
+    taken_unix_ms: u64,
 }
 
 impl std::fmt::Debug for MemoryTier {
@@ -127,10 +132,15 @@ impl MemoryTier {
             return None;
         }
         let value = self.values.get(&entry.identity())?;
-        if value.epoch != self.epoch.load(Ordering::Acquire) || value.confirmed.elapsed() >= trust {
+        let now = unix_now_ms();
+        let wall_elapsed = Duration::from_millis(now.saturating_sub(value.confirmed_unix_ms));
+        if value.epoch != self.epoch.load(Ordering::Acquire)
+            || value.confirmed.elapsed() >= trust
+            || wall_elapsed >= trust
+            || now < value.confirmed_unix_ms
+        {
             return None;
         }
-        let now = unix_now_ms();
         let draw = crate::fill::shared_draw(&value.value_key, value.created_ms);
         if now >= value.fresh_until_ms
             || xfetch_due(
@@ -176,6 +186,7 @@ impl MemoryTier {
                 created_ms: envelope.created_ms,
                 load_ms: envelope.load_ms,
                 confirmed: marks.taken,
+                confirmed_unix_ms: marks.taken_unix_ms,
                 epoch: marks.epoch,
                 keep: trust.min(fresh_left),
             }),
@@ -200,6 +211,38 @@ impl MemoryTier {
             epoch: self.epoch.load(Ordering::Acquire),
             clears: self.clears.load(Ordering::Acquire),
             taken: Instant::now(),
+            taken_unix_ms: unix_now_ms(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_is_trusted_only_while_both_clocks_agree_it_is_recent() {
+        let tier = MemoryTier::new(1 << 20, Duration::from_secs(5), Arc::new(AtomicU64::new(0)));
+        let entry = EntryKey::new("q", "memory", &()).unwrap();
+        let envelope = Envelope::new(7u8, unix_now_ms(), Duration::from_secs(60), Duration::ZERO);
+        let json = envelope.encode().unwrap();
+        let freshness = Freshness::ttl(Some(Duration::from_secs(60)));
+        tier.remember(
+            &entry,
+            "k".into(),
+            &envelope,
+            json.clone(),
+            &freshness,
+            tier.marks(),
+        );
+        assert!(tier.hit::<u8>(&entry, &freshness).is_some(), "just confirmed");
+        // The monotonic clock says a moment ago; the wall clock says 10 s (a frozen sandbox).
+        let mut thawed = tier.marks();
+        thawed.taken_unix_ms -= 10_000;
+        tier.remember(&entry, "k".into(), &envelope, json, &freshness, thawed);
+        assert!(
+            tier.hit::<u8>(&entry, &freshness).is_none(),
+            "past the trust by the wall clock"
+        );
     }
 }

@@ -200,17 +200,53 @@ impl Cache {
         Ok(written == 1)
     }
 
+    /// The fences of `keys` as they are now (`''` when absent), in order: read before writing
+    /// the objects' origin, then handed to [`Self::put_objects`], so a drop made in between
+    /// (another writer's change reached the invalidator) keeps its effect.
+    pub async fn object_fences(&self, keys: &[&str], budget: Duration) -> Result<Vec<String>, StoreError> {
+        let groups: Vec<Vec<redis::Cmd>> = keys
+            .iter()
+            .map(|key| vec![crate::cache::get(&self.keys.object_fence_key(key))])
+            .collect();
+        let replies = self
+            .store
+            .slot_groups("read fences", &groups, Some(budget))
+            .await?;
+        Ok(replies
+            .iter()
+            .map(|group| match group.first() {
+                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                Some(redis::Value::Int(n)) => n.to_string(),
+                _ => String::new(),
+            })
+            .collect())
+    }
+
     /// Writes many objects (the ingester's bulk load, which writes S3 at the same time) within
     /// `budget`: one pipeline on a single node, one concurrent pipeline per object on a cluster.
+    /// Each is written only if its fence still reads what [`Self::object_fences`] returned
+    /// (given beside it); returns how many were written.
     pub async fn put_objects(
         &self,
-        objects: &[(String, CachedObject)],
+        objects: &[(String, CachedObject, String)],
         ttl: Duration,
         budget: Duration,
-    ) -> Result<(), StoreError> {
+    ) -> Result<usize, StoreError> {
         let groups: Vec<Vec<redis::Cmd>> = objects
             .iter()
-            .map(|(key, object)| object_write(&self.keys.object_key(key), object, ttl))
+            .map(|(key, object, fence)| {
+                let mut eval = redis::cmd("EVAL");
+                eval.arg(FENCED_WRITE)
+                    .arg(2)
+                    .arg(self.keys.object_key(key))
+                    .arg(self.keys.object_fence_key(key))
+                    .arg(fence)
+                    .arg("b")
+                    .arg(ttl.as_millis().max(1) as u64)
+                    .arg(&object.bytes)
+                    .arg(&object.content_type);
+                vec![eval]
+            })
             .collect();
         let replies = self
             .store
@@ -225,16 +261,29 @@ impl Cache {
                 op: "write objects",
                 detail: format!("{e:?}"),
             }),
-            None => Ok(()),
+            None => Ok(replies
+                .iter()
+                .flatten()
+                .filter(|v| matches!(v, redis::Value::Int(1)))
+                .count()),
         }
     }
 
     /// Drops object `key` from the cache and moves its fence, so a fill that read the object
-    /// before this drop cannot store it afterwards.
+    /// before this drop cannot store it afterwards. A missing fence starts at the current time
+    /// in microseconds, like generation counters: one that expired restarts above every value
+    /// it had, so a fill that read an old value can never see it again.
     pub async fn drop_object(&self, key: &str) -> Result<(), StoreError> {
         let fence = self.keys.object_fence_key(key);
         let mut pipe = redis::pipe();
         pipe.atomic()
+            .cmd("SET")
+            .arg(&fence)
+            .arg(crate::generations::generation_seed())
+            .arg("NX")
+            .arg("PX")
+            .arg(OBJECT_FENCE_TTL.as_millis() as u64)
+            .ignore()
             .cmd("INCR")
             .arg(&fence)
             .ignore()
@@ -263,19 +312,4 @@ fn entry_of(fields: &[Option<Vec<u8>>]) -> Option<ObjectState> {
         })),
         _ => None,
     }
-}
-
-/// The commands that replace one object entry (all on `redis_key`, so one hash slot).
-fn object_write(redis_key: &str, object: &CachedObject, ttl: Duration) -> Vec<redis::Cmd> {
-    let mut del = redis::cmd("DEL");
-    del.arg(redis_key);
-    let mut hset = redis::cmd("HSET");
-    hset.arg(redis_key)
-        .arg("b")
-        .arg(&object.bytes)
-        .arg("t")
-        .arg(&object.content_type);
-    let mut expire = redis::cmd("PEXPIRE");
-    expire.arg(redis_key).arg(ttl.as_millis().max(1) as u64);
-    vec![del, hset, expire]
 }

@@ -28,6 +28,9 @@ pub enum TableError {
         /// The error code or transport problem.
         detail: String,
     },
+    /// The request's idempotency key was used before for another restaurant or review.
+    #[error("the idempotency key was used for another request")]
+    IdempotencyKeyReused,
     /// An item in the table is not in the shape this crate writes.
     #[error("item {key:?} is malformed: {problem}")]
     Malformed {

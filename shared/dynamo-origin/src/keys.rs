@@ -11,8 +11,11 @@ const RESTAURANT_PREFIX: &str = "RESTAURANT#";
 pub(crate) const RESTAURANT_ITEM: &str = "RESTAURANT";
 /// Sort key prefix of reviews: `REVIEW#<created_at>#<id>`, so newest sorts last.
 pub(crate) const REVIEW_PREFIX: &str = "REVIEW#";
-/// Sort key prefix of idempotency records: `REQUEST#<key>`.
+/// Partition prefix of idempotency records: `REQUEST#<key>`, one partition per key (not per
+/// restaurant), so a key is used once across every restaurant.
 pub(crate) const REQUEST_PREFIX: &str = "REQUEST#";
+/// Sort key of an idempotency record.
+pub(crate) const REQUEST_ITEM: &str = "REQUEST";
 
 /// The partition of restaurant `name`.
 pub(crate) fn restaurant_partition(name: &str) -> String {
@@ -24,8 +27,8 @@ pub(crate) fn review_sort_key(created_at: &str, id: &str) -> String {
     format!("{REVIEW_PREFIX}{created_at}#{id}")
 }
 
-/// The sort key of the record of request `key`.
-pub(crate) fn request_sort_key(key: &str) -> String {
+/// The partition of the record of request `key`.
+pub(crate) fn request_partition(key: &str) -> String {
     format!("{REQUEST_PREFIX}{key}")
 }
 
@@ -63,7 +66,7 @@ mod tests {
             summary_affected_by(&pk, &review_sort_key("t", "i")),
             Some("Saffron")
         );
-        assert_eq!(summary_affected_by(&pk, &request_sort_key("k")), None);
+        assert_eq!(summary_affected_by(&request_partition("k"), REQUEST_ITEM), None);
     }
 
     #[test]
@@ -71,6 +74,6 @@ mod tests {
         let older = review_sort_key("2026-01-02T03:04:05.006Z", "ffff");
         let newer = review_sort_key("2026-01-02T03:04:05.007Z", "0000");
         assert!(older < newer);
-        assert!(older.starts_with(REVIEW_PREFIX) && !request_sort_key("k").starts_with(REVIEW_PREFIX));
+        assert!(older.starts_with(REVIEW_PREFIX) && !REQUEST_ITEM.starts_with(REVIEW_PREFIX));
     }
 }

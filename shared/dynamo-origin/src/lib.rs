@@ -17,4 +17,4 @@ mod table;
 pub use error::TableError;
 pub use keys::{restaurant_of_key, summary_affected_by, PARTITION_KEY, SORT_KEY};
 pub use seed::{SeedReport, SeedRestaurant, SeedReview};
-pub use table::{NewReview, RestaurantTable};
+pub use table::{NewReview, RequestKey, RestaurantTable};

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::items::{item, n, review_json, s, summary_json, text, Item};
 use crate::keys::{
-    request_sort_key, restaurant_partition, review_sort_key, PARTITION_KEY, RESTAURANT_ITEM, REVIEW_PREFIX,
-    SORT_KEY,
+    request_partition, restaurant_partition, review_sort_key, PARTITION_KEY, REQUEST_ITEM, RESTAURANT_ITEM,
+    REVIEW_PREFIX, SORT_KEY,
 };
 use crate::TableError;
 
@@ -32,6 +32,17 @@ pub struct NewReview<'a> {
     pub rating: i64,
     /// The text.
     pub body: &'a str,
+}
+
+/// A write's idempotency key and the digest of what it asked for (restaurant and review): a
+/// retry with the same key and digest answers the first review; the same key with another
+/// digest is refused ([`TableError::IdempotencyKeyReused`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestKey<'a> {
+    /// The client's `Idempotency-Key`.
+    pub key: &'a str,
+    /// A digest of the restaurant and the review.
+    pub digest: &'a str,
 }
 
 /// The restaurants table. Built once per instance; cheap to share.
@@ -117,7 +128,7 @@ impl RestaurantTable {
         &self,
         name: &str,
         review: NewReview<'_>,
-        request_key: Option<&str>,
+        request: Option<RequestKey<'_>>,
     ) -> Result<Option<Value>, TableError> {
         let partition = restaurant_partition(name);
         let now = chrono::Utc::now();
@@ -153,11 +164,13 @@ impl RestaurantTable {
                 .put(new_item(&self.table, stored.clone())?)
                 .build(),
         ];
-        if let Some(key) = request_key {
+        if let Some(request) = request {
             let record = item([
-                (PARTITION_KEY, s(&partition)),
-                (SORT_KEY, s(request_sort_key(key))),
+                (PARTITION_KEY, s(request_partition(request.key))),
+                (SORT_KEY, s(REQUEST_ITEM)),
+                ("restaurant", s(&partition)),
                 ("review_key", s(&sort_key)),
+                ("digest", s(request.digest)),
                 ("expires_at", n(now.timestamp() + REQUEST_MEMORY_SECONDS)),
             ]);
             writes.push(
@@ -194,8 +207,8 @@ impl RestaurantTable {
             if failed(RESTAURANT_UPDATE) {
                 return Ok(None);
             }
-            if let (Some(key), true) = (request_key, failed(REQUEST_PUT)) {
-                return self.earlier_review(&partition, key).await.map(Some);
+            if let (Some(request), true) = (request, failed(REQUEST_PUT)) {
+                return self.earlier_review(request).await.map(Some);
             }
             if !reasons.contains(&"TransactionConflict") || attempt == CONFLICT_ATTEMPTS {
                 return Err(TableError::Unavailable {
@@ -210,11 +223,20 @@ impl RestaurantTable {
         unreachable!("the last attempt returns")
     }
 
-    /// The review stored by an earlier request with the same key.
-    async fn earlier_review(&self, partition: &str, request_key: &str) -> Result<Value, TableError> {
-        let record = self.get(partition, &request_sort_key(request_key)).await?;
+    /// The review stored by an earlier request with the same key, if it asked for the same
+    /// (records written before digests were kept are taken as the same).
+    async fn earlier_review(&self, request: RequestKey<'_>) -> Result<Value, TableError> {
+        let record = self.get(&request_partition(request.key), REQUEST_ITEM).await?;
+        if record
+            .get("digest")
+            .and_then(|d| d.as_s().ok())
+            .is_some_and(|digest| digest != request.digest)
+        {
+            return Err(TableError::IdempotencyKeyReused);
+        }
+        let partition = text(&record, "restaurant")?;
         let review_key = text(&record, "review_key")?;
-        let review = self.get(partition, &review_key).await?;
+        let review = self.get(&partition, &review_key).await?;
         review_json(&review)
     }
 

@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS reviews (
 CREATE INDEX IF NOT EXISTS reviews_newest ON reviews (restaurant_id, created_at DESC, id DESC);
 -- A client's Idempotency-Key: a retried POST stores one review (NULL: no key given).
 ALTER TABLE reviews ADD COLUMN IF NOT EXISTS request_id text UNIQUE;
+-- What that request asked for (restaurant and review, hashed): the same key with another
+-- request is refused instead of answering someone else's review.
+ALTER TABLE reviews ADD COLUMN IF NOT EXISTS request_digest text;
 
 INSERT INTO restaurants (id, name, cuisine, city)
 SELECT i,

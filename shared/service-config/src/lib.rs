@@ -16,7 +16,7 @@ pub use databases::{database_variable, DatabaseSource, DbEndpoint};
 pub use logging::init_logging;
 pub use parse::DEFAULT_INVALIDATION_SETTLE;
 pub use settings::{
-    MetricsSettings, ObjectSettings, RedisIam, RedisSettings, RestaurantOrigin, ServingSettings,
+    MetricsSettings, ObjectSettings, RedisIam, RedisSettings, RestaurantOrigin, ReviewsAuth, ServingSettings,
 };
 
 use std::collections::HashMap;
@@ -246,6 +246,12 @@ mod tests {
         assert!(e.contains("FUNCTION_TIMEOUT_SECONDS (29 s)"), "{e}");
         v.insert("DB_STATEMENT_TIMEOUT_MS".into(), "25000".into());
         assert!(ServiceConfig::from_map(&v).is_ok());
+        // Each fits alone, but a statement that first waited the whole acquire timeout for a
+        // pooled connection would still be running when the function is killed.
+        v.insert("DB_STATEMENT_TIMEOUT_MS".into(), "26000".into());
+        let e = ServiceConfig::from_map(&v).unwrap_err().to_string();
+        assert!(e.contains("DB_CONNECT_TIMEOUT_MS"), "{e}");
+        v.insert("DB_STATEMENT_TIMEOUT_MS".into(), "25000".into());
         v.insert("CACHE_FILL_WAIT_MS".into(), "28600".into());
         assert!(ServiceConfig::from_map(&v)
             .unwrap_err()
@@ -254,6 +260,21 @@ mod tests {
         let c = ServiceConfig::from_map(&vars(&BASE)).unwrap();
         assert_eq!(c.serving, ServingSettings::default());
         assert!(!c.serving.public_bypass, "bypass is opt-in");
+        assert_eq!(
+            c.serving.max_origin_loads, c.database.max_connections as usize,
+            "one origin permit per pooled connection: a load waits for a permit, within its deadline"
+        );
+        assert_eq!(
+            c.serving.reviews_auth,
+            ReviewsAuth::Jwt,
+            "writes need an identity by default"
+        );
+        let mut loose = vars(&BASE);
+        loose.insert("REVIEWS_AUTH".into(), "open".into());
+        assert!(ServiceConfig::from_map(&loose)
+            .unwrap_err()
+            .to_string()
+            .starts_with("REVIEWS_AUTH"));
     }
 
     #[test]

@@ -8,7 +8,8 @@ use sql_origin::{DatabaseSettings, DbTls, DbTlsMode};
 
 use crate::vars::Vars;
 use crate::{
-    ConfigError, MetricsSettings, ObjectSettings, RedisIam, RedisSettings, RestaurantOrigin, ServingSettings,
+    ConfigError, MetricsSettings, ObjectSettings, RedisIam, RedisSettings, RestaurantOrigin, ReviewsAuth,
+    ServingSettings,
 };
 
 /// `CACHE_*` and `REDIS_*` tunables over [`CacheSettings::default`].
@@ -116,6 +117,24 @@ pub(crate) fn serving_settings(
             1,
             86_400,
         )?),
+        reviews_auth: match v.text("REVIEWS_AUTH").map(|a| a.to_ascii_lowercase()).as_deref() {
+            None | Some("jwt") => ReviewsAuth::Jwt,
+            Some("iam") => ReviewsAuth::Iam,
+            Some("none") => ReviewsAuth::None,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "REVIEWS_AUTH",
+                    value: other.to_owned(),
+                    problem: "expected jwt, iam or none".into(),
+                })
+            }
+        },
+        reviews_per_author_per_minute: v.number(
+            "REVIEWS_PER_AUTHOR_PER_MINUTE",
+            u64::from(defaults.reviews_per_author_per_minute),
+            1,
+            100_000,
+        )? as u32,
         answer_reserve: v.millis("CACHE_ANSWER_RESERVE_MS", defaults.answer_reserve, 60_000)?,
         function_timeout: match v.text("FUNCTION_TIMEOUT_SECONDS") {
             None => None,

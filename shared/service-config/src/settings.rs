@@ -96,6 +96,24 @@ pub struct ServingSettings {
     /// `CACHE_NEGATIVE_TTL_SECONDS`: how long a result with no rows stays cached, for queries
     /// that do not say (never longer than the query's TTL).
     pub negative_ttl: Duration,
+    /// `REVIEWS_AUTH`: the identity a review needs.
+    pub reviews_auth: ReviewsAuth,
+    /// `REVIEWS_PER_AUTHOR_PER_MINUTE`: reviews one author may post a minute, across the fleet.
+    pub reviews_per_author_per_minute: u32,
+}
+
+/// Who may post reviews (`REVIEWS_AUTH`). Each write drops a summary for everyone, so by
+/// default a write needs an identity, and its author is that identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReviewsAuth {
+    /// A JWT the API's authorizer verified (Cognito or another issuer); the author is its
+    /// `cognito:username`, else its `sub`.
+    #[default]
+    Jwt,
+    /// A SigV4-signed caller; the author is its IAM ARN.
+    Iam,
+    /// Anyone, under the author the body names (local runs and the demo).
+    None,
 }
 
 impl Default for ServingSettings {
@@ -110,6 +128,8 @@ impl Default for ServingSettings {
                 burst: 100,
             },
             negative_ttl: Duration::from_secs(10),
+            reviews_auth: ReviewsAuth::Jwt,
+            reviews_per_author_per_minute: 10,
         }
     }
 }

@@ -115,6 +115,8 @@ pub struct Clients {
     pub(crate) origin_limit: cache_aside::RateLimit,
     /// TTL of negative results, unless their query sets one.
     pub(crate) negative_ttl: std::time::Duration,
+    /// Reviews one author may post, across the fleet.
+    pub(crate) author_limit: cache_aside::RateLimit,
     /// The last health probes and when they were taken.
     pub(crate) last_health: std::sync::Mutex<Option<(std::time::Instant, crate::Health)>>,
 }
@@ -192,6 +194,7 @@ impl Clients {
             answer_reserve: config.serving.answer_reserve,
             origin_limit: config.serving.origin_limit,
             negative_ttl: config.serving.negative_ttl,
+            author_limit: cache_aside::RateLimit::per_minute(config.serving.reviews_per_author_per_minute),
             last_health: std::sync::Mutex::new(None),
         })
     }

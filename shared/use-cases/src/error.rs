@@ -38,7 +38,7 @@ pub enum UseCaseError {
     },
     /// The DynamoDB restaurant table failed and nothing usable was cached.
     #[error(transparent)]
-    Table(#[from] TableError),
+    Table(TableError),
     /// Redis had to work (an invalidation) and did not.
     #[error(transparent)]
     Cache(#[from] CacheError),
@@ -49,6 +49,15 @@ pub enum UseCaseError {
         /// The review as stored.
         review: serde_json::Value,
     },
+    /// The idempotency key was used before for another restaurant or another review.
+    #[error("the idempotency key was used for another request")]
+    IdempotencyKeyReused,
+    /// The writer's budget of writes is spent; retry after `retry_after`.
+    #[error("too many writes; retry in {retry_after:?}")]
+    RateLimited {
+        /// When the budget allows a write again.
+        retry_after: std::time::Duration,
+    },
     /// No object store is configured.
     #[error("objects are not configured")]
     ObjectsNotConfigured,
@@ -58,4 +67,13 @@ pub enum UseCaseError {
     /// A bug: data this service wrote or configured is not what it expects.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl From<TableError> for UseCaseError {
+    fn from(e: TableError) -> Self {
+        match e {
+            TableError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
+            other => Self::Table(other),
+        }
+    }
 }

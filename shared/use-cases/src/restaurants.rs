@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use cache_aside::{CacheState, Lookup, Read, ReadMode};
-use dynamo_origin::{NewReview, RestaurantTable, TableError};
+use cache_aside::{Admission, CacheState, Lookup, Read, ReadMode};
+use dynamo_origin::{NewReview, RequestKey, RestaurantTable, TableError};
 use query_catalog::{NamedQuery, ParamValue, ResolvedParams};
 use serde_json::{Map, Value};
 
@@ -25,16 +25,58 @@ pub const ADD_REVIEW_STATEMENT: &str = "add_review";
 /// The fields a review may have.
 pub const REVIEW_FIELDS: [&str; 3] = ["author", "rating", "body"];
 
+/// Who writes a review, under which idempotency key, and by when it must be answered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReviewWrite<'a> {
+    /// The author from the caller's verified identity; it replaces any author the body names.
+    /// `None`: the body names the author (no identity required).
+    pub author: Option<&'a str>,
+    /// The client's `Idempotency-Key`.
+    pub idempotency_key: Option<&'a str>,
+    /// The invocation's deadline.
+    pub deadline: Option<tokio::time::Instant>,
+}
+
 /// A stored review and the summary read right after it.
 #[derive(Debug)]
 pub struct ReviewAdded {
     /// The review as stored (what the statement RETURNs).
     pub review: Value,
-    /// The restaurant's summary after the write.
-    pub summary: Lookup<Value>,
+    /// The restaurant's summary after the write; `None` when it could not be reloaded within
+    /// the deadline (the next read loads it).
+    pub summary: Option<Lookup<Value>>,
     /// False when the restaurant's summaries could not be invalidated (Redis trouble); the
     /// summary above was then reloaded over the cached one instead.
     pub summary_invalidated: bool,
+    /// Whether `summary` was read after the write (it includes the review).
+    pub summary_fresh: bool,
+}
+
+/// A digest of what a review request asks for (the restaurant and the review, as resolved):
+/// stored with its idempotency key, so a retry is told apart from another request reusing it.
+fn request_digest(params: &ResolvedParams) -> String {
+    use sha2::Digest as _;
+    let asked: Vec<(&str, &ParamValue)> = params
+        .as_map()
+        .into_iter()
+        .filter(|(name, _)| !matches!(*name, "request_id" | "request_digest"))
+        .collect();
+    let canonical = serde_json::to_string(&asked).unwrap_or_default();
+    hex::encode(sha2::Sha256::digest(canonical.as_bytes()))
+}
+
+/// The stored `row`, unless the key it was stored under was first used for another request
+/// (its digest differs; rows stored before digests were kept have none and are taken as the
+/// same). The digest is not part of the answer.
+fn same_request(mut row: Value, digest: Option<&str>) -> Result<Value, UseCaseError> {
+    let stored = row
+        .as_object_mut()
+        .and_then(|r| r.remove("request_digest"))
+        .and_then(|d| d.as_str().map(str::to_owned));
+    match (stored, digest) {
+        (Some(stored), Some(digest)) if stored != digest => Err(UseCaseError::IdempotencyKeyReused),
+        _ => Ok(row),
+    }
 }
 
 /// The first row of `rows` (a JSON array), or `None` when it is empty.
@@ -151,54 +193,101 @@ impl Clients {
     /// Stores `review` for restaurant `name` (once per `idempotency_key`), then makes sure the
     /// next read of its summary includes it: the restaurant's summary scope is invalidated
     /// (O(1), fencing any fill that started before the write; retried), else the summary is
-    /// reloaded over the cached one. When neither reaches Redis the review stays stored and
-    /// the answer says the cached summary may be stale; the old summary is never re-cached.
+    /// reloaded over the cached one. Both are bounded by `deadline`.
+    ///
+    /// Once the review is stored the answer says so, whatever happens to the summary: a failed
+    /// reload leaves `summary` empty (`summary_fresh: false`), never an error that reads as
+    /// "not stored" and invites the client to post again. Only when neither the invalidation
+    /// nor the reload reached Redis is the answer [`UseCaseError::SummaryMayBeStale`] (which
+    /// carries the stored review). A key used before for another restaurant or review is
+    /// refused ([`UseCaseError::IdempotencyKeyReused`]).
     pub async fn add_review(
         &self,
         name: &str,
         review: &Map<String, Value>,
-        idempotency_key: Option<&str>,
-        deadline: Option<tokio::time::Instant>,
+        write: ReviewWrite<'_>,
     ) -> Result<ReviewAdded, UseCaseError> {
+        let ReviewWrite {
+            author,
+            idempotency_key,
+            deadline,
+        } = write;
         let statement = self
             .catalog
             .statement(ADD_REVIEW_STATEMENT)
             .ok_or_else(|| UseCaseError::UnknownQuery(ADD_REVIEW_STATEMENT.to_owned()))?;
         let mut given = review_params(name, review)?;
+        if let Some(author) = author {
+            given.retain(|(field, _)| field != "author");
+            given.push(("author".to_owned(), author.to_owned()));
+        }
         if let Some(key) = idempotency_key {
             given.push(("request_id".to_owned(), key.to_owned()));
         }
-        let params = ResolvedParams::resolve(
-            &statement.params,
-            given.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )
-        .map_err(|mut e| {
-            if e.param == "request_id" {
-                e.param = "Idempotency-Key".into();
-            }
-            e
-        })?;
+        let resolve = |given: &[(String, String)]| {
+            ResolvedParams::resolve(
+                &statement.params,
+                given.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .map_err(|mut e| {
+                if e.param == "request_id" {
+                    e.param = "Idempotency-Key".into();
+                }
+                e
+            })
+        };
+        let mut params = resolve(&given)?;
+        let writer = match params.as_map().get("author") {
+            Some(ParamValue::Text(author)) => author.clone(),
+            _ => String::new(),
+        };
+        if let Admission::Refused { retry_after } = self
+            .cache
+            .take_token(&format!("reviews:author:{writer}"), self.author_limit)
+            .await
+        {
+            return Err(UseCaseError::RateLimited { retry_after });
+        }
+        let digest = idempotency_key.map(|_| request_digest(&params));
+        if let Some(digest) = &digest {
+            given.push(("request_digest".to_owned(), digest.clone()));
+            params = resolve(&given)?;
+        }
         let stored = match &self.restaurant_table {
-            Some(table) => self.store_review_in_table(table, name, &params, deadline).await?,
+            Some(table) => {
+                self.store_review_in_table(table, name, &params, digest.as_deref(), deadline)
+                    .await?
+            }
             None => {
                 let inserted = self
                     .within_budget(self.due(deadline), None, self.fetch_rows(statement, &params))
                     .await?;
                 first_row(inserted.rows.get())?
+                    .map(|row| same_request(row, digest.as_deref()))
+                    .transpose()?
             }
         }
         .ok_or_else(|| UseCaseError::RestaurantNotFound(name.to_owned()))?;
-        let invalidated = self.invalidate_summary(name).await;
+        let invalidated = self.invalidate_summary(name, self.due(deadline)).await;
         let mode = if invalidated {
             ReadMode::Cached
         } else {
             ReadMode::Refresh
         };
-        let summary = self
+        let summary = match self
             .summary_within(name, Read::until(mode, deadline), false)
-            .await?;
-        let stored_in_cache = matches!(summary.state, CacheState::Miss | CacheState::Hit);
-        if !invalidated && !stored_in_cache {
+            .await
+        {
+            Ok(summary) => Some(summary),
+            Err(e) => {
+                tracing::warn!(error = %e, restaurant = name, "review stored; its summary could not be reloaded");
+                None
+            }
+        };
+        let summary_fresh = summary
+            .as_ref()
+            .is_some_and(|s| matches!(s.state, CacheState::Miss | CacheState::Hit));
+        if !invalidated && !summary_fresh {
             tracing::error!(
                 restaurant = name,
                 "review stored; its cached summary could be neither invalidated nor replaced"
@@ -209,6 +298,7 @@ impl Clients {
             review: stored,
             summary,
             summary_invalidated: invalidated,
+            summary_fresh,
         })
     }
 
@@ -218,6 +308,7 @@ impl Clients {
         table: &RestaurantTable,
         name: &str,
         params: &ResolvedParams,
+        digest: Option<&str>,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Option<Value>, UseCaseError> {
         let values = params.as_map();
@@ -240,25 +331,31 @@ impl Clients {
             rating,
             body: text("body")?,
         };
-        let request_key = text("request_id").ok().filter(|k| !k.is_empty());
+        let request = text("request_id")
+            .ok()
+            .filter(|k| !k.is_empty())
+            .zip(digest)
+            .map(|(key, digest)| RequestKey { key, digest });
         Ok(self
-            .within_budget(
-                self.due(deadline),
-                None,
-                table.add_review(name, review, request_key),
-            )
+            .within_budget(self.due(deadline), None, table.add_review(name, review, request))
             .await?)
     }
 
-    /// Drops restaurant `name`'s cached summaries; three tries, a short pause between them.
-    async fn invalidate_summary(&self, name: &str) -> bool {
+    /// Drops restaurant `name`'s cached summaries; three tries, a short pause between them,
+    /// none started past `due`.
+    async fn invalidate_summary(&self, name: &str, due: Option<tokio::time::Instant>) -> bool {
         for attempt in 1..=INVALIDATION_TRIES {
+            if due.is_some_and(|due| tokio::time::Instant::now() >= due) {
+                break;
+            }
             match self.invalidation().restaurant(name).await {
                 Ok(_) => return true,
                 Err(e) => {
                     tracing::warn!(error = %e, restaurant = name, attempt, "summary invalidation failed");
                     if attempt < INVALIDATION_TRIES {
-                        tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                        let pause =
+                            tokio::time::Instant::now() + Duration::from_millis(50 * u64::from(attempt));
+                        tokio::time::sleep_until(due.map_or(pause, |due| pause.min(due))).await;
                     }
                 }
             }

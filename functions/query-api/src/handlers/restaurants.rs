@@ -4,7 +4,6 @@ use std::time::Instant;
 
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use use_cases::Clients;
 
 use crate::http::{deadline, iso8601, json_response, millis, with_cache_state};
 use crate::{ApiError, App};
@@ -31,11 +30,10 @@ pub(crate) async fn summary(app: &App, name: &str, req: &Request) -> Result<Resp
 }
 
 /// Stores a review (JSON `{author, rating, body}`) and answers with the summary after it.
-pub(crate) async fn add_review(
-    clients: &Clients,
-    name: &str,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn add_review(app: &App, name: &str, req: &Request) -> Result<Response<Body>, ApiError> {
+    let author =
+        crate::identity::author(req, app.reviews_auth()).map_err(|()| ApiError::unauthenticated())?;
+    let clients = app.clients();
     let review: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(req.body().as_ref())
         .map_err(|e| ApiError::bad_body(&format!("expected a JSON object {{author, rating, body}}: {e}")))?;
     let idempotency_key = req
@@ -46,14 +44,18 @@ pub(crate) async fn add_review(
                 .map_err(|_| ApiError::bad_parameter("Idempotency-Key", "must be visible ASCII"))
         })
         .transpose()?;
-    let added = clients
-        .add_review(name, &review, idempotency_key, deadline(req))
-        .await?;
+    let write = use_cases::ReviewWrite {
+        author: author.as_deref(),
+        idempotency_key,
+        deadline: deadline(req),
+    };
+    let added = clients.add_review(name, &review, write).await?;
     let body = json!({
         "review": added.review,
-        "summary": added.summary.value,
-        "cache": added.summary.state.as_str(),
+        "summary": added.summary.as_ref().map(|s| &s.value),
+        "cache": added.summary.as_ref().map(|s| s.state.as_str()),
         "summary_invalidated": added.summary_invalidated,
+        "summary_fresh": added.summary_fresh,
     });
     Ok(json_response(201, body.to_string()))
 }

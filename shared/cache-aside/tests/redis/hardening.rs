@@ -285,3 +285,65 @@ async fn objects_too_large_to_serve_are_remembered_by_size() {
         (ObjectState::TooLarge { size: 9_000_000 }, CacheState::Hit)
     );
 }
+
+#[tokio::test]
+async fn an_object_fence_starts_at_the_clock_so_an_expired_one_never_repeats_a_value() {
+    let redis = RedisServer::start();
+    let cache = cache(&redis);
+    let before_us = cache_aside::unix_now_ms() * 1000;
+    cache.drop_object("fenced.txt").await.unwrap();
+    let mut conn = raw(&redis).await;
+    let fence: u64 = redis::cmd("GET")
+        .arg(cache.key_space().object_fence_key("fenced.txt"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        fence > before_us,
+        "a new fence starts above every value an expired one had: {fence}"
+    );
+}
+
+#[tokio::test]
+async fn a_bulk_write_that_read_a_fence_before_a_drop_is_refused() {
+    let redis = RedisServer::start();
+    let cache = cache(&redis);
+    let budget = Duration::from_secs(2);
+    let fences = cache.object_fences(&["a.txt", "b.txt"], budget).await.unwrap();
+    // A newer change of a.txt reached the invalidator after the writer read the fences.
+    cache.drop_object("a.txt").await.unwrap();
+    let put = |key: &str, fence: &str| {
+        (
+            key.to_owned(),
+            CachedObject {
+                bytes: b"bulk".to_vec(),
+                content_type: "text/plain".into(),
+            },
+            fence.to_owned(),
+        )
+    };
+    let written = cache
+        .put_objects(
+            &[put("a.txt", &fences[0]), put("b.txt", &fences[1])],
+            Duration::from_secs(60),
+            budget,
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, 1, "only the object no drop touched");
+    let never = || async { Ok::<_, Infallible>(ObjectState::Missing) };
+    let a = cache
+        .get_or_load_object("a.txt", policy(), ReadMode::Cached, never)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.state,
+        CacheState::Miss,
+        "a.txt was not re-cached with the old bytes"
+    );
+    let b = cache
+        .get_or_load_object("b.txt", policy(), ReadMode::Cached, never)
+        .await
+        .unwrap();
+    assert_eq!((b.state, b.object), (CacheState::Hit, object(b"bulk")));
+}

@@ -1,0 +1,230 @@
+//! Least-privilege login roles: one that reads (the catalog's queries) and one that writes
+//! (the service's statements), created or updated by the one function allowed to change
+//! schemas, with the passwords their secrets hold.
+//!
+//! Identifiers are quoted by the server (`format('%I')` on PostgreSQL) or checked to be plain
+//! (MySQL); passwords only ever travel as bind parameters to the server's own quoting
+//! (`format('%L')`, `QUOTE(?)`), never into SQL text built here.
+
+use sqlx::Row;
+
+use crate::error::classify;
+use crate::{Database, DbError, Pool};
+
+/// A login and its password, as a role's secret holds them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RoleLogin {
+    /// The role (PostgreSQL) or user (MySQL) name.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for RoleLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleLogin")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What one role may do: privileges (constants of this service, such as `SELECT` or
+/// `UPDATE (request_id)`) on tables. Tables the database does not have are skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleGrants {
+    /// `(table, privileges)` pairs.
+    pub tables: Vec<(String, &'static str)>,
+    /// Whether the role may call the schema's functions (the catalog's slow query is one).
+    pub functions: bool,
+}
+
+/// What [`Database::ensure_role`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RoleReport {
+    /// The role.
+    pub role: String,
+    /// Whether it was created now (else its password was set again).
+    pub created: bool,
+    /// Tables it was granted privileges on.
+    pub tables: Vec<String>,
+}
+
+/// A MySQL user name this service creates: letters, digits and `_`, as the template's
+/// secrets name them (so it can be quoted without the server's help).
+fn plain_identifier(name: &str) -> Result<&str, DbError> {
+    let plain =
+        !name.is_empty() && name.len() <= 32 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        Ok(name)
+    } else {
+        Err(DbError::Other(
+            "a role name must be 1-32 letters, digits or _".into(),
+        ))
+    }
+}
+
+impl Database {
+    /// Creates the login `login` (or sets its password again) and grants it `grants`, on
+    /// the tables that exist. Run with an administrator's connection.
+    pub async fn ensure_role(&self, login: &RoleLogin, grants: &RoleGrants) -> Result<RoleReport, DbError> {
+        match self.pool() {
+            Pool::Postgres(pool) => postgres_role(&pool, login, grants).await,
+            Pool::MySql(pool) => mysql_role(&pool, login, grants).await,
+        }
+        .map_err(classify)
+    }
+}
+
+async fn postgres_role(
+    pool: &sqlx::PgPool,
+    login: &RoleLogin,
+    grants: &RoleGrants,
+) -> Result<RoleReport, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+        .bind(&login.username)
+        .fetch_one(pool)
+        .await?;
+    let verb = if exists { "ALTER" } else { "CREATE" };
+    let statement: String = sqlx::query_scalar(&format!(
+        "SELECT format('{verb} ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', $1::text, $2::text)"
+    ))
+    .bind(&login.username)
+    .bind(&login.password)
+    .fetch_one(pool)
+    .await?;
+    sqlx::raw_sql(&statement).execute(pool).await?;
+    let mut granted = Vec::new();
+    let usage: String = sqlx::query_scalar("SELECT format('GRANT USAGE ON SCHEMA public TO %I', $1::text)")
+        .bind(&login.username)
+        .fetch_one(pool)
+        .await?;
+    sqlx::raw_sql(&usage).execute(pool).await?;
+    for (table, privileges) in &grants.tables {
+        let present: bool =
+            sqlx::query_scalar("SELECT to_regclass(format('public.%I', $1::text)) IS NOT NULL")
+                .bind(table)
+                .fetch_one(pool)
+                .await?;
+        if !present {
+            continue;
+        }
+        let grant: String = sqlx::query_scalar(&format!(
+            "SELECT format('GRANT {privileges} ON public.%I TO %I', $1::text, $2::text)"
+        ))
+        .bind(table)
+        .bind(&login.username)
+        .fetch_one(pool)
+        .await?;
+        sqlx::raw_sql(&grant).execute(pool).await?;
+        if privileges.contains("INSERT") {
+            // The sequences behind the table's serial columns, which an INSERT advances.
+            let sequences: Vec<String> = sqlx::query_scalar(
+                "SELECT s.relname::text FROM pg_class s JOIN pg_depend d ON d.objid = s.oid \
+                 JOIN pg_class t ON t.oid = d.refobjid \
+                 WHERE s.relkind = 'S' AND t.relname = $1 AND t.relnamespace = 'public'::regnamespace",
+            )
+            .bind(table)
+            .fetch_all(pool)
+            .await?;
+            for sequence in sequences {
+                let grant: String = sqlx::query_scalar(
+                    "SELECT format('GRANT USAGE ON SEQUENCE public.%I TO %I', $1::text, $2::text)",
+                )
+                .bind(&sequence)
+                .bind(&login.username)
+                .fetch_one(pool)
+                .await?;
+                sqlx::raw_sql(&grant).execute(pool).await?;
+            }
+        }
+        granted.push(table.clone());
+    }
+    if grants.functions {
+        let grant: String = sqlx::query_scalar(
+            "SELECT format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO %I', $1::text)",
+        )
+        .bind(&login.username)
+        .fetch_one(pool)
+        .await?;
+        sqlx::raw_sql(&grant).execute(pool).await?;
+    }
+    Ok(RoleReport {
+        role: login.username.clone(),
+        created: !exists,
+        tables: granted,
+    })
+}
+
+async fn mysql_role(
+    pool: &sqlx::MySqlPool,
+    login: &RoleLogin,
+    grants: &RoleGrants,
+) -> Result<RoleReport, sqlx::Error> {
+    let user = plain_identifier(&login.username).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM mysql.user WHERE user = ? AND host = '%')")
+            .bind(user)
+            .fetch_one(pool)
+            .await?;
+    let password: String = sqlx::query_scalar("SELECT QUOTE(?)")
+        .bind(&login.password)
+        .fetch_one(pool)
+        .await?;
+    sqlx::raw_sql(&format!(
+        "CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY {password}"
+    ))
+    .execute(pool)
+    .await?;
+    sqlx::raw_sql(&format!("ALTER USER '{user}'@'%' IDENTIFIED BY {password}"))
+        .execute(pool)
+        .await?;
+    let mut granted = Vec::new();
+    for (table, privileges) in &grants.tables {
+        let present = sqlx::query(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+        )
+        .bind(table)
+        .fetch_optional(pool)
+        .await?
+        .is_some();
+        if !present {
+            continue;
+        }
+        let table = plain_identifier(table).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let schema: String = sqlx::query("SELECT DATABASE()")
+            .fetch_one(pool)
+            .await?
+            .try_get(0)?;
+        let schema = plain_identifier(&schema).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        sqlx::raw_sql(&format!(
+            "GRANT {privileges} ON `{schema}`.`{table}` TO '{user}'@'%'"
+        ))
+        .execute(pool)
+        .await?;
+        granted.push(table.to_owned());
+    }
+    Ok(RoleReport {
+        role: user.to_owned(),
+        created: !exists,
+        tables: granted,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_names_are_quoted_here_and_passwords_never_print() {
+        assert!(plain_identifier("cache_query").is_ok());
+        for bad in ["", "a'b", "a`b", "a b", "a-b", &"x".repeat(33)] {
+            assert!(plain_identifier(bad).is_err(), "{bad:?}");
+        }
+        let login = RoleLogin {
+            username: "cache_query".into(),
+            password: "hunter2-secret".into(),
+        };
+        assert!(!format!("{login:?}").contains("hunter2"));
+    }
+}
