@@ -148,6 +148,18 @@ def with_defaults(node, cfn, parameters=None):
     return walk(node)
 
 
+def str_nodes(node):
+    """Every dict and list inside `node` (to look for one intrinsic anywhere in it)."""
+    found = [node]
+    if isinstance(node, dict):
+        for v in node.values():
+            found.extend(str_nodes(v))
+    elif isinstance(node, list):
+        for v in node:
+            found.extend(str_nodes(v))
+    return found
+
+
 def findings(source):
     """Every violated property of a SAM template, as readable sentences (empty when secure)."""
     problems = []
@@ -361,6 +373,20 @@ def findings(source):
     if with_defaults({"v": api_env.get("REVIEWS_AUTH")}, cfn)["v"] not in ("jwt", {"Ref": "ReviewsAuth"}):
         problems.append("the query API is not told to require an identity for reviews")
 
+    # Least privilege in the database: the master login is the ingester's alone; the query
+    # API reads and writes with the two role secrets.
+    master = {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
+    for name, function in of_type(cfn, "AWS::Lambda::Function").items():
+        uses_master = master in str_nodes(function["Properties"].get("Environment", {}))
+        role = resources.get(function["Properties"]["Role"]["Fn::GetAtt"][0], {})
+        reads_master = master in str_nodes(role.get("Properties", {}).get("Policies", []))
+        if (uses_master or reads_master) and not name.startswith("IngesterFunction"):
+            problems.append(f"{name}: uses the database master secret")
+    api_env = resources["QueryApiFunction"]["Properties"].get("Environment", {}).get("Variables", {})
+    for var, secret in (("DB_SECRET_ID", "QueryDbRoleSecret"), ("DB_WRITE_SECRET_ID", "WriteDbRoleSecret")):
+        if api_env.get(var) != {"Ref": secret}:
+            problems.append(f"QueryApiFunction: {var} is not the {secret} role login")
+
     for output in REQUIRED_OUTPUTS:
         if output not in cfn.get("Outputs", {}):
             problems.append(f"output {output} missing")
@@ -428,6 +454,17 @@ WEAKENINGS = [
     ),
     ("Resources/QueryApiFunction/Properties/Events/Admin/Properties/Auth", DELETE, "without IAM"),
     ("Parameters/ReviewsAuth/Default", "none", "POST reviews without an authorizer"),
+    (
+        "Resources/QueryApiFunction/Properties/Environment/Variables/DB_SECRET_ID",
+        {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]},
+        "uses the database master secret",
+    ),
+    (
+        "Resources/QueryApiFunction/Properties/Policies/0/Statement/0/Resource/1",
+        {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]},
+        "uses the database master secret",
+    ),
+    ("Resources/QueryApiFunction/Properties/Environment/Variables/DB_WRITE_SECRET_ID", DELETE, "role login"),
     (
         "Resources/HttpApi/Properties/DefinitionBody/paths/~1restaurants~1{name}~1reviews/post/security",
         [],

@@ -15,6 +15,7 @@ mod pages;
 mod query_api;
 mod restaurants;
 mod restaurants_dynamodb;
+mod roles;
 mod secrets;
 mod secure_redis;
 mod support;

@@ -7,7 +7,12 @@
 //! {"dataset": "demo"}
 //! {"dataset": "restaurants"}
 //! {"warm": ["query-name", ...]}
+//! {"roles": true}
 //! ```
+//!
+//! With the roles' secrets configured (`DB_QUERY_ROLE_SECRET_ID`, `DB_WRITE_ROLE_SECRET_ID`),
+//! `{"roles": true}` and every dataset load create the least-privilege reading and writing
+//! roles the other functions log in as.
 
 mod datasets;
 mod objects;
@@ -23,7 +28,7 @@ pub use objects::{object_content, ObjectsJob};
 pub use restaurants::{sample_restaurants, sample_reviews, RESTAURANTS_DATASET};
 
 /// What the function accepts, quoted in every refusal.
-pub const ACCEPTED: &str = r#"accepted payloads: {"objects": {"count": N, "min_bytes": N, "max_bytes": N, "prefix": "name"}}, {"dataset": "articles", "rows": N, "databases": ["main", ...]}, {"dataset": "demo", "databases": ["main"]}, {"dataset": "restaurants"} (the DynamoDB table), {"warm": ["query-name", ...]}"#;
+pub const ACCEPTED: &str = r#"accepted payloads: {"objects": {"count": N, "min_bytes": N, "max_bytes": N, "prefix": "name"}}, {"dataset": "articles", "rows": N, "databases": ["main", ...]}, {"dataset": "demo", "databases": ["main"]}, {"dataset": "restaurants"} (the DynamoDB table), {"warm": ["query-name", ...]}, {"roles": true}"#;
 
 /// Why a payload was not carried out (entirely or in part).
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +52,20 @@ struct Payload {
     rows: Option<u32>,
     databases: Option<Vec<String>>,
     warm: Option<Vec<String>>,
+    #[serde(default)]
+    roles: bool,
+}
+
+impl Ingester {
+    /// Creates the least-privilege database roles (see `use_cases::Clients::ensure_database_roles`).
+    async fn roles(&self) -> Result<Value, IngestError> {
+        self.clients.ensure_database_roles().await.map_err(|e| match e {
+            use_cases::UseCaseError::RolesNotConfigured => IngestError::NotConfigured(
+                "database roles (DB_QUERY_ROLE_SECRET_ID, DB_WRITE_ROLE_SECRET_ID)",
+            ),
+            other => IngestError::Partial(format!("creating the database roles failed: {other}")),
+        })
+    }
 }
 
 /// The clients of one instance.
@@ -77,6 +96,12 @@ impl Ingester {
         let payload: Payload =
             serde_json::from_value(event).map_err(|e| IngestError::Payload(format!("{e}; {ACCEPTED}")))?;
         let dataset_options = payload.rows.is_some() || payload.databases.is_some();
+        if payload.roles {
+            if payload.objects.is_some() || payload.dataset.is_some() || payload.warm.is_some() || dataset_options {
+                return Err(IngestError::Payload(format!("roles goes alone; {ACCEPTED}")));
+            }
+            return self.roles().await;
+        }
         match payload {
             Payload {
                 objects: Some(job),
@@ -96,9 +121,15 @@ impl Ingester {
                 warm: None,
                 rows,
                 databases,
+                ..
             } => {
                 let job = DatasetJob::new(&name, rows, databases)?;
-                datasets::run(&self.clients, &job, self.invalidator_arn.as_deref()).await
+                let mut report = datasets::run(&self.clients, &job, self.invalidator_arn.as_deref()).await?;
+                // The tables exist now: the roles can be granted on them.
+                if self.clients.creates_database_roles() {
+                    report["roles"] = self.roles().await?["roles"].take();
+                }
+                Ok(report)
             }
             Payload {
                 objects: None,

@@ -293,6 +293,7 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::SummaryMayBeStale { review } => Self::summary_may_be_stale(&review),
             UseCaseError::ObjectStore(e) => Self::object_store(e),
             UseCaseError::Internal(detail) => Self::internal(&detail),
+            e @ UseCaseError::RolesNotConfigured => Self::internal(&e),
         }
     }
 }

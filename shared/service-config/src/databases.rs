@@ -95,14 +95,36 @@ pub(crate) fn databases(
     vars: &HashMap<String, String>,
     require_main: bool,
 ) -> Result<Vec<(String, DatabaseSource)>, ConfigError> {
+    let found = sources(vars, "DATABASE_URL", "DB_SECRET_ID")?;
+    if require_main && !found.iter().any(|(n, _)| n == MAIN_DATABASE) {
+        return Err(ConfigError::Missing {
+            name: "DATABASE_URL",
+            hint: "set it to postgres://user:password@host:port/db (or DB_SECRET_ID to a secret)",
+        });
+    }
+    Ok(found)
+}
+
+/// Collects `DATABASE_WRITE_URL[_<NAME>]` and `DB_WRITE_SECRET_ID[_<NAME>]`: the logins the
+/// service's statements (writes) use, where they differ from the reading ones.
+pub(crate) fn write_databases(vars: &HashMap<String, String>) -> Result<Vec<(String, DatabaseSource)>, ConfigError> {
+    sources(vars, "DATABASE_WRITE_URL", "DB_WRITE_SECRET_ID")
+}
+
+/// `<url_base>[_<NAME>]` and `<secret_base>[_<NAME>]`, by database name.
+fn sources(
+    vars: &HashMap<String, String>,
+    url_base: &str,
+    secret_base: &'static str,
+) -> Result<Vec<(String, DatabaseSource)>, ConfigError> {
     let mut found: Vec<(String, DatabaseSource)> = Vec::new();
     let mut names: Vec<&String> = vars.keys().collect();
     names.sort();
     for var in names {
         let value = vars[var].trim();
-        let (name, source) = if let Some(rest) = var.strip_prefix("DATABASE_URL") {
+        let (name, source) = if let Some(rest) = var.strip_prefix(url_base) {
             (rest, DatabaseSource::Url(value.to_owned()))
-        } else if let Some(rest) = var.strip_prefix("DB_SECRET_ID") {
+        } else if let Some(rest) = var.strip_prefix(secret_base) {
             (
                 rest,
                 DatabaseSource::Secret {
@@ -125,7 +147,7 @@ pub(crate) fn databases(
         };
         if found.iter().any(|(n, _)| *n == name) {
             return Err(ConfigError::Invalid {
-                name: "DB_SECRET_ID",
+                name: secret_base,
                 value: name,
                 problem: "this database has both a URL and a secret; set only one".into(),
             });
@@ -133,11 +155,5 @@ pub(crate) fn databases(
         found.push((name, source));
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
-    if require_main && !found.iter().any(|(n, _)| n == MAIN_DATABASE) {
-        return Err(ConfigError::Missing {
-            name: "DATABASE_URL",
-            hint: "set it to postgres://user:password@host:port/db (or DB_SECRET_ID to a secret)",
-        });
-    }
     Ok(found)
 }

@@ -13,6 +13,7 @@ mod vars;
 mod warnings;
 
 pub use databases::{database_variable, DatabaseSource, DbEndpoint};
+
 pub use logging::init_logging;
 pub use parse::DEFAULT_INVALIDATION_SETTLE;
 pub use settings::{
@@ -57,6 +58,16 @@ pub enum ConfigError {
     Cache(#[from] cache_aside::CacheError),
 }
 
+/// The secrets of the two least-privilege database roles (JSON with `username` and
+/// `password`, as the template generates them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseRoleSecrets {
+    /// The role the catalog's queries read with.
+    pub query: String,
+    /// The role the service's statements write with.
+    pub write: String,
+}
+
 /// Everything a function needs to build its clients.
 #[derive(Clone, PartialEq)]
 pub struct ServiceConfig {
@@ -65,6 +76,12 @@ pub struct ServiceConfig {
     /// Databases by catalog name: `main` from `DATABASE_URL` / `DB_SECRET_ID`, others from
     /// `DATABASE_URL_<NAME>` / `DB_SECRET_ID_<NAME>`.
     pub databases: Vec<(String, DatabaseSource)>,
+    /// Logins for the service's statements (writes), by database: `DATABASE_WRITE_URL[_<NAME>]`
+    /// or `DB_WRITE_SECRET_ID[_<NAME>]`. A database without one writes with its reading login.
+    pub write_databases: Vec<(String, DatabaseSource)>,
+    /// `DB_QUERY_ROLE_SECRET_ID` and `DB_WRITE_ROLE_SECRET_ID`: the secrets of the reading and
+    /// writing roles the ingester creates (it alone; the other functions log in as them).
+    pub database_roles: Option<DatabaseRoleSecrets>,
     /// Object cache settings.
     pub objects: ObjectSettings,
     /// Where restaurants and reviews live (`RESTAURANT_ORIGIN`, `RESTAURANTS_TABLE`).
@@ -94,6 +111,8 @@ impl std::fmt::Debug for ServiceConfig {
         f.debug_struct("ServiceConfig")
             .field("redis", &self.redis)
             .field("databases", &self.databases)
+            .field("write_databases", &self.write_databases)
+            .field("database_roles", &self.database_roles)
             .field("objects", &self.objects)
             .field("restaurants", &self.restaurants)
             .field("aws", &self.aws)
@@ -140,6 +159,17 @@ impl ServiceConfig {
         Ok(Self {
             redis: redis_settings(&v)?,
             databases: databases::databases(vars, require_database)?,
+            write_databases: databases::write_databases(vars)?,
+            database_roles: match (v.text("DB_QUERY_ROLE_SECRET_ID"), v.text("DB_WRITE_ROLE_SECRET_ID")) {
+                (Some(query), Some(write)) => Some(DatabaseRoleSecrets { query, write }),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::Missing {
+                        name: "DB_QUERY_ROLE_SECRET_ID",
+                        hint: "set both DB_QUERY_ROLE_SECRET_ID and DB_WRITE_ROLE_SECRET_ID, or neither",
+                    })
+                }
+            },
             objects: object_settings(&v)?,
             restaurants: restaurant_origin(&v)?,
             aws: aws_clients::AwsSettings {

@@ -9,8 +9,12 @@ use aws_clients::{
 use cache_aside::{Cache, CacheError, ConnectionCredentials, ObjectPolicy, RedisTarget, RotatingCredentials};
 use dynamo_origin::RestaurantTable;
 use query_catalog::{Catalog, CatalogError, PlaceholderStyle};
-use service_config::{DatabaseSource, DbEndpoint, ObjectSettings, RestaurantOrigin, ServiceConfig};
-use sql_origin::{CredentialSource, CredentialsFuture, Database, Databases, DbCredentials, DbError, Engine};
+use service_config::{
+    DatabaseRoleSecrets, DatabaseSource, DbEndpoint, ObjectSettings, RestaurantOrigin, ServiceConfig,
+};
+use sql_origin::{
+    CredentialSource, CredentialsFuture, Database, Databases, DbCredentials, DbError, Engine, RoleLogin,
+};
 
 /// Why the function cannot start. Messages name the setting, never a secret value.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +28,9 @@ pub enum StartupError {
     /// The Redis AUTH token cannot be read from its secret.
     #[error("the Redis AUTH token cannot be read: {0}")]
     RedisAuth(#[source] SecretError),
+    /// A database role's secret cannot be read.
+    #[error("a database role's secret cannot be read: {0}")]
+    RoleSecret(#[source] SecretError),
     /// IAM authentication to ElastiCache cannot be set up.
     #[error("ElastiCache IAM authentication: {0}")]
     RedisIam(#[source] TokenError),
@@ -99,6 +106,11 @@ pub struct Clients {
     pub catalog: Catalog,
     /// The configured databases.
     pub databases: Databases,
+    /// Logins for the service's statements, where they differ from `databases`'.
+    pub(crate) writers: Databases,
+    /// The least-privilege roles' logins (the reading one, the writing one), when this
+    /// function creates them (the ingester).
+    pub(crate) role_logins: Option<(RoleLogin, RoleLogin)>,
     /// The DynamoDB restaurant table, when restaurants live there rather than in SQL.
     pub restaurant_table: Option<RestaurantTable>,
     /// S3 objects, when a bucket is configured.
@@ -130,9 +142,11 @@ impl Clients {
         let needs_aws = config.objects.bucket.is_some()
             || config.restaurants != RestaurantOrigin::Sql
             || needs_aws_for_redis(config)
+            || config.database_roles.is_some()
             || config
                 .databases
                 .iter()
+                .chain(&config.write_databases)
                 .any(|(_, s)| matches!(s, DatabaseSource::Secret { .. }));
         let sdk = if needs_aws {
             Some(load_sdk_config(&config.aws).await)
@@ -140,33 +154,12 @@ impl Clients {
             None
         };
         let cache = connect_cache(config, sdk.as_ref()).await?;
-        let mut databases = Vec::new();
-        for (name, source) in &config.databases {
-            let fail = |source: DbError| StartupError::Database {
-                name: name.clone(),
-                source,
-            };
-            let database = match (source, &sdk) {
-                (DatabaseSource::Url(url), _) => {
-                    Database::connect_lazy(name, url, &config.database).map_err(fail)?
-                }
-                (DatabaseSource::Secret { id, endpoint }, Some(sdk)) => {
-                    let source = Arc::new(SecretCredentials {
-                        secrets: Secrets::new(sdk),
-                        id: id.clone(),
-                        database: name.clone(),
-                        endpoint: endpoint.clone(),
-                    });
-                    Database::from_source(name, source, &config.database)
-                        .await
-                        .map_err(fail)?
-                }
-                (DatabaseSource::Secret { .. }, None) => {
-                    unreachable!("the SDK is loaded whenever a secret is configured")
-                }
-            };
-            databases.push(database);
-        }
+        let databases = open_databases(&config.databases, config, sdk.as_ref()).await?;
+        let writers = open_databases(&config.write_databases, config, sdk.as_ref()).await?;
+        let role_logins = match (&config.database_roles, &sdk) {
+            (Some(secrets), Some(sdk)) => Some(read_role_logins(secrets, sdk).await?),
+            _ => None,
+        };
         let styles: Vec<(&str, PlaceholderStyle)> = databases
             .iter()
             .map(|d| (d.name(), placeholder_style(d.engine())))
@@ -186,6 +179,8 @@ impl Clients {
             cache,
             catalog,
             databases: Databases::new(databases),
+            writers: Databases::new(writers),
+            role_logins,
             restaurant_table,
             objects,
             object_policy: object_policy(&config.objects),
@@ -198,6 +193,59 @@ impl Clients {
             last_health: std::sync::Mutex::new(None),
         })
     }
+}
+
+/// Opens (lazily) every database of `sources`.
+async fn open_databases(
+    sources: &[(String, DatabaseSource)],
+    config: &ServiceConfig,
+    sdk: Option<&SdkConfig>,
+) -> Result<Vec<Database>, StartupError> {
+    let mut databases = Vec::new();
+    for (name, source) in sources {
+        let fail = |source: DbError| StartupError::Database {
+            name: name.clone(),
+            source,
+        };
+        let database = match (source, sdk) {
+            (DatabaseSource::Url(url), _) => Database::connect_lazy(name, url, &config.database).map_err(fail)?,
+            (DatabaseSource::Secret { id, endpoint }, Some(sdk)) => {
+                let source = Arc::new(SecretCredentials {
+                    secrets: Secrets::new(sdk),
+                    id: id.clone(),
+                    database: name.clone(),
+                    endpoint: endpoint.clone(),
+                });
+                Database::from_source(name, source, &config.database)
+                    .await
+                    .map_err(fail)?
+            }
+            (DatabaseSource::Secret { .. }, None) => {
+                unreachable!("the SDK is loaded whenever a secret is configured")
+            }
+        };
+        databases.push(database);
+    }
+    Ok(databases)
+}
+
+/// The two roles' logins, from their secrets.
+async fn read_role_logins(
+    secrets: &DatabaseRoleSecrets,
+    sdk: &SdkConfig,
+) -> Result<(RoleLogin, RoleLogin), StartupError> {
+    let client = Secrets::new(sdk);
+    let read = |id: String| {
+        let client = client.clone();
+        async move {
+            let secret = client.db_secret(&id).await.map_err(StartupError::RoleSecret)?;
+            Ok::<_, StartupError>(RoleLogin {
+                username: secret.username,
+                password: secret.password,
+            })
+        }
+    };
+    Ok((read(secrets.query.clone()).await?, read(secrets.write.clone()).await?))
 }
 
 /// The placeholders `engine` accepts.

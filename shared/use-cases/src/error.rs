@@ -58,6 +58,10 @@ pub enum UseCaseError {
         /// When the budget allows a write again.
         retry_after: std::time::Duration,
     },
+    /// The database roles' secrets are not configured (`DB_QUERY_ROLE_SECRET_ID`,
+    /// `DB_WRITE_ROLE_SECRET_ID`).
+    #[error("database roles are not configured (DB_QUERY_ROLE_SECRET_ID, DB_WRITE_ROLE_SECRET_ID)")]
+    RolesNotConfigured,
     /// No object store is configured.
     #[error("objects are not configured")]
     ObjectsNotConfigured,

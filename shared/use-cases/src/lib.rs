@@ -15,6 +15,7 @@ mod invalidation;
 mod objects;
 mod queries;
 mod restaurants;
+mod roles;
 
 pub use clients::{cache_only, open_redis_connection, Clients, StartupError};
 pub use error::UseCaseError;

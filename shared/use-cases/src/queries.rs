@@ -186,6 +186,22 @@ impl Clients {
             .await
     }
 
+    /// Runs write `statement` with `params` on its database's writing login (its reading one
+    /// when none is configured); returns what it RETURNs.
+    pub async fn write_rows(&self, statement: &NamedQuery, params: &ResolvedParams) -> Result<QueryRows, DbError> {
+        let database = match self.writers.get(&statement.database) {
+            Some(writer) => writer,
+            None => self.databases.require(&statement.database)?,
+        };
+        database
+            .fetch_rows(
+                &statement.sql,
+                &sql_values(params, &like_escaped(&statement.params, params)),
+                statement.row_limit(),
+            )
+            .await
+    }
+
     /// Runs `query` (or a write statement) with `params` on its database, without the cache;
     /// returns its rows (what a write RETURNs).
     pub async fn fetch_rows(

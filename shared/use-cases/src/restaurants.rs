@@ -260,7 +260,7 @@ impl Clients {
             }
             None => {
                 let inserted = self
-                    .within_budget(self.due(deadline), None, self.fetch_rows(statement, &params))
+                    .within_budget(self.due(deadline), None, self.write_rows(statement, &params))
                     .await?;
                 first_row(inserted.rows.get())?
                     .map(|row| same_request(row, digest.as_deref()))
