@@ -196,3 +196,30 @@ fn eight_instances_behind_a_locked_table_put_one_statement_on_the_lock() {
     assert_eq!(most_waiting, 1, "one statement on the lock, never a second");
     assert_eq!(sum(&results, "statuses", "200"), 8, "{results:?}");
 }
+
+/// Over its budget, a query with a kept value answers that value (`stale`) instead of 503.
+#[tokio::test]
+async fn over_budget_a_kept_value_is_served_stale() {
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("queries.toml");
+    std::fs::write(
+        &catalog,
+        "[[query]]\nname = 'brief'\nsql = 'SELECT 1 AS one'\nttl_seconds = 1\n\
+         stale_if_error_seconds = 60\norigin_loads_per_second = 0.001\norigin_burst = 1\n",
+    )
+    .unwrap();
+    let catalog = catalog.to_string_lossy().into_owned();
+    let app = app(&redis.url(), &db, &[("QUERY_CATALOG_PATH", catalog.as_str())]).await;
+    let first = call(&app, get_query("brief", &[])).await;
+    assert_eq!((first.status.as_u16(), first.cache()), (200, "miss"));
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let kept = call(&app, get_query("brief", &[])).await;
+    assert_eq!(
+        (kept.status.as_u16(), kept.cache()),
+        (200, "stale"),
+        "the budget's one token is spent: {}",
+        kept.text
+    );
+}

@@ -63,7 +63,10 @@ async fn the_query_api_reads_and_writes_as_roles_that_can_do_nothing_else() {
         ))
         .unwrap();
     let maria_url = |user: &str, password: &str| {
-        format!("mysql://{user}:{password}@127.0.0.1:{}/{articles_db}", maria.port())
+        format!(
+            "mysql://{user}:{password}@127.0.0.1:{}/{articles_db}",
+            maria.port()
+        )
     };
 
     let (reader, writer) = (unique("rd"), unique("wr"));
@@ -79,9 +82,16 @@ async fn the_query_api_reads_and_writes_as_roles_that_can_do_nothing_else() {
     for table in ["products", "restaurants", "reviews", "articles"] {
         assert!(read_tables.as_array().unwrap().contains(&json!(table)), "{first}");
     }
-    assert_eq!(first["roles"]["articles"]["read"]["tables"], json!(["articles"]), "{first}");
+    assert_eq!(
+        first["roles"]["articles"]["read"]["tables"],
+        json!(["articles"]),
+        "{first}"
+    );
     let again = ingester.handle(json!({"roles": true})).await.unwrap();
-    assert_eq!(again["roles"]["main"]["read"]["created"], false, "idempotent: {again}");
+    assert_eq!(
+        again["roles"]["main"]["read"]["created"], false,
+        "idempotent: {again}"
+    );
 
     // The query API, logged in as the roles.
     let port = Postgres::shared().port();
@@ -115,7 +125,10 @@ async fn the_query_api_reads_and_writes_as_roles_that_can_do_nothing_else() {
     assert_eq!(may_call, "t", "the slow query's function");
     let posted = call(
         &api,
-        crate::restaurants::post_review("Saffron", r#"{"author": "role", "rating": 4, "body": "least privilege"}"#),
+        crate::restaurants::post_review(
+            "Saffron",
+            r#"{"author": "role", "rating": 4, "body": "least privilege"}"#,
+        ),
     )
     .await;
     assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
@@ -130,12 +143,19 @@ async fn the_query_api_reads_and_writes_as_roles_that_can_do_nothing_else() {
     for (login, statement) in [
         (&read_url, "DROP TABLE products"),
         (&read_url, "UPDATE products SET stock = 0"),
-        (&read_url, "INSERT INTO reviews (restaurant_id, author, rating, body) VALUES (1, 'x', 1, 'x')"),
+        (
+            &read_url,
+            "INSERT INTO reviews (restaurant_id, author, rating, body) VALUES (1, 'x', 1, 'x')",
+        ),
         (&write_url, "UPDATE products SET stock = 0"),
         (&write_url, "DELETE FROM reviews"),
         (&write_url, "UPDATE reviews SET body = 'changed'"),
     ] {
         assert_eq!(refused_code(login, statement).await, "42501", "{statement}");
     }
-    assert_eq!(refused_code(&maria_read, "DELETE FROM articles").await, "42000", "MariaDB");
+    assert_eq!(
+        refused_code(&maria_read, "DELETE FROM articles").await,
+        "42000",
+        "MariaDB"
+    );
 }

@@ -156,3 +156,29 @@ async fn an_answer_over_the_lambda_response_limit_is_a_413_not_a_502() {
         "about 6 MB of rows: Lambda would refuse the response"
     );
 }
+
+#[tokio::test]
+async fn an_object_load_past_the_invocation_budget_is_a_504() {
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let vars = aws_vars(&unique("late"));
+    let app = app(&redis.url(), &db, &pairs(&vars)).await;
+    let store = clients(&redis.url(), &db, &pairs(&vars)).await.objects.unwrap();
+    store.ensure_bucket().await.unwrap();
+    store
+        .put("late.txt", b"late".to_vec(), "text/plain")
+        .await
+        .unwrap();
+    // An invocation with less time left than the answer reserve: the load is not started.
+    let mut context = lambda_http::lambda_runtime::Context::default();
+    context.deadline = cache_aside::unix_now_ms() + 100;
+    let req =
+        lambda_http::RequestExt::with_lambda_context(request("GET", "/objects/late.txt", &[], &[]), context);
+    let late = call(&app, req).await;
+    assert_eq!(
+        (late.status, late.error_code()),
+        (StatusCode::GATEWAY_TIMEOUT, "origin_timeout"),
+        "{}",
+        late.text
+    );
+}

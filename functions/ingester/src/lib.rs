@@ -97,7 +97,11 @@ impl Ingester {
             serde_json::from_value(event).map_err(|e| IngestError::Payload(format!("{e}; {ACCEPTED}")))?;
         let dataset_options = payload.rows.is_some() || payload.databases.is_some();
         if payload.roles {
-            if payload.objects.is_some() || payload.dataset.is_some() || payload.warm.is_some() || dataset_options {
+            if payload.objects.is_some()
+                || payload.dataset.is_some()
+                || payload.warm.is_some()
+                || dataset_options
+            {
                 return Err(IngestError::Payload(format!("roles goes alone; {ACCEPTED}")));
             }
             return self.roles().await;

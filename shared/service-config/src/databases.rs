@@ -107,7 +107,9 @@ pub(crate) fn databases(
 
 /// Collects `DATABASE_WRITE_URL[_<NAME>]` and `DB_WRITE_SECRET_ID[_<NAME>]`: the logins the
 /// service's statements (writes) use, where they differ from the reading ones.
-pub(crate) fn write_databases(vars: &HashMap<String, String>) -> Result<Vec<(String, DatabaseSource)>, ConfigError> {
+pub(crate) fn write_databases(
+    vars: &HashMap<String, String>,
+) -> Result<Vec<(String, DatabaseSource)>, ConfigError> {
     sources(vars, "DATABASE_WRITE_URL", "DB_WRITE_SECRET_ID")
 }
 

@@ -160,7 +160,10 @@ impl ServiceConfig {
             redis: redis_settings(&v)?,
             databases: databases::databases(vars, require_database)?,
             write_databases: databases::write_databases(vars)?,
-            database_roles: match (v.text("DB_QUERY_ROLE_SECRET_ID"), v.text("DB_WRITE_ROLE_SECRET_ID")) {
+            database_roles: match (
+                v.text("DB_QUERY_ROLE_SECRET_ID"),
+                v.text("DB_WRITE_ROLE_SECRET_ID"),
+            ) {
                 (Some(query), Some(write)) => Some(DatabaseRoleSecrets { query, write }),
                 (None, None) => None,
                 _ => {

@@ -208,7 +208,9 @@ async fn open_databases(
             source,
         };
         let database = match (source, sdk) {
-            (DatabaseSource::Url(url), _) => Database::connect_lazy(name, url, &config.database).map_err(fail)?,
+            (DatabaseSource::Url(url), _) => {
+                Database::connect_lazy(name, url, &config.database).map_err(fail)?
+            }
             (DatabaseSource::Secret { id, endpoint }, Some(sdk)) => {
                 let source = Arc::new(SecretCredentials {
                     secrets: Secrets::new(sdk),
@@ -245,7 +247,10 @@ async fn read_role_logins(
             })
         }
     };
-    Ok((read(secrets.query.clone()).await?, read(secrets.write.clone()).await?))
+    Ok((
+        read(secrets.query.clone()).await?,
+        read(secrets.write.clone()).await?,
+    ))
 }
 
 /// The placeholders `engine` accepts.

@@ -188,7 +188,11 @@ impl Clients {
 
     /// Runs write `statement` with `params` on its database's writing login (its reading one
     /// when none is configured); returns what it RETURNs.
-    pub async fn write_rows(&self, statement: &NamedQuery, params: &ResolvedParams) -> Result<QueryRows, DbError> {
+    pub async fn write_rows(
+        &self,
+        statement: &NamedQuery,
+        params: &ResolvedParams,
+    ) -> Result<QueryRows, DbError> {
         let database = match self.writers.get(&statement.database) {
             Some(writer) => writer,
             None => self.databases.require(&statement.database)?,
