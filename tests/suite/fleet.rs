@@ -202,15 +202,10 @@ fn eight_instances_behind_a_locked_table_put_one_statement_on_the_lock() {
 async fn over_budget_a_kept_value_is_served_stale() {
     let redis = RedisServer::start();
     let (_, db) = seeded_database();
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("queries.toml");
-    std::fs::write(
-        &catalog,
+    let (_dir, catalog) = crate::support::catalog_file(
         "[[query]]\nname = 'brief'\nsql = 'SELECT 1 AS one'\nttl_seconds = 1\n\
          stale_if_error_seconds = 60\norigin_loads_per_second = 0.001\norigin_burst = 1\n",
-    )
-    .unwrap();
-    let catalog = catalog.to_string_lossy().into_owned();
+    );
     let app = app(&redis.url(), &db, &[("QUERY_CATALOG_PATH", catalog.as_str())]).await;
     let first = call(&app, get_query("brief", &[])).await;
     assert_eq!((first.status.as_u16(), first.cache()), (200, "miss"));

@@ -331,16 +331,11 @@ async fn a_retried_post_with_its_idempotency_key_stores_one_review() {
 async fn oversized_results_are_refused_or_served_uncached_and_say_so() {
     let redis = RedisServer::start();
     let (_, db) = seeded_database();
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("queries.toml");
-    std::fs::write(
-        &catalog,
+    let (_dir, catalog) = crate::support::catalog_file(
         "[[query]]\nname = 'series'\nsql = 'SELECT g FROM generate_series(1, $1) AS g'\n\
          max_rows = 100\nmax_cached_bytes = 300\n\
          [[query.params]]\nname = 'n'\ntype = 'int'\n",
-    )
-    .unwrap();
-    let catalog = catalog.to_string_lossy().into_owned();
+    );
     let app = app(&redis.url(), &db, &[("QUERY_CATALOG_PATH", catalog.as_str())]).await;
     let small = call(&app, get_query("series", &[("n", "3")])).await;
     assert_eq!((small.cache(), small.body.get("cache_skipped")), ("miss", None));
@@ -463,10 +458,7 @@ async fn a_stored_review_whose_summary_cannot_be_reloaded_is_still_201() {
         std::fs::read_to_string(test_support::workspace_path("shared/query-catalog/queries.toml")).unwrap();
     let broken = bundled.replace("WHERE r.name = $1", "WHERE r.name = $1 AND no_such_column > 0");
     assert_ne!(broken, bundled, "the summary query was found");
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("queries.toml");
-    std::fs::write(&catalog, broken).unwrap();
-    let catalog = catalog.to_string_lossy().into_owned();
+    let (_dir, catalog) = crate::support::catalog_file(&broken);
     let app = app(&redis.url(), &db, &[("QUERY_CATALOG_PATH", catalog.as_str())]).await;
     let posted = call(
         &app,

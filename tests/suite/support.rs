@@ -302,3 +302,12 @@ pub async fn call_raw(app: &App, req: Request) -> RawReply {
         bytes,
     }
 }
+
+/// A catalog file holding `toml` (kept while the returned directory lives) and its path.
+pub fn catalog_file(toml: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("queries.toml");
+    std::fs::write(&path, toml).unwrap();
+    let path = path.to_string_lossy().into_owned();
+    (dir, path)
+}

@@ -136,15 +136,10 @@ async fn objects_a_browser_would_run_are_downloads_in_a_sandbox() {
 async fn an_answer_over_the_lambda_response_limit_is_a_413_not_a_502() {
     let redis = RedisServer::start();
     let (_, db) = seeded_database();
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("queries.toml");
-    std::fs::write(
-        &catalog,
+    let (_dir, catalog) = crate::support::catalog_file(
         "[[query]]\nname = 'wide'\nsql = \"SELECT repeat('x', 1000) AS v FROM generate_series(1, $1)\"\n\
          [[query.params]]\nname = 'n'\ntype = 'int'\n",
-    )
-    .unwrap();
-    let catalog = catalog.to_string_lossy().into_owned();
+    );
     let app = app(&redis.url(), &db, &[("QUERY_CATALOG_PATH", catalog.as_str())]).await;
     let small = call(&app, crate::support::get_query("wide", &[("n", "10")])).await;
     assert_eq!(small.status, StatusCode::OK);

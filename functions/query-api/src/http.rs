@@ -85,8 +85,9 @@ fn text_response(status: u16, content_type: &str, body: String) -> Response<Body
 /// relative links resolve as they should. The target is relative (`../<last segment>`), so it
 /// stays right under an API Gateway stage prefix; the query string is kept.
 pub(crate) fn without_trailing_slash(path: &str, query: &str) -> Option<Response<Body>> {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.len() == path.len() || trimmed.is_empty() || path.starts_with("/objects/") {
+    // One trailing slash only: `../<last>` resolves against its directory; `//` is no route.
+    let trimmed = path.strip_suffix('/')?;
+    if trimmed.is_empty() || trimmed.ends_with('/') || path.starts_with("/objects/") {
         return None;
     }
     let last = trimmed.rsplit('/').next().unwrap_or_default();
@@ -252,5 +253,20 @@ mod tests {
         assert_eq!(response.headers()["content-type"], "application/json");
         assert_eq!(millis(Duration::from_micros(1_234_567)), 1234.567);
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn one_trailing_slash_redirects_relative_to_the_page() {
+        let location = |path: &str, query: &str| {
+            without_trailing_slash(path, query).map(|r| {
+                assert_eq!(r.status(), 308);
+                r.headers()["location"].to_str().unwrap().to_owned()
+            })
+        };
+        assert_eq!(location("/queries/product/", "id=2").as_deref(), Some("../product?id=2"));
+        assert_eq!(location("/queries/", "").as_deref(), Some("../queries"));
+        for kept in ["/", "/queries", "/queries//", "/objects/dir/"] {
+            assert_eq!(location(kept, ""), None, "{kept}");
+        }
     }
 }

@@ -58,6 +58,16 @@ impl Cache {
             is_negative,
         } = how;
         let policy = self.ttl_policy(&freshness);
+        let fill = |load: F| {
+            self.load_and_store(
+                entry,
+                generations,
+                policy,
+                freshness.max_stored_bytes,
+                is_negative,
+                load,
+            )
+        };
         let now = unix_now_ms();
         let fresh = envelope.is_fresh(now);
         let ms = |d: Duration| d.as_millis() as u64;
@@ -103,16 +113,7 @@ impl Cache {
                     }
                 }
             }
-            let refreshed = self
-                .load_and_store(
-                    entry,
-                    generations,
-                    policy,
-                    freshness.max_stored_bytes,
-                    is_negative,
-                    load,
-                )
-                .await;
+            let refreshed = fill(load).await;
             if let Err(e) = self.store.unlock(&lock_key, &token).await {
                 log_store_error(&e, "refresh lock release failed; it expires by itself");
             }
@@ -159,6 +160,16 @@ impl Cache {
             is_negative,
         } = how;
         let policy = self.ttl_policy(&freshness);
+        let fill = |load: F| {
+            self.load_and_store(
+                entry,
+                generations,
+                policy,
+                freshness.max_stored_bytes,
+                is_negative,
+                load,
+            )
+        };
         let key = self.keys.value_key(entry, generations);
         let wait_until = match deadline {
             Some(deadline) => deadline.into_std(),
@@ -178,16 +189,7 @@ impl Cache {
         loop {
             match self.store.try_lock(&lock_key, &token, lock_ttl).await {
                 Ok(true) => {
-                    let result = self
-                        .load_and_store(
-                            entry,
-                            generations,
-                            policy,
-                            freshness.max_stored_bytes,
-                            is_negative,
-                            load,
-                        )
-                        .await;
+                    let result = fill(load).await;
                     if let Err(e) = self.store.unlock(&lock_key, &token).await {
                         log_store_error(&e, "fill lock release failed; it expires by itself");
                     }
@@ -196,16 +198,7 @@ impl Cache {
                 Ok(false) => wait.waiting(),
                 Err(e) => {
                     log_store_error(&e, "fill lock unavailable; loading without it");
-                    return self
-                        .load_and_store(
-                            entry,
-                            generations,
-                            policy,
-                            freshness.max_stored_bytes,
-                            is_negative,
-                            load,
-                        )
-                        .await;
+                    return fill(load).await;
                 }
             }
             let now = Instant::now();
@@ -215,16 +208,7 @@ impl Cache {
                 } else {
                     tracing::warn!(key = %key, "waited the whole fill budget; loading the origin");
                 }
-                return self
-                    .load_and_store(
-                        entry,
-                        generations,
-                        policy,
-                        freshness.max_stored_bytes,
-                        is_negative,
-                        load,
-                    )
-                    .await;
+                return fill(load).await;
             }
             let jitter = Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64 / 2));
             tokio::time::sleep((pause + jitter).min(wait_until - now)).await;

@@ -197,13 +197,7 @@ impl Clients {
             Some(writer) => writer,
             None => self.databases.require(&statement.database)?,
         };
-        database
-            .fetch_rows(
-                &statement.sql,
-                &sql_values(params, &like_escaped(&statement.params, params)),
-                statement.row_limit(),
-            )
-            .await
+        run_on(database, statement, params).await
     }
 
     /// Runs `query` (or a write statement) with `params` on its database, without the cache;
@@ -213,15 +207,23 @@ impl Clients {
         query: &NamedQuery,
         params: &ResolvedParams,
     ) -> Result<QueryRows, DbError> {
-        self.databases
-            .require(&query.database)?
-            .fetch_rows(
-                &query.sql,
-                &sql_values(params, &like_escaped(&query.params, params)),
-                query.row_limit(),
-            )
-            .await
+        run_on(self.databases.require(&query.database)?, query, params).await
     }
+}
+
+/// Runs `query` with `params` on `database`.
+async fn run_on(
+    database: &sql_origin::Database,
+    query: &NamedQuery,
+    params: &ResolvedParams,
+) -> Result<QueryRows, DbError> {
+    database
+        .fetch_rows(
+            &query.sql,
+            &sql_values(params, &like_escaped(&query.params, params)),
+            query.row_limit(),
+        )
+        .await
 }
 
 #[cfg(test)]
