@@ -263,7 +263,10 @@ mod tests {
                 r.headers()["location"].to_str().unwrap().to_owned()
             })
         };
-        assert_eq!(location("/queries/product/", "id=2").as_deref(), Some("../product?id=2"));
+        assert_eq!(
+            location("/queries/product/", "id=2").as_deref(),
+            Some("../product?id=2")
+        );
         assert_eq!(location("/queries/", "").as_deref(), Some("../queries"));
         for kept in ["/", "/queries", "/queries//", "/objects/dir/"] {
             assert_eq!(location(kept, ""), None, "{kept}");
