@@ -42,11 +42,28 @@ async fn refused_code(url: &str, statement: &str) -> String {
 #[tokio::test]
 async fn the_query_api_reads_and_writes_as_roles_that_can_do_nothing_else() {
     let redis = RedisServer::start();
-    let (name, master_url) = seeded_database();
+    let (name, _) = seeded_database();
     sql(
         &name,
         "CREATE TABLE articles (objectid int PRIMARY KEY, sentence text, title text, source text);
          INSERT INTO articles VALUES (1, 'delta of the river', 't', 's');",
+    );
+    // PostgreSQL: an administrator like RDS's master user, which is no superuser: it may
+    // create roles and grant what it was granted.
+    let pg_admin = unique("pgadm");
+    sql(
+        &name,
+        &format!(
+            "CREATE ROLE {pg_admin} LOGIN PASSWORD 'admin-pass-1' CREATEROLE;
+             GRANT USAGE ON SCHEMA public TO {pg_admin} WITH GRANT OPTION;
+             GRANT ALL ON ALL TABLES IN SCHEMA public TO {pg_admin} WITH GRANT OPTION;
+             GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {pg_admin} WITH GRANT OPTION;
+             GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {pg_admin} WITH GRANT OPTION;"
+        ),
+    );
+    let admin_url = format!(
+        "postgres://{pg_admin}:admin-pass-1@127.0.0.1:{}/{name}",
+        Postgres::shared().port()
     );
     // MariaDB: an administrator like RDS's master user (it may create users and grant).
     let maria = MariaDb::shared();
@@ -75,7 +92,7 @@ async fn the_query_api_reads_and_writes_as_roles_that_can_do_nothing_else() {
     vars.push(("DB_QUERY_ROLE_SECRET_ID", role_secret(&reader, read_pw).await));
     vars.push(("DB_WRITE_ROLE_SECRET_ID", role_secret(&writer, write_pw).await));
     vars.push(("DATABASE_URL_ARTICLES", maria_url(&admin, "admin-pass-1")));
-    let ingester = ingester::Ingester::new(clients(&redis.url(), &master_url, &pairs(&vars)).await);
+    let ingester = ingester::Ingester::new(clients(&redis.url(), &admin_url, &pairs(&vars)).await);
     let first = ingester.handle(json!({"roles": true})).await.unwrap();
     assert_eq!(first["roles"]["main"]["read"]["created"], true, "{first}");
     let read_tables = first["roles"]["main"]["read"]["tables"].clone();

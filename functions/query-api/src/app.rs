@@ -18,10 +18,11 @@ use crate::ApiError;
 /// Largest request body accepted; the read API takes none, admin routes take small JSON.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Largest text body answered. Lambda refuses a response over 6 MB (6,291,456 bytes, the
-/// whole invoke payload), and API Gateway then answers 502; the body is JSON-escaped into that
-/// payload (quotes double), so this keeps a margin.
-pub const MAX_RESPONSE_BYTES: usize = 5_000_000;
+/// Largest body answered, as it travels: JSON-escaped inside the invoke payload (every `"`
+/// and `\` gains a byte), base64 for binary. Lambda refuses a response over 6 MB (6,291,456
+/// bytes, the whole payload) and API Gateway then answers a bare 502; this keeps room for the
+/// status and headers.
+pub const MAX_RESPONSE_BYTES: usize = 6_000_000;
 
 /// Clients and catalog of one Lambda instance.
 #[derive(Debug)]
@@ -166,7 +167,7 @@ impl App {
 /// would refuse it and the client would see a 502 that says nothing).
 fn within_response_limit(response: Response<Body>) -> Response<Body> {
     let bytes = match response.body() {
-        Body::Text(text) => text.len(),
+        Body::Text(text) => text.len() + text.bytes().filter(|b| matches!(b, b'"' | b'\\')).count(),
         // Sent base64-encoded.
         Body::Binary(bytes) => bytes.len().div_ceil(3) * 4,
         _ => 0,

@@ -44,7 +44,9 @@ pub(crate) fn route(path: &str) -> Route {
     if trimmed == "/" {
         return Route::Index;
     }
-    let segments: Vec<&str> = trimmed.trim_start_matches('/').split('/').collect();
+    // One leading slash: `//cache/health` is no admin route (API Gateway may have routed it
+    // as a public path).
+    let segments: Vec<&str> = trimmed.strip_prefix('/').unwrap_or(trimmed).split('/').collect();
     match segments.as_slice() {
         ["health"] => Route::Health,
         ["cache", "health"] => Route::HealthDetail,
@@ -164,7 +166,15 @@ mod tests {
             Route::BadObjectKey(_)
         ));
         assert_eq!(route("/"), Route::Index);
-        for p in ["", "/queries//", "/queries/a/b", "/cache/queries", "/nope"] {
+        for p in [
+            "",
+            "/queries//",
+            "/queries/a/b",
+            "/cache/queries",
+            "/nope",
+            "//cache/health",
+            "//cache/queries/x",
+        ] {
             assert_eq!(route(p), Route::NotFound, "{p}");
         }
     }

@@ -216,7 +216,8 @@ impl Cache {
         };
         match generations {
             Ok(generations) if mode == ReadMode::Cached => {
-                self.fill_once(entry, &generations, freshness, how, load).await
+                self.fill_once(entry, &generations, freshness, how, None, load)
+                    .await
             }
             Ok(generations) => {
                 self.load_and_store(

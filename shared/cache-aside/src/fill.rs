@@ -123,13 +123,15 @@ impl Cache {
                 Err(e) => Err(e),
             };
         }
-        match self.fill_once(entry, generations, freshness, how, load).await {
-            Err(_) if may_serve_on_error => {
-                tracing::warn!(key = %key, "origin failed; serving the stale value (stale-if-error)");
-                Ok(from_envelope(envelope, CacheState::Stale, unix_now_ms()))
-            }
-            other => other,
-        }
+        self.fill_once(
+            entry,
+            generations,
+            freshness,
+            how,
+            may_serve_on_error.then_some(envelope),
+            load,
+        )
+        .await
     }
 
     /// Stampede control for a cold key: across processes one request holds a Redis fill lock
@@ -142,12 +144,17 @@ impl Cache {
     /// a loader bound to that deadline refuses at once (see [`crate::Read::deadline`]). A lock
     /// that disappears without a value (its holder failed or died) is taken by one waiter.
     /// Without a deadline, a waiter past `fill_wait` loads the origin itself.
+    ///
+    /// With a `stale` value that may be served (stale-if-error), nobody waits: while another
+    /// request holds the lock the old value is answered at once, and it is also the answer when
+    /// this request's own load fails.
     pub(crate) async fn fill_once<T, E, F, Fut>(
         &self,
         entry: &EntryKey,
         generations: &[u64],
         freshness: Freshness,
         how: Loading<T>,
+        stale: Option<Envelope<T>>,
         load: F,
     ) -> Result<Lookup<T>, E>
     where
@@ -160,6 +167,15 @@ impl Cache {
             is_negative,
         } = how;
         let policy = self.ttl_policy(&freshness);
+        let old = |stale: Envelope<T>| from_envelope(stale, CacheState::Stale, unix_now_ms());
+        // A failed load answers the stale value when there is one.
+        let or_stale = |result: Result<Lookup<T>, E>, stale: Option<Envelope<T>>| match (result, stale) {
+            (Err(_), Some(stale)) => {
+                tracing::warn!("origin failed; serving the stale value (stale-if-error)");
+                Ok(old(stale))
+            }
+            (result, _) => result,
+        };
         let fill = |load: F| {
             self.load_and_store(
                 entry,
@@ -177,7 +193,17 @@ impl Cache {
         };
         let gate = self.gate(&key);
         // Past the wait, go on without the turn: the Redis lock still elects one loader.
-        let _in_process_turn = tokio::time::timeout_at(wait_until.into(), gate.lock()).await.ok();
+        // With a stale value to give, another fill of this process in flight means: give it.
+        let (_in_process_turn, stale) = match stale {
+            Some(stale) => match gate.try_lock() {
+                Ok(turn) => (Some(turn), Some(stale)),
+                Err(_) => return Ok(old(stale)),
+            },
+            None => (
+                tokio::time::timeout_at(wait_until.into(), gate.lock()).await.ok(),
+                None,
+            ),
+        };
         if let Ok(Some(lookup)) = self.read_fresh::<T>(&key).await {
             return Ok(lookup);
         }
@@ -189,16 +215,27 @@ impl Cache {
         loop {
             match self.store.try_lock(&lock_key, &token, lock_ttl).await {
                 Ok(true) => {
+                    // Its holder may have stored the value and let go between our last read
+                    // and this lock: read once more before loading.
+                    if let Ok(Some(lookup)) = self.read_fresh::<T>(&key).await {
+                        if let Err(e) = self.store.unlock(&lock_key, &token).await {
+                            log_store_error(&e, "fill lock release failed; it expires by itself");
+                        }
+                        return Ok(lookup);
+                    }
                     let result = fill(load).await;
                     if let Err(e) = self.store.unlock(&lock_key, &token).await {
                         log_store_error(&e, "fill lock release failed; it expires by itself");
                     }
-                    return result;
+                    return or_stale(result, stale);
                 }
-                Ok(false) => wait.waiting(),
+                Ok(false) => match stale {
+                    Some(stale) => return Ok(old(stale)),
+                    None => wait.waiting(),
+                },
                 Err(e) => {
                     log_store_error(&e, "fill lock unavailable; loading without it");
-                    return fill(load).await;
+                    return or_stale(fill(load).await, stale);
                 }
             }
             let now = Instant::now();

@@ -379,6 +379,53 @@ mod freshness {
         );
     }
 
+    /// Past the TTL, with a stale value that may be served and another request loading it,
+    /// a reader answers the stale value at once instead of waiting out its deadline.
+    #[tokio::test]
+    async fn with_a_holder_loading_a_reader_gets_the_stale_value_at_once() {
+        let redis = RedisServer::start();
+        let cache = no_jitter(&redis);
+        let sie = policy(200, 0, 60_000, 0.0);
+        let key = entry("held");
+        cache
+            .get_or_load_with(&key, sie, ReadMode::Cached, || async { Ok::<_, &str>(1u32) })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Another instance holds the fill lock of the current generations.
+        let generations = cache.generations_of(&key).await.unwrap();
+        let lock = cache.key_space().lock_key(&key, &generations);
+        let mut raw = redis::Client::open(redis.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(&lock)
+            .arg("someone-else")
+            .arg("PX")
+            .arg(60_000)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let started = std::time::Instant::now();
+        let served = cache
+            .get_or_load_with(
+                &key,
+                sie,
+                cache_aside::Read::until(ReadMode::Cached, Some(deadline)),
+                || async { Err::<u32, _>("a second load while the holder loads") },
+            )
+            .await;
+        assert_eq!(served.map(|l| (l.state, l.value)), Ok((CacheState::Stale, 1)));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "answered without waiting for the deadline: {:?}",
+            started.elapsed()
+        );
+    }
+
     #[tokio::test]
     async fn xfetch_refreshes_a_fresh_hot_key_early_and_beta_zero_never_does() {
         let redis = RedisServer::start();

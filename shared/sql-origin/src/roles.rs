@@ -3,8 +3,10 @@
 //! schemas, with the passwords their secrets hold.
 //!
 //! Identifiers are quoted by the server (`format('%I')` on PostgreSQL) or checked to be plain
-//! (MySQL); passwords only ever travel as bind parameters to the server's own quoting
-//! (`format('%L')`, `QUOTE(?)`), never into SQL text built here.
+//! (MySQL). A PostgreSQL password is never sent at all: the role gets its SCRAM-SHA-256
+//! verifier, computed here, so `pg_stat_statements` or a DDL log records nothing that logs in.
+//! A MySQL password goes to the server's own quoting (`QUOTE(?)`) as a bind parameter (MySQL
+//! rewrites passwords out of its logs).
 
 use sqlx::Row;
 
@@ -53,15 +55,63 @@ pub struct RoleReport {
 /// A MySQL user name this service creates: letters, digits and `_`, as the template's
 /// secrets name them (so it can be quoted without the server's help).
 fn plain_identifier(name: &str) -> Result<&str, DbError> {
+    plain_name(name, 32)
+}
+
+/// A plain name of 1 to `max` letters, digits or `_` (MySQL schema names may have 64).
+fn plain_name(name: &str, max: usize) -> Result<&str, DbError> {
     let plain =
-        !name.is_empty() && name.len() <= 32 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        !name.is_empty() && name.len() <= max && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if plain {
         Ok(name)
     } else {
-        Err(DbError::Other(
-            "a role name must be 1-32 letters, digits or _".into(),
-        ))
+        Err(DbError::Other(format!(
+            "a role or schema name must be 1-{max} letters, digits or _"
+        )))
     }
+}
+
+/// SCRAM-SHA-256 iterations of a stored verifier (PostgreSQL's default).
+const SCRAM_ITERATIONS: u32 = 4096;
+
+/// 16 random bytes of salt.
+fn random_salt() -> [u8; 16] {
+    std::array::from_fn(|_| fastrand::u8(..))
+}
+
+/// The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677; PostgreSQL
+/// accepts it in `PASSWORD` and stores it as given):
+/// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, base64. The passwords the
+/// template generates are ASCII letters and digits, which SASLprep leaves as they are.
+fn scram_verifier(password: &str, salt: &[u8]) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    use sha2::Digest as _;
+    type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+    let mac = |key: &[u8], data: &[u8]| -> [u8; 32] {
+        let mut m = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
+        m.update(data);
+        m.finalize().into_bytes().into()
+    };
+    // PBKDF2-HMAC-SHA256, one 32-byte block.
+    let mut first = salt.to_vec();
+    first.extend_from_slice(&1u32.to_be_bytes());
+    let mut u = mac(password.as_bytes(), &first);
+    let mut salted = u;
+    for _ in 1..SCRAM_ITERATIONS {
+        u = mac(password.as_bytes(), &u);
+        salted.iter_mut().zip(u).for_each(|(s, b)| *s ^= b);
+    }
+    let client_key = mac(&salted, b"Client Key");
+    let stored_key = sha2::Sha256::digest(client_key);
+    let server_key = mac(&salted, b"Server Key");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    format!(
+        "SCRAM-SHA-256${SCRAM_ITERATIONS}:{}${}:{}",
+        b64.encode(salt),
+        b64.encode(stored_key),
+        b64.encode(server_key)
+    )
 }
 
 impl Database {
@@ -85,12 +135,29 @@ async fn postgres_role(
         .bind(&login.username)
         .fetch_one(pool)
         .await?;
+    if exists {
+        // Never hand a login the service's grants if it can do anything anyway. (RDS's master
+        // is no superuser, so the attributes cannot be named in ALTER ROLE: checked instead.)
+        let powerful: bool = sqlx::query_scalar(
+            "SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = $1",
+        )
+        .bind(&login.username)
+        .fetch_one(pool)
+        .await?;
+        if powerful {
+            return Err(sqlx::Error::Protocol(format!(
+                "role {:?} already exists with superuser, createrole or createdb: refusing to use it",
+                login.username
+            )));
+        }
+    }
+    // CREATE ROLE's defaults are NOSUPERUSER NOCREATEDB NOCREATEROLE.
     let verb = if exists { "ALTER" } else { "CREATE" };
     let statement: String = sqlx::query_scalar(&format!(
-        "SELECT format('{verb} ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', $1::text, $2::text)"
+        "SELECT format('{verb} ROLE %I WITH LOGIN PASSWORD %L', $1::text, $2::text)"
     ))
     .bind(&login.username)
-    .bind(&login.password)
+    .bind(scram_verifier(&login.password, &random_salt()))
     .fetch_one(pool)
     .await?;
     sqlx::raw_sql(&statement).execute(pool).await?;
@@ -196,7 +263,7 @@ async fn mysql_role(
             .fetch_one(pool)
             .await?
             .try_get(0)?;
-        let schema = plain_identifier(&schema).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let schema = plain_name(&schema, 64).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         sqlx::raw_sql(&format!(
             "GRANT {privileges} ON `{schema}`.`{table}` TO '{user}'@'%'"
         ))
@@ -226,5 +293,16 @@ mod tests {
             password: "hunter2-secret".into(),
         };
         assert!(!format!("{login:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn scram_verifiers_have_postgresql_s_shape() {
+        let verifier = scram_verifier("pencil", b"0123456789abcdef");
+        assert!(
+            verifier.starts_with("SCRAM-SHA-256$4096:MDEyMzQ1Njc4OWFiY2RlZg==$"),
+            "{verifier}"
+        );
+        assert_eq!(verifier.matches(':').count(), 2);
+        assert_ne!(verifier, scram_verifier("pencil2", b"0123456789abcdef"));
     }
 }
