@@ -220,15 +220,8 @@ impl Cache {
                     .await
             }
             Ok(generations) => {
-                self.load_and_store(
-                    entry,
-                    &generations,
-                    policy,
-                    freshness.max_stored_bytes,
-                    is_negative,
-                    load,
-                )
-                .await
+                self.load_and_store(entry, &generations, &freshness, is_negative, load)
+                    .await
             }
             Err(e) => {
                 log_store_error(&e, "cache read failed; serving from the origin");

@@ -13,7 +13,7 @@ use crate::envelope::Envelope;
 use crate::generations::extend_counter;
 use crate::metrics::LockWaitTimer;
 use crate::outcome::{CacheState, Lookup};
-use crate::ttl::{unix_now_ms, xfetch_due, Freshness, TtlPolicy};
+use crate::ttl::{unix_now_ms, xfetch_due, Freshness};
 use crate::{Cache, EntryKey, StoreError};
 
 /// How a load that a read may start is bounded and judged.
@@ -57,17 +57,6 @@ impl Cache {
             deadline,
             is_negative,
         } = how;
-        let policy = self.ttl_policy(&freshness);
-        let fill = |load: F| {
-            self.load_and_store(
-                entry,
-                generations,
-                policy,
-                freshness.max_stored_bytes,
-                is_negative,
-                load,
-            )
-        };
         let now = unix_now_ms();
         let fresh = envelope.is_fresh(now);
         let ms = |d: Duration| d.as_millis() as u64;
@@ -113,7 +102,9 @@ impl Cache {
                     }
                 }
             }
-            let refreshed = fill(load).await;
+            let refreshed = self
+                .load_and_store(entry, generations, &freshness, is_negative, load)
+                .await;
             if let Err(e) = self.store.unlock(&lock_key, &token).await {
                 log_store_error(&e, "refresh lock release failed; it expires by itself");
             }
@@ -166,7 +157,6 @@ impl Cache {
             deadline,
             is_negative,
         } = how;
-        let policy = self.ttl_policy(&freshness);
         let old = |stale: Envelope<T>| from_envelope(stale, CacheState::Stale, unix_now_ms());
         // A failed load answers the stale value when there is one.
         let or_stale = |result: Result<Lookup<T>, E>, stale: Option<Envelope<T>>| match (result, stale) {
@@ -175,16 +165,6 @@ impl Cache {
                 Ok(old(stale))
             }
             (result, _) => result,
-        };
-        let fill = |load: F| {
-            self.load_and_store(
-                entry,
-                generations,
-                policy,
-                freshness.max_stored_bytes,
-                is_negative,
-                load,
-            )
         };
         let key = self.keys.value_key(entry, generations);
         let wait_until = match deadline {
@@ -223,7 +203,9 @@ impl Cache {
                         }
                         return Ok(lookup);
                     }
-                    let result = fill(load).await;
+                    let result = self
+                        .load_and_store(entry, generations, &freshness, is_negative, load)
+                        .await;
                     if let Err(e) = self.store.unlock(&lock_key, &token).await {
                         log_store_error(&e, "fill lock release failed; it expires by itself");
                     }
@@ -235,7 +217,11 @@ impl Cache {
                 },
                 Err(e) => {
                     log_store_error(&e, "fill lock unavailable; loading without it");
-                    return or_stale(fill(load).await, stale);
+                    return or_stale(
+                        self.load_and_store(entry, generations, &freshness, is_negative, load)
+                            .await,
+                        stale,
+                    );
                 }
             }
             let now = Instant::now();
@@ -245,7 +231,9 @@ impl Cache {
                 } else {
                     tracing::warn!(key = %key, "waited the whole fill budget; loading the origin");
                 }
-                return fill(load).await;
+                return self
+                    .load_and_store(entry, generations, &freshness, is_negative, load)
+                    .await;
             }
             let jitter = Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64 / 2));
             tokio::time::sleep((pause + jitter).min(wait_until - now)).await;
@@ -294,8 +282,7 @@ impl Cache {
         &self,
         entry: &EntryKey,
         generations: &[u64],
-        policy: TtlPolicy,
-        max_bytes: Option<usize>,
+        freshness: &Freshness,
         is_negative: fn(&T) -> bool,
         load: F,
     ) -> Result<Lookup<T>, E>
@@ -309,11 +296,13 @@ impl Cache {
         let load_duration = started.elapsed();
         self.metrics.origin_load(load_duration);
         let value = loaded?;
+        let policy = self.ttl_policy(freshness);
         let policy = if is_negative(&value) {
             policy.for_negative()
         } else {
             policy
         };
+        let max_bytes = freshness.max_stored_bytes;
         let ttl = policy.jittered();
         let loaded_at_ms = unix_now_ms();
         let envelope = Envelope::new(&value, loaded_at_ms, ttl, load_duration);
