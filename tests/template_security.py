@@ -40,6 +40,12 @@ REQUIRED_OUTPUTS = (
     "DatabaseSecretArn",
 )
 SECRET_NAMES = re.compile(r"password|token|secret_?key", re.IGNORECASE)
+# RDS metrics (bytes) that watch the invalidator's logical replication slot and the WAL it keeps.
+SLOT_METRICS = ("OldestReplicationSlotLag", "TransactionLogsDiskUsage")
+# A drain must end this long before the invalidator times out (login, last acknowledgements).
+DRAIN_RESERVE_SECONDS = 10
+# The secrets of the database logins that are not the invalidator's own.
+OTHER_DB_LOGINS = {"Database", "QueryDbRoleSecret", "WriteDbRoleSecret"}
 
 
 class _NoManagedPolicyLookups:
@@ -158,6 +164,193 @@ def str_nodes(node):
         for v in node:
             found.extend(str_nodes(v))
     return found
+
+
+def holds(condition, cfn, parameters=None):
+    """Whether a named condition holds with the parameters' defaults (or `parameters`)."""
+    return with_defaults({"Fn::If": [condition, True, False]}, cfn, parameters)
+
+
+def without_novalue(node):
+    """`node` with every AWS::NoValue property and list item removed, as CloudFormation does."""
+    if isinstance(node, dict):
+        return {k: without_novalue(v) for k, v in node.items() if v != {"Ref": "AWS::NoValue"}}
+    if isinstance(node, list):
+        return [without_novalue(i) for i in node if i != {"Ref": "AWS::NoValue"}]
+    return node
+
+
+def deployed(cfn, parameters=None):
+    """The resources of a stack deployed with the defaults (or `parameters`): those whose
+    condition fails left out, every Fn::If decided, AWS::NoValue removed."""
+    return {
+        name: without_novalue(with_defaults(r, cfn, parameters))
+        for name, r in cfn["Resources"].items()
+        if "Condition" not in r or holds(r["Condition"], cfn, parameters)
+    }
+
+
+def parameter_value(node, cfn, parameters=None):
+    """A literal, or the value of the template parameter `node` refers to."""
+    if isinstance(node, dict) and set(node) == {"Ref"}:
+        if node["Ref"] in (parameters or {}):
+            return parameters[node["Ref"]]
+        return cfn.get("Parameters", {}).get(node["Ref"], {}).get("Default")
+    return node
+
+
+def alarm_metrics(alarm):
+    """(namespace, metric name, dimensions) of every metric an alarm watches."""
+    p = alarm["Properties"]
+    found = []
+    if "MetricName" in p:
+        found.append((p.get("Namespace"), p["MetricName"], p.get("Dimensions", [])))
+    for query in p.get("Metrics", []):
+        metric = query.get("MetricStat", {}).get("Metric")
+        if metric:
+            found.append((metric.get("Namespace"), metric.get("MetricName"), metric.get("Dimensions", [])))
+    return found
+
+
+def slot_alarms(resources):
+    """Each slot metric watched on the database instance -> the alarms watching it."""
+    on_database = {"Name": "DBInstanceIdentifier", "Value": {"Ref": "Database"}}
+    found = {}
+    for name, alarm in of_type({"Resources": resources}, "AWS::CloudWatch::Alarm").items():
+        for namespace, metric, dimensions in alarm_metrics(alarm):
+            if namespace == "AWS/RDS" and metric in SLOT_METRICS and on_database in dimensions:
+                found.setdefault(metric, []).append(name)
+    return found
+
+
+def drain_schedules(resources):
+    """EventBridge rules that target the invalidator, by name."""
+    return {
+        name: rule["Properties"]
+        for name, rule in of_type({"Resources": resources}, "AWS::Events::Rule").items()
+        if any("InvalidatorFunction" in references(t.get("Arn")) for t in rule["Properties"].get("Targets", []))
+    }
+
+
+def event_permissions(resources):
+    """Permissions letting EventBridge invoke the invalidator."""
+    return [
+        perm["Properties"]
+        for perm in of_type({"Resources": resources}, "AWS::Lambda::Permission").values()
+        if "InvalidatorFunction" in references(perm["Properties"].get("FunctionName"))
+        and perm["Properties"].get("Principal") == "events.amazonaws.com"
+    ]
+
+
+def secrets_read(function, resources):
+    """The resources of every secretsmanager:GetSecretValue statement of a function's role."""
+    role = resources.get(function["Properties"]["Role"]["Fn::GetAtt"][0], {})
+    found = []
+    for policy in role.get("Properties", {}).get("Policies", []):
+        for st in branches(as_list(policy["PolicyDocument"]["Statement"])):
+            if st.get("Effect") == "Allow" and "secretsmanager:GetSecretValue" in as_list(st.get("Action", [])):
+                found.extend(branches(as_list(st.get("Resource", []))))
+    return found
+
+
+def invalidation_findings(cfn):
+    """How the invalidator learns of committed database changes. By default (logical mode on
+    PostgreSQL) the database decodes logically with a bounded slot, two alarms watch the slot, a
+    schedule starts a drain every minute that ends before the function times out, and the
+    invalidator logs in as its own role only. PostgreSQL in trigger mode gets none of that; MySQL
+    drains its outbox on the same schedule."""
+    problems = []
+    resources = cfn["Resources"]
+
+    # Whatever the mode: the invalidator's only database login is its own role's.
+    invalidator = resources["InvalidatorFunction"]
+    for secret in secrets_read(invalidator, resources):
+        for other in sorted(references(secret) & OTHER_DB_LOGINS):
+            problems.append(f"InvalidatorFunction: may read {other}, not only its own database login")
+    env = invalidator["Properties"].get("Environment", {}).get("Variables", {})
+    if "DB_SECRET_ID" in env and references(env["DB_SECRET_ID"]) - {"AWS::NoValue"} != {"InvalidatorDbRoleSecret"}:
+        problems.append("InvalidatorFunction: DB_SECRET_ID is not the InvalidatorDbRoleSecret role login")
+    ingester = resources["IngesterFunction"]
+    ingester_env = ingester["Properties"].get("Environment", {}).get("Variables", {})
+    if ingester_env.get("DB_INVALIDATOR_ROLE_SECRET_ID") != {"Ref": "InvalidatorDbRoleSecret"} or not any(
+        s == {"Ref": "InvalidatorDbRoleSecret"} for s in secrets_read(ingester, resources)
+    ):
+        problems.append("IngesterFunction: cannot create the invalidator's role (DB_INVALIDATOR_ROLE_SECRET_ID)")
+
+    # The default: logical mode on PostgreSQL.
+    logical = deployed(cfn)
+    mode = "default (logical) mode"
+    params = logical["DatabaseParameters"]["Properties"].get("Parameters", {})
+    if str(params.get("rds.logical_replication")) != "1":
+        problems.append(f"{mode}: the parameter group does not turn on rds.logical_replication")
+    keep = parameter_value(params.get("max_slot_wal_keep_size"), cfn)
+    if keep is None or int(str(keep)) <= 0:
+        problems.append(f"{mode}: the WAL a slot may keep is not bounded (max_slot_wal_keep_size)")
+    alarms = slot_alarms(logical)
+    for metric in SLOT_METRICS:
+        if metric not in alarms:
+            problems.append(f"{mode}: no alarm on the database's {metric}")
+        for name in alarms.get(metric, []):
+            p = logical[name]["Properties"]
+            expressions = str([q.get("Expression") for q in p.get("Metrics", [])])
+            relative = "SlotWalKeepSizeMb" in expressions
+            limit = 100 if relative else int(str(keep or 0)) * 1024 * 1024
+            if float(p.get("Threshold", 0)) >= limit:
+                problems.append(f"{mode}: {name} fires only after the slot is lost (threshold not below max_slot_wal_keep_size)")
+    schedules = drain_schedules(logical)
+    if not any(
+        s.get("ScheduleExpression") == "rate(1 minute)" and s.get("State", "ENABLED") == "ENABLED"
+        for s in schedules.values()
+    ):
+        problems.append(f"{mode}: no enabled rate(1 minute) schedule starts the invalidator's drain")
+    for name in schedules:
+        if not any(name in references(perm.get("SourceArn")) for perm in event_permissions(logical)):
+            problems.append(f"{mode}: EventBridge may not invoke the invalidator for {name} (no permission limited to its ARN)")
+    fn = logical["InvalidatorFunction"]["Properties"]
+    env = fn.get("Environment", {}).get("Variables", {})
+    timeout = int(fn.get("Timeout", 3))
+    drain = int(env.get("INVALIDATOR_DRAIN_SECONDS", 55))
+    if timeout <= drain + DRAIN_RESERVE_SECONDS:
+        problems.append(
+            f"{mode}: the invalidator's timeout ({timeout} s) leaves less than {DRAIN_RESERVE_SECONDS} s to spare after a drain ({drain} s)"
+        )
+    if env.get("FUNCTION_TIMEOUT_SECONDS", str(timeout)) != str(timeout):
+        problems.append(f"{mode}: the invalidator's FUNCTION_TIMEOUT_SECONDS is not its timeout ({timeout} s)")
+    if env.get("INVALIDATION_SOURCE") != "logical":
+        problems.append(f"{mode}: the invalidator is not told INVALIDATION_SOURCE=logical")
+    if env.get("DB_SECRET_ID") != {"Ref": "InvalidatorDbRoleSecret"} or "DB_HOST" not in env:
+        problems.append(f"{mode}: the invalidator is not given the database and its own role login")
+    if {"Ref": "InvalidatorDbRoleSecret"} not in secrets_read(logical["InvalidatorFunction"], logical):
+        problems.append(f"{mode}: the invalidator may not read its own role login")
+
+    # PostgreSQL in trigger mode: the change trigger pushes; nothing to drain, no slot.
+    trigger = deployed(cfn, {"InvalidationSource": "trigger"})
+    mode = "trigger mode (PostgreSQL)"
+    if drain_schedules(trigger) or event_permissions(trigger):
+        problems.append(f"{mode}: a drain schedule exists with nothing to drain")
+    if slot_alarms(trigger):
+        problems.append(f"{mode}: slot alarms exist without a slot")
+    if str(trigger["DatabaseParameters"]["Properties"].get("Parameters", {}).get("rds.logical_replication")) == "1":
+        problems.append(f"{mode}: logical decoding is turned on")
+    env = trigger["InvalidatorFunction"]["Properties"].get("Environment", {}).get("Variables", {})
+    if env.get("INVALIDATION_SOURCE") != "trigger":
+        problems.append(f"{mode}: the invalidator is not told INVALIDATION_SOURCE=trigger")
+    if "DB_SECRET_ID" in env or {"Ref": "InvalidatorDbRoleSecret"} in secrets_read(trigger["InvalidatorFunction"], trigger):
+        problems.append(f"{mode}: the invalidator may log in to the database with nothing to drain")
+
+    # MySQL: triggers fill the outbox, drained on the same schedule, whatever the mode says.
+    mysql = deployed(cfn, {"DatabaseEngine": "mysql"})
+    mode = "MySQL"
+    if not any(s.get("ScheduleExpression") == "rate(1 minute)" for s in drain_schedules(mysql).values()):
+        problems.append(f"{mode}: the outbox is never drained (no rate(1 minute) schedule)")
+    if slot_alarms(mysql):
+        problems.append(f"{mode}: slot alarms exist without a slot")
+    env = mysql["InvalidatorFunction"]["Properties"].get("Environment", {}).get("Variables", {})
+    if env.get("INVALIDATION_SOURCE") != "trigger":
+        problems.append(f"{mode}: the invalidator is told to read a logical slot")
+    if env.get("DB_SECRET_ID") != {"Ref": "InvalidatorDbRoleSecret"}:
+        problems.append(f"{mode}: the invalidator is not given its own role login to drain the outbox")
+    return problems
 
 
 def findings(source):
@@ -387,6 +580,8 @@ def findings(source):
         if api_env.get(var) != {"Ref": secret}:
             problems.append(f"QueryApiFunction: {var} is not the {secret} role login")
 
+    problems.extend(invalidation_findings(cfn))
+
     for output in REQUIRED_OUTPUTS:
         if output not in cfn.get("Outputs", {}):
             problems.append(f"output {output} missing")
@@ -502,6 +697,61 @@ WEAKENINGS = [
     ("Resources/ServerlessRedis/Properties/UserGroupId", DELETE, "no user group"),
     ("Resources/RedisDisabledDefaultUser/Properties/AccessString", "on ~* +@all", "default user is enabled"),
     ("Resources/RedisAppUser/Properties/AccessString", "on ~* &* +@all", "@dangerous"),
+    # Invalidation from the logical replication slot.
+    ("Parameters/InvalidationSource/Default", "trigger", "default (logical) mode"),
+    (
+        "Resources/DatabaseParameters/Properties/Parameters/Fn::If/1/rds.logical_replication",
+        "0",
+        "rds.logical_replication",
+    ),
+    (
+        "Resources/DatabaseParameters/Properties/Parameters/Fn::If/1/max_slot_wal_keep_size",
+        DELETE,
+        "max_slot_wal_keep_size",
+    ),
+    ("Resources/OldestReplicationSlotLagAlarm", DELETE, "no alarm on the database's OldestReplicationSlotLag"),
+    (
+        "Resources/TransactionLogsDiskUsageAlarm/Properties/Metrics/1/MetricStat/Metric/Dimensions",
+        [],
+        "no alarm on the database's TransactionLogsDiskUsage",
+    ),
+    ("Resources/OldestReplicationSlotLagAlarm/Properties/Threshold", 100, "only after the slot is lost"),
+    ("Resources/InvalidatorDrainSchedule/Properties/ScheduleExpression", "rate(1 hour)", "rate(1 minute)"),
+    ("Resources/InvalidatorDrainSchedule/Properties/State", "DISABLED", "no enabled rate(1 minute)"),
+    ("Resources/InvalidatorDrainPermission", DELETE, "EventBridge may not invoke the invalidator"),
+    ("Resources/InvalidatorDrainPermission/Properties/SourceArn", DELETE, "EventBridge may not invoke the invalidator"),
+    ("Resources/InvalidatorFunction/Properties/Timeout", 60, "to spare after a drain"),
+    ("Resources/InvalidatorFunction/Properties/Environment/Variables/FUNCTION_TIMEOUT_SECONDS", "29", "FUNCTION_TIMEOUT_SECONDS"),
+    (
+        "Resources/InvalidatorFunction/Properties/Policies/0/Statement/5/Fn::If/1/Resource",
+        [{"Ref": "InvalidatorDbRoleSecret"}, {"Ref": "QueryDbRoleSecret"}],
+        "may read QueryDbRoleSecret",
+    ),
+    (
+        "Resources/InvalidatorFunction/Properties/Policies/0/Statement/5/Fn::If/1/Resource",
+        {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]},
+        "uses the database master secret",
+    ),
+    (
+        "Resources/InvalidatorFunction/Properties/Environment/Variables/DB_SECRET_ID",
+        {"Ref": "WriteDbRoleSecret"},
+        "DB_SECRET_ID is not the InvalidatorDbRoleSecret",
+    ),
+    (
+        "Resources/InvalidatorFunction/Properties/Environment/Variables/DB_SECRET_ID",
+        {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]},
+        "uses the database master secret",
+    ),
+    ("Resources/InvalidatorDrainSchedule/Condition", DELETE, "trigger mode (PostgreSQL): a drain schedule"),
+    ("Resources/OldestReplicationSlotLagAlarm/Condition", DELETE, "slot alarms exist without a slot"),
+    ("Conditions/LogicalInvalidation", {"Condition": "IsPostgres"}, "trigger mode (PostgreSQL): logical decoding"),
+    ("Conditions/DrainsChanges", {"Condition": "LogicalInvalidation"}, "the outbox is never drained"),
+    (
+        "Resources/InvalidatorFunction/Properties/Environment/Variables/INVALIDATION_SOURCE",
+        "logical",
+        "MySQL: the invalidator is told to read a logical slot",
+    ),
+    ("Resources/IngesterFunction/Properties/Environment/Variables/DB_INVALIDATOR_ROLE_SECRET_ID", DELETE, "invalidator's role"),
 ]
 
 

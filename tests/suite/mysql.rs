@@ -144,7 +144,7 @@ async fn a_mariadb_statement_past_its_timeout_is_a_504_like_postgresql() {
         &catalog,
         // BENCHMARK and SLEEP return early without an error when interrupted; a long join errs.
         "[[query]]\nname = 'spin'\ndatabase = 'slow'\nsql = \"SELECT sum(a.seq * b.seq) AS spun \
-         FROM seq_1_to_100000 a CROSS JOIN seq_1_to_100000 b\"\n",
+         FROM seq_1_to_100000 a CROSS JOIN seq_1_to_100000 b\"\ntags = ['seq_1_to_100000']\n",
     )
     .unwrap();
     let catalog = catalog.to_string_lossy().into_owned();

@@ -61,7 +61,7 @@ async fn entries_expire_after_their_ttl() {
     let catalog = dir.path().join("queries.toml");
     std::fs::write(
         &catalog,
-        "[[query]]\nname = 'short'\nsql = 'SELECT name FROM products WHERE id = $1'\nttl_seconds = 1\n\
+        "[[query]]\nname = 'short'\nsql = 'SELECT name FROM products WHERE id = $1'\nttl_seconds = 1\ntags = ['products']\n\
          [[query.params]]\nname = 'id'\ntype = 'int'\n",
     )
     .unwrap();

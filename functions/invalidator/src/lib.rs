@@ -10,7 +10,11 @@
 //!   `batchItemFailures` so the stream resumes from the first record not handled;
 //! - SQS batches whose messages hold any of these, answered with `batchItemFailures` so only
 //!   the failed messages are retried;
-//! - direct invokes `{"queries": [...], "tags": [...]}`.
+//! - direct invokes `{"queries": [...], "tags": [...]}`;
+//! - EventBridge scheduled events (and direct `{"drain": {"seconds": n}}`): a drain of the
+//!   databases' committed changes (a logical replication slot on PostgreSQL with
+//!   `INVALIDATION_SOURCE=logical`, the outbox on MySQL/MariaDB), polling every
+//!   `INVALIDATOR_POLL_MS` for `INVALIDATOR_DRAIN_SECONDS` or until the deadline's reserve.
 //!
 //! Every change is O(1) in Redis (generation bumps or one DEL), whatever is cached.
 
@@ -21,12 +25,95 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use query_catalog::{query_scope, tag_scope};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use use_cases::{Invalidation, UseCaseError};
+use std::time::{Duration, Instant};
+
+use use_cases::{ChangeSource, DrainSettings, Invalidation, UseCaseError};
 
 /// What the function accepts, quoted in every refusal.
 pub const ACCEPTED: &str =
     "accepted events: S3 notifications, SQS batches, DynamoDB stream batches, database changes \
-{\"table\", \"operation\", \"keys\"}, and direct {\"queries\": [...]} and/or {\"tags\": [...]}";
+{\"table\", \"operation\", \"keys\"}, scheduled events and {\"drain\": {\"seconds\": n}}, and direct \
+{\"queries\": [...]} and/or {\"tags\": [...]}";
+
+/// Time kept back from the invocation's deadline when a drain decides to stop: the last poll
+/// and the reply fit in it.
+pub const DRAIN_RESERVE: Duration = Duration::from_secs(5);
+
+/// The scheduled drains of committed changes: the sources, and how long each drain lasts.
+#[derive(Debug, Clone, Default)]
+pub struct Drains {
+    /// One per database with a change stream.
+    pub sources: Vec<ChangeSource>,
+    /// Poll pause, batch size, lease.
+    pub settings: DrainSettings,
+    /// `INVALIDATOR_DRAIN_SECONDS`.
+    pub drain_for: Duration,
+}
+
+/// A direct drain request: `{"drain": {"seconds": 5}}` (seconds at most the configured drain).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrainRequest {
+    #[serde(default)]
+    seconds: Option<f64>,
+}
+
+/// Whether `event` asks for a drain: an EventBridge scheduled event or `{"drain": ...}`.
+fn drain_request(event: &Value) -> Option<Result<DrainRequest, InvalidateError>> {
+    let scheduled = event.get("source").and_then(Value::as_str) == Some("aws.events")
+        && event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
+    if scheduled {
+        return Some(Ok(DrainRequest::default()));
+    }
+    let request = event.as_object().filter(|o| o.len() == 1)?.get("drain")?;
+    Some(match request {
+        Value::Bool(true) => Ok(DrainRequest::default()),
+        other => serde_json::from_value(other.clone())
+            .map_err(|e| InvalidateError::Payload(format!("drain: {e}; {ACCEPTED}"))),
+    })
+}
+
+/// Carries out `event`, drains included: `deadline` is the invocation's.
+pub async fn handle_with_drains(
+    invalidation: Invalidation<'_>,
+    drains: &Drains,
+    event: Value,
+    deadline: Option<Instant>,
+) -> Result<Value, InvalidateError> {
+    let Some(request) = drain_request(&event) else {
+        return handle(invalidation, event).await;
+    };
+    let request = request?;
+    if drains.sources.is_empty() {
+        return Ok(json!({
+            "drained": [],
+            "note": "no change source: INVALIDATION_SOURCE=logical reads PostgreSQL slots, \
+                     and MySQL/MariaDB databases drain their outbox",
+        }));
+    }
+    let run_for = match request.seconds {
+        Some(s) if s.is_finite() && s >= 0.0 => drains.drain_for.min(Duration::from_secs_f64(s)),
+        Some(_) => return Err(InvalidateError::Payload("drain seconds must be 0 or more".into())),
+        None => drains.drain_for,
+    };
+    let mut until = Instant::now() + run_for;
+    if let Some(deadline) = deadline {
+        until = until.min(deadline.checked_sub(DRAIN_RESERVE).unwrap_or(deadline));
+    }
+    let runs = drains
+        .sources
+        .iter()
+        .map(|source| invalidation.drain(source, &drains.settings, until));
+    let mut reports = Vec::new();
+    for outcome in futures::future::join_all(runs).await {
+        let report = outcome.map_err(|source| InvalidateError::Cache {
+            done: Vec::new(),
+            source,
+        })?;
+        reports.push(serde_json::to_value(report).unwrap_or_default());
+    }
+    Ok(json!({ "drained": reports }))
+}
 
 /// A direct invalidation request.
 #[derive(Debug, Deserialize)]

@@ -182,6 +182,13 @@ impl KeySpace {
         format!("{}:rate:{{{}}}", self.namespace, name)
     }
 
+    /// The holder of fleet-wide lease `name` (see [`crate::Lease`]); its fence counter and its
+    /// mark share the hash tag, so one script can check all three on a cluster.
+    pub fn lease_keys(&self, name: &str) -> [String; 3] {
+        let base = format!("{}:lease:{{{}}}", self.namespace, name);
+        [base.clone(), format!("{base}:fence"), format!("{base}:mark")]
+    }
+
     /// The Redis key of a scope's generation counter.
     pub fn generation_key(&self, scope: &str) -> String {
         format!("{}:gen:{{{}}}", self.namespace, scope)

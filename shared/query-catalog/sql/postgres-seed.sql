@@ -53,6 +53,11 @@ ALTER TABLE reviews ADD COLUMN IF NOT EXISTS request_id text UNIQUE;
 -- request is refused instead of answering someone else's review.
 ALTER TABLE reviews ADD COLUMN IF NOT EXISTS request_digest text;
 
+-- Updates log the whole old row, so a change stream reader knows which restaurant a changed
+-- row belonged to before the change (the key alone would not say).
+ALTER TABLE restaurants REPLICA IDENTITY FULL;
+ALTER TABLE reviews REPLICA IDENTITY FULL;
+
 INSERT INTO restaurants (id, name, cuisine, city)
 SELECT i,
        (ARRAY['Blue Fig', 'Casa Luna', 'Golden Wok', 'Harbor Grill', 'Juniper', 'Little Saigon',

@@ -1,12 +1,12 @@
 //! The catalog file: which queries exist, their SQL, parameters, TTLs and tags.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::params::{kind_name, ParamSpec};
-use crate::{CatalogError, ParamValue, ResolvedParams};
+use crate::{tables_read, CatalogError, ParamValue, ResolvedParams};
 
 /// The catalog shipped in the repository, compiled into every function so a Lambda package
 /// needs no extra file. `QUERY_CATALOG_PATH` may point at another file.
@@ -66,6 +66,11 @@ pub struct NamedQuery {
     /// restaurant `name`): a write to that entity drops just its entries, in O(1).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scope_params: Vec<String>,
+    /// Per table, the column naming this query's entity (the value of its one scope
+    /// parameter): a committed change to such a row drops that entity's results only, not
+    /// every result of the table's tag (`scope_columns = { restaurants = "name" }`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scope_columns: BTreeMap<String, String>,
     /// How long a negative result (no rows) stays cached; `CACHE_NEGATIVE_TTL_SECONDS` when
     /// absent, and never longer than `ttl_seconds`. Lookups of things that do not exist then
     /// leave short-lived keys, and a thing created later shows up soon.
@@ -79,6 +84,11 @@ pub struct NamedQuery {
     /// Loads that may run at once after a quiet spell (`CACHE_ORIGIN_BURST` when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin_burst: Option<u32>,
+    /// The tables its SQL reads, sorted: derived from the SQL when the catalog is loaded (a
+    /// view read counts as the view and its `[views]` tables), never written in the file. Each
+    /// is one of `tags`, so every write to a table it reads drops it. Empty for statements.
+    #[serde(skip_deserializing)]
+    pub tables: Vec<String>,
 }
 
 /// How a query's SQL marks its parameters; each database engine accepts one style.
@@ -276,6 +286,17 @@ impl NamedQuery {
                 "scope_params names {unknown:?}, which is not a parameter"
             ));
         }
+        if !self.scope_columns.is_empty() && self.scope_params.len() != 1 {
+            return Err(
+                "scope_columns needs exactly one scope_params entry: the entity its columns name".into(),
+            );
+        }
+        if let Some((table, _)) = self.scope_columns.iter().find(|(t, _)| !self.depends_on(t)) {
+            return Err(format!(
+                "scope_columns names table {table:?}, which is not one of its tags {:?}",
+                self.tags
+            ));
+        }
         if !is_identifier(&self.database, 64) {
             return Err(format!(
                 "database {:?} must be lower-case letters, digits or _",
@@ -317,6 +338,66 @@ impl NamedQuery {
     pub fn depends_on(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t == tag)
     }
+
+    /// The tables the SQL reads, views expanded, sorted; an error when the SQL cannot be read
+    /// or reads a table its tags do not declare (a write to it would leave this query stale).
+    fn derive_tables(&self, views: &BTreeMap<String, Vec<String>>) -> Result<Vec<String>, String> {
+        let direct = tables_read(&self.sql).map_err(|e| format!("its sql cannot be read: {e}"))?;
+        let tables = expand_views(&direct, views);
+        if let Some(missing) = tables.iter().find(|t| !self.depends_on(t)) {
+            let kind = if views.contains_key(missing) {
+                "view"
+            } else {
+                "table"
+            };
+            let through = views
+                .iter()
+                .find(|(view, read)| tables.contains(*view) && read.contains(missing))
+                .filter(|_| !direct.contains(missing))
+                .map(|(view, _)| format!(" (through view {view:?})"))
+                .unwrap_or_default();
+            return Err(format!(
+                "reads {kind} {missing:?}{through}, which its tags {:?} do not declare: add it to \
+                 tags (every write to it must drop this query)",
+                self.tags
+            ));
+        }
+        Ok(tables.into_iter().collect())
+    }
+}
+
+/// `read` with each view in it joined by the tables the view reads, and theirs in turn (a view
+/// may read views).
+fn expand_views(read: &BTreeSet<String>, views: &BTreeMap<String, Vec<String>>) -> BTreeSet<String> {
+    let mut tables = BTreeSet::new();
+    let mut pending: Vec<&String> = read.iter().collect();
+    while let Some(table) = pending.pop() {
+        if tables.insert(table.clone()) {
+            if let Some(view_reads) = views.get(table) {
+                pending.extend(view_reads);
+            }
+        }
+    }
+    tables
+}
+
+/// Checks the `[views]` table: view and table names are bare lower-case names, like tags.
+fn check_views(views: &BTreeMap<String, Vec<String>>) -> Result<(), CatalogError> {
+    for (view, tables) in views {
+        if let Some(bad) = std::iter::once(view)
+            .chain(tables)
+            .find(|name| !is_identifier(name, 64))
+        {
+            return Err(CatalogError::Invalid {
+                query: "-".into(),
+                problem: format!(
+                    "[views] {view:?}: {bad:?} must be a bare table name of lower-case letters, \
+                     digits or _ (as tags are)"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl PlaceholderStyle {
@@ -370,6 +451,9 @@ struct CatalogFile {
     /// Writes used by the service's own routes; never served by `GET /queries/{name}`.
     #[serde(default, rename = "statement")]
     statements: Vec<NamedQuery>,
+    /// The database views queries may read, each with the tables (or views) it reads.
+    #[serde(default)]
+    views: BTreeMap<String, Vec<String>>,
 }
 
 /// All named queries, validated.
@@ -383,18 +467,22 @@ pub struct Catalog {
 impl Catalog {
     /// Parses and validates catalog TOML; the error names the query and what is wrong.
     pub fn from_toml(text: &str) -> Result<Self, CatalogError> {
-        let file: CatalogFile = toml::from_str(text)?;
+        let mut file: CatalogFile = toml::from_str(text)?;
+        check_views(&file.views)?;
         let mut by_name = HashMap::new();
-        for (i, q) in file.queries.iter().enumerate() {
+        for (i, q) in file.queries.iter_mut().enumerate() {
             let label = if q.name.is_empty() {
                 format!("#{}", i + 1)
             } else {
                 q.name.clone()
             };
-            q.validate().map_err(|problem| CatalogError::Invalid {
-                query: label.clone(),
-                problem,
-            })?;
+            q.tables = q
+                .validate()
+                .and_then(|()| q.derive_tables(&file.views))
+                .map_err(|problem| CatalogError::Invalid {
+                    query: label.clone(),
+                    problem,
+                })?;
             if by_name.insert(q.name.clone(), i).is_some() {
                 return Err(CatalogError::Invalid {
                     query: label,
@@ -511,6 +599,80 @@ mod tests {
         let c = Catalog::load(None).unwrap();
         assert!(c.get("slow_version").is_some());
         assert!(c.queries().iter().filter(|q| !q.params.is_empty()).count() >= 2);
+        assert!(c.get("slow_version").unwrap().tables.is_empty());
+        assert_eq!(
+            c.get("restaurant_summary").unwrap().tables,
+            ["restaurants", "reviews"]
+        );
+        assert_eq!(c.get("article_search").unwrap().tables, ["articles"]);
+        assert!(c
+            .queries()
+            .iter()
+            .all(|q| q.tables.iter().all(|t| q.depends_on(t))));
+        // The listing (`GET /queries`) shows them.
+        let listed = serde_json::to_value(c.get("product").unwrap()).unwrap();
+        assert_eq!(listed["tables"], serde_json::json!(["products"]));
+    }
+
+    #[test]
+    fn a_query_must_tag_every_table_its_sql_reads() {
+        let q = |tags: &str| {
+            format!(
+                "[[query]]\nname = 'x'\nsql = 'SELECT r.name FROM restaurants r \
+                 JOIN reviews v ON v.restaurant_id = r.id'\ntags = [{tags}]"
+            )
+        };
+        assert_eq!(
+            problem(&q("'restaurants'")),
+            "x: reads table \"reviews\", which its tags [\"restaurants\"] do not declare: \
+             add it to tags (every write to it must drop this query)"
+        );
+        // Tags may name more than tables.
+        let c = Catalog::from_toml(&q("'restaurants', 'reviews', 'server'")).unwrap();
+        assert_eq!(c.get("x").unwrap().tables, ["restaurants", "reviews"]);
+        let unparsable = problem("[[query]]\nname = 'bad'\nsql = 'SELEC 1'");
+        assert!(
+            unparsable.starts_with("bad: its sql cannot be read: sql parser error"),
+            "{unparsable}"
+        );
+        // Derived, never declared.
+        assert!(matches!(
+            Catalog::from_toml("[[query]]\nname = 'a'\nsql = 'select 1'\ntables = ['t']"),
+            Err(CatalogError::Parse(_))
+        ));
+        // Statements are writes: not checked.
+        let with_statement = "[[query]]\nname = 'a'\nsql = 'select 1'\n\
+                              [[statement]]\nname = 'w'\nsql = 'DELETE FROM logs'";
+        assert!(Catalog::from_toml(with_statement).is_ok());
+    }
+
+    #[test]
+    fn a_view_counts_as_the_tables_it_reads() {
+        let text = |tags: &str| {
+            format!(
+                "[views]\nrestaurant_ratings = ['restaurants', 'reviews']\n\
+                 [[query]]\nname = 'top'\n\
+                 sql = 'SELECT name FROM public.restaurant_ratings ORDER BY rating DESC LIMIT 10'\n\
+                 tags = [{tags}]"
+            )
+        };
+        let c = Catalog::from_toml(&text("'restaurant_ratings', 'restaurants', 'reviews'")).unwrap();
+        assert_eq!(
+            c.get("top").unwrap().tables,
+            ["restaurant_ratings", "restaurants", "reviews"]
+        );
+        let missing = problem(&text("'restaurant_ratings', 'restaurants'"));
+        assert!(
+            missing.contains("reads table \"reviews\" (through view \"restaurant_ratings\")"),
+            "{missing}"
+        );
+        let view_untagged = problem(&text("'restaurants', 'reviews'"));
+        assert!(
+            view_untagged.contains("reads view \"restaurant_ratings\", which"),
+            "{view_untagged}"
+        );
+        let bad = problem("[views]\nBad = ['x']\n[[query]]\nname = 'q'\nsql = 'select 1'");
+        assert!(bad.contains("[views] \"Bad\""), "{bad}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! naming the variable instead of failing requests later. Values of secret-bearing variables
 //! (URLs with passwords) are never echoed.
 
+mod changes;
 mod databases;
 mod logging;
 mod parse;
@@ -12,6 +13,7 @@ mod settings;
 mod vars;
 mod warnings;
 
+pub use changes::{ChangeSettings, InvalidationSource, DEFAULT_SLOT_NAME};
 pub use databases::{database_variable, DatabaseSource, DbEndpoint};
 
 pub use logging::init_logging;
@@ -66,6 +68,9 @@ pub struct DatabaseRoleSecrets {
     pub query: String,
     /// The role the service's statements write with.
     pub write: String,
+    /// `DB_INVALIDATOR_ROLE_SECRET_ID`: the role the invalidator reads committed changes with
+    /// (`REPLICATION`, or `rds_replication` on RDS, and `SELECT` on the catalog's tables).
+    pub invalidator: Option<String>,
 }
 
 /// Everything a function needs to build its clients.
@@ -103,6 +108,8 @@ pub struct ServiceConfig {
     /// `INVALIDATION_SETTLE_MS`: the invalidator's pause between the two bumps of a table's tag
     /// on a database change event; longer than a commit takes after its trigger fired.
     pub invalidation_settle: Duration,
+    /// `INVALIDATION_SOURCE` and the invalidator's scheduled drains of committed changes.
+    pub changes: ChangeSettings,
 }
 
 impl std::fmt::Debug for ServiceConfig {
@@ -123,6 +130,7 @@ impl std::fmt::Debug for ServiceConfig {
             .field("serving", &self.serving)
             .field("invalidator_function_arn", &self.invalidator_function_arn)
             .field("invalidation_settle", &self.invalidation_settle)
+            .field("changes", &self.changes)
             .finish()
     }
 }
@@ -164,7 +172,11 @@ impl ServiceConfig {
                 v.text("DB_QUERY_ROLE_SECRET_ID"),
                 v.text("DB_WRITE_ROLE_SECRET_ID"),
             ) {
-                (Some(query), Some(write)) => Some(DatabaseRoleSecrets { query, write }),
+                (Some(query), Some(write)) => Some(DatabaseRoleSecrets {
+                    query,
+                    write,
+                    invalidator: v.text("DB_INVALIDATOR_ROLE_SECRET_ID"),
+                }),
                 (None, None) => None,
                 _ => {
                     return Err(ConfigError::Missing {
@@ -190,6 +202,7 @@ impl ServiceConfig {
             serving,
             invalidator_function_arn: v.text("INVALIDATOR_FUNCTION_ARN"),
             invalidation_settle: v.millis("INVALIDATION_SETTLE_MS", DEFAULT_INVALIDATION_SETTLE, 60_000)?,
+            changes: changes::change_settings(&v)?,
         })
     }
 }

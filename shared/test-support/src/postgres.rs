@@ -110,6 +110,8 @@ impl Postgres {
             .args(["-c", "max_connections=200"])
             // Tests count what the database ran (pg_stat_statements) when traffic is hostile.
             .args(["-c", "shared_preload_libraries=pg_stat_statements"])
+            // The invalidator's logical source reads committed changes from a slot.
+            .args(["-c", "wal_level=logical", "-c", "max_replication_slots=20"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         as_server_user(&mut cmd, user);

@@ -9,6 +9,7 @@ use aws_clients::{
 use cache_aside::{Cache, CacheError, ConnectionCredentials, ObjectPolicy, RedisTarget, RotatingCredentials};
 use dynamo_origin::RestaurantTable;
 use query_catalog::{Catalog, CatalogError, PlaceholderStyle};
+use service_config::InvalidationSource;
 use service_config::{
     DatabaseRoleSecrets, DatabaseSource, DbEndpoint, ObjectSettings, RestaurantOrigin, ServiceConfig,
 };
@@ -34,6 +35,9 @@ pub enum StartupError {
     /// IAM authentication to ElastiCache cannot be set up.
     #[error("ElastiCache IAM authentication: {0}")]
     RedisIam(#[source] TokenError),
+    /// A change feed cannot be set up.
+    #[error("change feed: {0}")]
+    ChangeFeed(#[from] change_feed::FeedError),
     /// A database cannot be set up.
     #[error("database {name:?}: {source}")]
     Database {
@@ -289,6 +293,36 @@ pub async fn open_redis_connection(cache: &Cache) {
         ),
         Err(e) => tracing::warn!(error = %e, "Redis not reachable during init; requests will retry"),
     }
+}
+
+/// Where each configured database's committed changes come from, for the invalidator's drains:
+/// a logical replication slot on PostgreSQL with `INVALIDATION_SOURCE=logical`, the outbox on
+/// MySQL/MariaDB. PostgreSQL in `trigger` mode pushes events instead, and has no source here.
+pub async fn change_sources(config: &ServiceConfig) -> Result<Vec<crate::ChangeSource>, StartupError> {
+    let sdk = match config
+        .databases
+        .iter()
+        .any(|(_, s)| matches!(s, DatabaseSource::Secret { .. }))
+    {
+        true => Some(load_sdk_config(&config.aws).await),
+        false => None,
+    };
+    let mut sources = Vec::new();
+    for database in open_databases(&config.databases, config, sdk.as_ref()).await? {
+        let name = database.name().to_owned();
+        match (database.pool(), config.changes.source) {
+            (sql_origin::Pool::Postgres(pool), InvalidationSource::Logical) => {
+                let slot = change_feed::Slot::new(pool, &config.changes.slot_name)?;
+                sources.push(crate::ChangeSource::Slot { database: name, slot });
+            }
+            (sql_origin::Pool::Postgres(_), InvalidationSource::Trigger) => {}
+            (sql_origin::Pool::MySql(pool), _) => sources.push(crate::ChangeSource::Outbox {
+                database: name,
+                outbox: change_feed::Outbox::new(pool),
+            }),
+        }
+    }
+    Ok(sources)
 }
 
 /// Only the cache, for functions that need nothing else (the invalidator).

@@ -55,6 +55,16 @@ impl<'a> Invalidation<'a> {
         self.tag(table).await
     }
 
+    /// The cache bumps go to.
+    pub(crate) fn cache(&self) -> &'a Cache {
+        self.cache
+    }
+
+    /// The catalog whose queries are invalidated.
+    pub(crate) fn catalog(&self) -> &'a Catalog {
+        self.catalog
+    }
+
     /// Whether the catalog has query `name`.
     pub fn knows_query(&self, name: &str) -> bool {
         self.catalog.get(name).is_some()

@@ -8,6 +8,7 @@
 //! requests and events into these calls and their results back into responses.
 
 mod budget;
+mod changes;
 mod clients;
 mod error;
 mod health;
@@ -17,7 +18,8 @@ mod queries;
 mod restaurants;
 mod roles;
 
-pub use clients::{cache_only, open_redis_connection, Clients, StartupError};
+pub use changes::{ChangeSource, DrainReport, DrainSettings};
+pub use clients::{cache_only, change_sources, open_redis_connection, Clients, StartupError};
 pub use error::UseCaseError;
 pub use health::{DatabaseProbe, Health, Probe, HEALTH_KEPT, PROBE_BUDGET};
 pub use invalidation::{Invalidation, TagInvalidated};

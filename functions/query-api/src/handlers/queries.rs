@@ -35,7 +35,8 @@ struct QueryResponse<'a> {
     load_ms: f64,
 }
 
-/// `GET /queries`: every query with its parameters, tags and effective TTL (never its SQL).
+/// `GET /queries`: every query with its parameters, tags, the tables its SQL reads (`tables`,
+/// derived at load time) and effective TTL (never its SQL).
 pub(crate) fn list(clients: &Clients) -> Response<Body> {
     let default_ttl = clients.cache.settings().default_ttl.as_secs();
     let queries: Vec<serde_json::Value> = clients

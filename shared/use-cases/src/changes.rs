@@ -1,0 +1,376 @@
+//! Drains of committed database changes: read a batch from the database's own change stream,
+//! drop what it touched from the cache, then mark it consumed. One drain per source runs at a
+//! time across the fleet (a Redis lease with a fencing token).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use cache_aside::{Lease, MarkRaise};
+use change_feed::{FeedError, Outbox, Plugin, RowChange, Slot};
+use query_catalog::{entity_scope, query_scope, tag_scope};
+use serde::Serialize;
+
+use crate::{Invalidation, UseCaseError};
+
+/// Where one database's committed changes come from.
+#[derive(Debug, Clone)]
+pub enum ChangeSource {
+    /// A PostgreSQL logical replication slot.
+    Slot {
+        /// The catalog's name of the database.
+        database: String,
+        /// The slot.
+        slot: Slot,
+    },
+    /// A MySQL/MariaDB outbox table filled by change triggers.
+    Outbox {
+        /// The catalog's name of the database.
+        database: String,
+        /// The outbox.
+        outbox: Outbox,
+    },
+}
+
+impl ChangeSource {
+    /// The catalog's name of the database.
+    pub fn database(&self) -> &str {
+        match self {
+            Self::Slot { database, .. } | Self::Outbox { database, .. } => database,
+        }
+    }
+
+    /// The fleet-wide lease (and LSN mark) of this source's drains.
+    pub fn lease_name(&self) -> String {
+        match self {
+            Self::Slot { database, slot } => format!("changes:{database}:{}", slot.name()),
+            Self::Outbox { database, .. } => format!("changes:{database}:outbox"),
+        }
+    }
+}
+
+/// How a drain runs.
+#[derive(Debug, Clone)]
+pub struct DrainSettings {
+    /// Pause between two reads.
+    pub poll: Duration,
+    /// Decoded lines (or outbox rows) read at most per poll.
+    pub batch: u32,
+    /// How long the lease lasts without renewal: a drain that dies frees it this soon.
+    pub lease_ttl: Duration,
+}
+
+impl Default for DrainSettings {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_millis(200),
+            batch: 5000,
+            lease_ttl: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What one drain of one source did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DrainReport {
+    /// The database.
+    pub database: String,
+    /// `slot` or `outbox`.
+    pub source: &'static str,
+    /// The lease's fencing token.
+    pub token: u64,
+    /// Reads made.
+    pub polls: u64,
+    /// Committed transactions (or outbox rows) applied.
+    pub transactions: u64,
+    /// Row changes among them.
+    pub changes: u64,
+    /// Transactions skipped because the recorded LSN was already past them (re-delivered
+    /// after a drain applied them but died before moving the slot on).
+    pub already_applied: u64,
+    /// Scope bumps made.
+    pub bumps: u64,
+    /// The last LSN applied and recorded (slots only).
+    pub last_lsn: Option<String>,
+    /// Times the slot had to be created or recreated (each one dropped everything).
+    pub slot_created: u64,
+    /// Errors met and retried on the next poll.
+    pub errors: Vec<String>,
+    /// Why the drain stopped: `time`, `lease_lost`, or `busy` (another drain holds the lease).
+    pub stopped: &'static str,
+}
+
+/// Errors kept in a report at most (a drain retrying a dead database would fill it).
+const MAX_REPORTED_ERRORS: usize = 10;
+
+impl<'a> Invalidation<'a> {
+    /// Drains `source` until `until`: reads committed changes every `settings.poll`, bumps
+    /// what they touched, records progress, and only then consumes them. Another drain of the
+    /// same source already running makes this one return at once (`stopped: "busy"`).
+    pub async fn drain(
+        &self,
+        source: &ChangeSource,
+        settings: &DrainSettings,
+        until: Instant,
+    ) -> Result<DrainReport, UseCaseError> {
+        let mut report = DrainReport {
+            database: source.database().to_owned(),
+            source: match source {
+                ChangeSource::Slot { .. } => "slot",
+                ChangeSource::Outbox { .. } => "outbox",
+            },
+            ..DrainReport::default()
+        };
+        let cache = self.cache();
+        let Some(lease) = cache
+            .acquire_lease(&source.lease_name(), settings.lease_ttl)
+            .await?
+        else {
+            report.stopped = "busy";
+            return Ok(report);
+        };
+        report.token = lease.token;
+        let mut state = DrainState {
+            mark: lease.mark,
+            plugin: None,
+        };
+        report.stopped = "time";
+        loop {
+            report.polls += 1;
+            let polled = match source {
+                ChangeSource::Slot { database, slot } => {
+                    self.poll_slot(database, slot, &lease, &mut state, settings, &mut report)
+                        .await
+                }
+                ChangeSource::Outbox { outbox, .. } => self.poll_outbox(outbox, settings, &mut report).await,
+            };
+            match polled {
+                Ok(()) => {}
+                Err(PollError::LeaseLost) => {
+                    report.stopped = "lease_lost";
+                    break;
+                }
+                Err(PollError::Retry(problem)) => {
+                    tracing::warn!(database = %report.database, error = %problem, "drain poll failed; retrying");
+                    if report.errors.len() < MAX_REPORTED_ERRORS {
+                        report.errors.push(problem);
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now + settings.poll >= until {
+                break;
+            }
+            tokio::time::sleep(settings.poll).await;
+            match cache.renew_lease(&lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    report.stopped = "lease_lost";
+                    break;
+                }
+                // Redis unreachable: the lease may lapse; the mark check refuses progress then.
+                Err(e) => tracing::warn!(error = %e, "drain lease not renewed"),
+            }
+        }
+        if report.stopped != "lease_lost" {
+            if let Err(e) = cache.release_lease(&lease).await {
+                tracing::warn!(error = %e, "drain lease not released; it expires on its own");
+            }
+        }
+        tracing::info!(
+            database = %report.database,
+            transactions = report.transactions,
+            bumps = report.bumps,
+            last_lsn = report.last_lsn.as_deref().unwrap_or(""),
+            stopped = report.stopped,
+            "drain finished"
+        );
+        Ok(report)
+    }
+
+    async fn poll_slot(
+        &self,
+        database: &str,
+        slot: &Slot,
+        lease: &Lease,
+        state: &mut DrainState,
+        settings: &DrainSettings,
+        report: &mut DrainReport,
+    ) -> Result<(), PollError> {
+        let plugin = match state.plugin {
+            Some(plugin) => plugin,
+            None => {
+                let opened = slot.open().await?;
+                if opened.created {
+                    // Changes before the slot existed were never seen: drop everything once.
+                    // (A drain that dies right here leaves the slot without this bump; the
+                    // bumps before creation below make that window milliseconds long.)
+                    report.bumps += self.everything(database).await? as u64;
+                    report.slot_created += 1;
+                    // A new slot's positions may sit below an old slot's mark (a restored
+                    // database): the mark fences only what this slot delivers from now on.
+                    state.mark = None;
+                }
+                state.plugin = Some(opened.plugin);
+                opened.plugin
+            }
+        };
+        let transactions = match slot.peek(plugin, settings.batch).await {
+            Ok(t) => t,
+            Err(e @ (FeedError::SlotMissing(_) | FeedError::SlotLost(_))) => {
+                tracing::warn!(error = %e, "replication slot gone; everything is dropped and the slot recreated");
+                // Drop everything before the slot exists again too, so a crash between the
+                // creation and the bump after it cannot leave entries filled meanwhile.
+                self.everything(database).await?;
+                state.plugin = None;
+                return Box::pin(self.poll_slot(database, slot, lease, state, settings, report)).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(last) = transactions.last().map(|t| t.commit_lsn) else {
+            return Ok(());
+        };
+        let fresh: Vec<&change_feed::Transaction> = transactions
+            .iter()
+            .filter(|t| state.mark.is_none_or(|mark| t.commit_lsn.0 > mark))
+            .collect();
+        report.already_applied += (transactions.len() - fresh.len()) as u64;
+        let scopes = self.scopes_for_changes(database, fresh.iter().flat_map(|t| &t.changes));
+        report.bumps += self.bump_all(&scopes).await? as u64;
+        match self.cache().raise_mark(lease, last.0).await? {
+            MarkRaise::Raised | MarkRaise::AlreadyPast(_) => {}
+            MarkRaise::LeaseLost => return Err(PollError::LeaseLost),
+        }
+        state.mark = Some(state.mark.map_or(last.0, |m| m.max(last.0)));
+        slot.advance(last).await?;
+        report.transactions += fresh.len() as u64;
+        report.changes += fresh.iter().map(|t| t.changes.len() as u64).sum::<u64>();
+        report.last_lsn = Some(last.to_string());
+        Ok(())
+    }
+
+    async fn poll_outbox(
+        &self,
+        outbox: &Outbox,
+        settings: &DrainSettings,
+        report: &mut DrainReport,
+    ) -> Result<(), PollError> {
+        let batch = outbox.read(settings.batch).await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let scopes: BTreeSet<String> = batch.tables.iter().map(|t| tag_scope(t)).collect();
+        report.bumps += self.bump_all(&scopes).await? as u64;
+        outbox.remove(&batch).await?;
+        report.transactions += batch.len() as u64;
+        report.changes += batch.len() as u64;
+        Ok(())
+    }
+
+    /// The scopes committed `changes` to `database` touch: per changed table, its tag, or,
+    /// when every query reading the table names the row's entity (`scope_columns`) and the
+    /// change says which entities (before and after), just those entities' scopes.
+    pub fn scopes_for_changes<'c>(
+        &self,
+        database: &str,
+        changes: impl IntoIterator<Item = &'c RowChange>,
+    ) -> BTreeSet<String> {
+        let mut scopes = BTreeSet::new();
+        for change in changes {
+            let readers: Vec<_> = self
+                .catalog()
+                .queries()
+                .iter()
+                .filter(|q| q.database == database && q.depends_on(&change.table))
+                .collect();
+            let mut entities = Vec::new();
+            let row_scoped = !readers.is_empty()
+                && readers.iter().all(|query| {
+                    let Some(column) = query.scope_columns.get(&change.table) else {
+                        return false;
+                    };
+                    let (Some(param), Some(values)) = (
+                        query
+                            .scope_params
+                            .first()
+                            .and_then(|p| query.params.iter().find(|s| &s.name == p)),
+                        change.values_of(column),
+                    ) else {
+                        return false;
+                    };
+                    for value in values {
+                        // A NULL names no entity; a value the parameter refuses names none a
+                        // request could have cached.
+                        if let Some(value) = value.and_then(|v| param.parse(v).ok()) {
+                            entities.push(entity_scope(&query.name, &param.name, &value));
+                        }
+                    }
+                    true
+                });
+            if row_scoped {
+                scopes.extend(entities);
+            } else {
+                scopes.insert(tag_scope(&change.table));
+            }
+        }
+        scopes
+    }
+
+    /// Drops every cached result of every query on `database`: its own scope and its tags'.
+    /// Returns the bumps made.
+    pub async fn everything(&self, database: &str) -> Result<usize, UseCaseError> {
+        let scopes: BTreeSet<String> = self
+            .catalog()
+            .queries()
+            .iter()
+            .filter(|q| q.database == database)
+            .flat_map(|q| std::iter::once(query_scope(&q.name)).chain(q.tags.iter().map(|t| tag_scope(t))))
+            .collect();
+        tracing::warn!(
+            database,
+            scopes = scopes.len(),
+            "dropping every cached result of the database"
+        );
+        self.bump_all(&scopes).await
+    }
+
+    async fn bump_all(&self, scopes: &BTreeSet<String>) -> Result<usize, UseCaseError> {
+        for scope in scopes {
+            self.cache().invalidate(scope).await?;
+        }
+        Ok(scopes.len())
+    }
+}
+
+/// What a drain keeps between polls.
+struct DrainState {
+    /// The last LSN applied (this drain's, or the lease's when granted).
+    mark: Option<u64>,
+    /// The slot's plugin once opened; `None` until then, or after the slot was lost.
+    plugin: Option<Plugin>,
+}
+
+/// Why a poll did not complete.
+enum PollError {
+    /// Another drain holds the lease now: stop without touching the slot.
+    LeaseLost,
+    /// Redis or the database failed: nothing was consumed; try again next poll.
+    Retry(String),
+}
+
+impl From<FeedError> for PollError {
+    fn from(e: FeedError) -> Self {
+        Self::Retry(e.to_string())
+    }
+}
+
+impl From<UseCaseError> for PollError {
+    fn from(e: UseCaseError) -> Self {
+        Self::Retry(e.to_string())
+    }
+}
+
+impl From<cache_aside::CacheError> for PollError {
+    fn from(e: cache_aside::CacheError) -> Self {
+        Self::Retry(e.to_string())
+    }
+}
