@@ -1,6 +1,7 @@
 //! Workspace integration tests: the functions' handlers against real local services.
 //! One binary (one link); each area is a module.
 
+mod changes;
 mod concurrency;
 mod fleet;
 mod functions;

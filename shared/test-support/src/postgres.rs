@@ -106,7 +106,7 @@ impl Postgres {
             .args(["-p", &port.to_string(), "-k"])
             .arg(dir.path())
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .args(["-c", "full_page_writes=off"])
             .args(["-c", "max_connections=200"])
             // Tests count what the database ran (pg_stat_statements) when traffic is hostile.
             .args(["-c", "shared_preload_libraries=pg_stat_statements"])

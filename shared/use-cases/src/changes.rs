@@ -107,7 +107,7 @@ impl<'a> Invalidation<'a> {
     /// what they touched, records progress, and only then consumes them. Another drain of the
     /// same source already running makes this one return at once (`stopped: "busy"`).
     pub async fn drain(
-        &self,
+        self,
         source: &ChangeSource,
         settings: &DrainSettings,
         until: Instant,

@@ -1,0 +1,416 @@
+//! Invalidation from PostgreSQL's committed change stream: a logical replication slot read by
+//! the invalidator's drains, with no trigger on any table (`wal_level=logical` on the test
+//! server). Also the MySQL/MariaDB outbox.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sqlx::Connection;
+use test_support::RedisServer;
+use use_cases::{ChangeSource, Clients, DrainReport, DrainSettings};
+
+use crate::support::{
+    app, call, catalog_file, clients, config, get_query, request, seeded_database, sql, unique,
+};
+
+/// The variables of the logical source with its own slot (slots are per server, not per
+/// database, and tests share the server).
+fn logical(slot: &str) -> [(&'static str, &str); 2] {
+    [("INVALIDATION_SOURCE", "logical"), ("CACHE_SLOT_NAME", slot)]
+}
+
+/// The change sources the invalidator builds from the same configuration.
+async fn sources(redis_url: &str, db: &str, extra: &[(&str, &str)]) -> Vec<ChangeSource> {
+    use_cases::change_sources(&config(redis_url, db, extra))
+        .await
+        .expect("change sources")
+}
+
+/// One poll of `source`.
+async fn drain_once(clients: &Clients, source: &ChangeSource) -> DrainReport {
+    clients
+        .invalidation()
+        .drain(source, &DrainSettings::default(), Instant::now())
+        .await
+        .expect("drain")
+}
+
+/// Polls until the slot exists (its creation waits for transactions running anywhere on the
+/// shared server to end); returns the creating drain's report.
+async fn open_slot(clients: &Clients, source: &ChangeSource) -> DrainReport {
+    let started = Instant::now();
+    loop {
+        let report = drain_once(clients, source).await;
+        if report.slot_created == 1 && report.errors.is_empty() {
+            return report;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no slot: {report:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn drop_slot(slot: &str) {
+    sql("postgres", &format!("SELECT pg_drop_replication_slot('{slot}')"));
+}
+
+async fn product_name(app: &query_api::App, id: &str) -> (String, String) {
+    let reply = call(app, get_query("product", &[("id", id)])).await;
+    let name = reply.body["rows"][0]["name"]
+        .as_str()
+        .unwrap_or("<none>")
+        .to_owned();
+    (reply.cache().to_owned(), name)
+}
+
+#[tokio::test]
+async fn committed_changes_reach_the_cache_through_the_slot_and_rollbacks_do_not() {
+    let redis = RedisServer::start();
+    let (name, db) = seeded_database();
+    let slot = unique("slot_");
+    let extra = logical(&slot);
+    let clients = clients(&redis.url(), &db, &extra).await;
+    let app = app(&redis.url(), &db, &[]).await;
+    let sources = sources(&redis.url(), &db, &extra).await;
+    assert_eq!(sources.len(), 1, "one PostgreSQL database, one slot");
+    let source = &sources[0];
+    let created = open_slot(&clients, source).await;
+    assert!(created.bumps > 0, "a new slot drops everything once: {created:?}");
+    let triggers = sql(&name, "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal");
+    assert!(
+        triggers.split_whitespace().any(|w| w == "0"),
+        "no trigger on any table: {triggers}"
+    );
+
+    assert_eq!(product_name(&app, "3").await.0, "miss");
+    assert_eq!(product_name(&app, "3").await.0, "hit");
+
+    sql(
+        &name,
+        "BEGIN; UPDATE products SET name = 'Rolled back' WHERE id = 3; ROLLBACK;",
+    );
+    let report = drain_once(&clients, source).await;
+    assert_eq!((report.transactions, report.bumps), (0, 0), "{report:?}");
+    assert_eq!(product_name(&app, "3").await, ("hit".into(), "Product 3".into()));
+
+    sql(&name, "UPDATE products SET name = 'Committed' WHERE id = 3");
+    let report = drain_once(&clients, source).await;
+    assert_eq!((report.transactions, report.changes), (1, 1), "{report:?}");
+    assert_eq!(product_name(&app, "3").await, ("miss".into(), "Committed".into()));
+
+    // The last LSN applied is in Redis, and drains never apply below it.
+    let mark = clients
+        .cache
+        .lease_mark(&source.lease_name())
+        .await
+        .unwrap()
+        .expect("a mark");
+    let applied: change_feed::Lsn = report.last_lsn.as_deref().unwrap().parse().unwrap();
+    assert_eq!(mark, applied.0);
+
+    // A restaurants row names its summary's entity: only that restaurant's summary drops.
+    let summary = |n: &str| request("GET", &format!("/restaurants/{n}/summary"), &[], &[]);
+    for n in ["Blue%20Fig", "Casa%20Luna"] {
+        call(&app, summary(n)).await;
+        assert_eq!(call(&app, summary(n)).await.cache(), "hit");
+    }
+    sql(
+        &name,
+        "UPDATE restaurants SET cuisine = 'fusion' WHERE name = 'Blue Fig'",
+    );
+    let report = drain_once(&clients, source).await;
+    assert_eq!(report.bumps, 1, "one entity scope: {report:?}");
+    let blue = call(&app, summary("Blue%20Fig")).await;
+    assert_eq!(
+        (blue.cache(), blue.body["restaurant"]["cuisine"].as_str()),
+        ("miss", Some("fusion")),
+        "{}",
+        blue.text
+    );
+    assert_eq!(call(&app, summary("Casa%20Luna")).await.cache(), "hit");
+    // A review names its restaurant by id: every summary drops (the reviews tag).
+    sql(
+        &name,
+        "INSERT INTO reviews (restaurant_id, author, rating, body) VALUES (2, 'psql', 5, 'direct')",
+    );
+    drain_once(&clients, source).await;
+    let casa = call(&app, summary("Casa%20Luna")).await;
+    assert_eq!(casa.cache(), "miss", "{}", casa.text);
+    drop_slot(&slot);
+}
+
+/// (a) The race the settle pause was for: a fill reads the old row while a transaction that
+/// changes it commits. The slot hands the change out only after its commit, and the fill's
+/// write lands under the generation it started with, so the next read is fresh: no pause.
+#[tokio::test]
+async fn a_fill_racing_a_slow_commit_never_outlives_the_commit() {
+    let redis = RedisServer::start();
+    let (_name, db) = seeded_database();
+    let slot = unique("slot_");
+    let (_dir, catalog) = catalog_file(
+        "[[query]]\nname = 'slow_product'\nsql = 'SELECT name, pg_sleep(0.6)::text AS slept FROM products WHERE id = $1'\n\
+         ttl_seconds = 300\ntags = ['products']\n[[query.params]]\nname = 'id'\ntype = 'int'\n",
+    );
+    let mut extra = logical(&slot).to_vec();
+    extra.push(("QUERY_CATALOG_PATH", &catalog));
+    let clients = clients(&redis.url(), &db, &extra).await;
+    let app = app(&redis.url(), &db, &[("QUERY_CATALOG_PATH", &catalog)]).await;
+    let source = &sources(&redis.url(), &db, &extra).await[0];
+    open_slot(&clients, source).await;
+    let read = || async { call(&app, get_query("slow_product", &[("id", "7")])).await };
+
+    let mut writer = sqlx::PgConnection::connect(&db).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut writer).await.unwrap();
+    sqlx::query("UPDATE products SET name = 'After' WHERE id = 7")
+        .execute(&mut writer)
+        .await
+        .unwrap();
+    // The fill starts before the commit (it reads the old row), the commit lands while it
+    // runs, and a drain applies the commit before the fill stores its result.
+    let fill = read();
+    let commit_and_drain = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sqlx::query("COMMIT").execute(&mut writer).await.unwrap();
+        drain_once(&clients, source).await
+    };
+    let (raced, report) = tokio::join!(fill, commit_and_drain);
+    assert_eq!(
+        raced.body["rows"][0]["name"], "Product 7",
+        "the fill read before the commit"
+    );
+    assert_eq!(report.transactions, 1, "{report:?}");
+    let after = read().await;
+    assert_eq!(
+        (after.cache(), after.body["rows"][0]["name"].as_str()),
+        ("miss", Some("After")),
+        "the racing fill's old row is unreachable"
+    );
+    drop_slot(&slot);
+}
+
+/// (b) 1,000 random transactions over the demo tables, a fifth rolled back, while readers
+/// run: once a drain completes, no read returns anything older than the last commit, and
+/// rolled-back transactions cost no misses.
+#[tokio::test]
+async fn a_thousand_random_transactions_leave_no_stale_read_after_each_drain() {
+    let redis = RedisServer::start();
+    let (_name, db) = seeded_database();
+    let slot = unique("slot_");
+    let extra = logical(&slot);
+    let clients = clients(&redis.url(), &db, &extra).await;
+    let app = app(&redis.url(), &db, &[]).await;
+    let source = &sources(&redis.url(), &db, &extra).await[0];
+    open_slot(&clients, source).await;
+    let mut writer = sqlx::PgConnection::connect(&db).await.unwrap();
+    let mut rng = fastrand::Rng::with_seed(21);
+    let ids = ["1", "2", "3", "4", "5"];
+    let mut committed: HashMap<&str, String> = ids.iter().map(|id| (*id, format!("Product {id}"))).collect();
+    let (mut commits, mut rollbacks, mut stale, mut reads, mut rollback_misses) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut applied = 0u64;
+    for round in 0..100 {
+        // Ten transactions, a reader after each; every fifth round only rolls back.
+        let rollback_round = round % 5 == 4;
+        for _ in 0..10 {
+            let id = ids[rng.usize(..ids.len())];
+            let value = format!("v{round}-{}", rng.u32(..));
+            let mut tx = writer.begin().await.unwrap();
+            sqlx::query("UPDATE products SET name = $1 WHERE id = $2::int")
+                .bind(&value)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            if rng.bool() {
+                sqlx::query("UPDATE restaurants SET city = $1 WHERE id = $2")
+                    .bind(&value)
+                    .bind(rng.i32(1..=10))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+            if rollback_round {
+                tx.rollback().await.unwrap();
+                rollbacks += 1;
+            } else {
+                tx.commit().await.unwrap();
+                committed.insert(id, value);
+                commits += 1;
+            }
+            // A reader between transactions: it may see the old value until a drain ran.
+            let _ = product_name(&app, ids[rng.usize(..ids.len())]).await;
+        }
+        let changed = !rollback_round;
+        let report = drain_once(&clients, source).await;
+        assert!(report.errors.is_empty(), "{report:?}");
+        applied += report.transactions;
+        for id in ids {
+            let (state, name) = product_name(&app, id).await;
+            reads += 1;
+            if name != committed[id] {
+                stale += 1;
+            }
+            if !changed && state == "miss" {
+                rollback_misses += 1;
+            }
+        }
+    }
+    println!(
+        "{commits} commits, {rollbacks} rollbacks, {applied} transactions applied; \
+         {reads} reads after drains: {stale} stale, {rollback_misses} misses after rolled-back rounds"
+    );
+    assert_eq!(
+        applied, commits,
+        "every commit, and nothing rolled back, came through the slot"
+    );
+    assert_eq!(stale, 0);
+    assert_eq!(rollback_misses, 0);
+    assert_eq!(rollbacks, 200, "a fifth rolled back");
+    drop_slot(&slot);
+}
+
+/// (c) The slot is dropped under the invalidator (a failover without it, an operator): the
+/// next poll recreates it, drops everything once (changes in between were lost), and goes on.
+#[tokio::test]
+async fn a_lost_slot_is_recreated_and_everything_dropped_once() {
+    let redis = RedisServer::start();
+    let (name, db) = seeded_database();
+    let slot = unique("slot_");
+    let extra = logical(&slot);
+    let clients = clients(&redis.url(), &db, &extra).await;
+    let app = app(&redis.url(), &db, &[]).await;
+    let source = &sources(&redis.url(), &db, &extra).await[0];
+    open_slot(&clients, source).await;
+    product_name(&app, "4").await;
+    assert_eq!(product_name(&app, "4").await.0, "hit");
+
+    drop_slot(&slot);
+    // Lost with the slot: no stream will ever carry this change.
+    sql(&name, "UPDATE products SET name = 'While lost' WHERE id = 4");
+    let report = open_slot(&clients, source).await;
+    assert!(
+        report.bumps >= 2,
+        "every tag and query of the database: {report:?}"
+    );
+    assert_eq!(
+        product_name(&app, "4").await,
+        ("miss".into(), "While lost".into())
+    );
+    assert_eq!(product_name(&app, "4").await.0, "hit");
+
+    sql(&name, "UPDATE products SET name = 'After' WHERE id = 4");
+    let report = drain_once(&clients, source).await;
+    assert_eq!((report.slot_created, report.transactions), (0, 1), "{report:?}");
+    assert_eq!(product_name(&app, "4").await, ("miss".into(), "After".into()));
+    drop_slot(&slot);
+}
+
+/// (d) Two drains at once (two instances started by overlapping schedules): one runs, the
+/// other returns at once; a drain whose lease went to another cannot record progress.
+#[tokio::test]
+async fn two_drains_at_once_one_runs_and_the_other_exits() {
+    let redis = RedisServer::start();
+    let (name, db) = seeded_database();
+    let slot = unique("slot_");
+    let extra = logical(&slot);
+    let first = clients(&redis.url(), &db, &extra).await;
+    let second = clients(&redis.url(), &db, &extra).await;
+    let source = &sources(&redis.url(), &db, &extra).await[0];
+    open_slot(&first, source).await;
+    sql(&name, "UPDATE products SET stock = stock + 1 WHERE id = 1");
+    let settings = DrainSettings::default();
+    let until = Instant::now() + Duration::from_secs(1);
+    let started = Instant::now();
+    let (a, b) = tokio::join!(first.invalidation().drain(source, &settings, until), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        second.invalidation().drain(source, &settings, until).await
+    });
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.stopped, b.stopped), ("time", "busy"), "{a:?} {b:?}");
+    assert_eq!(a.transactions, 1);
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "the first drain ran its time"
+    );
+
+    // Fencing: a holder whose lease expired and went to another cannot raise the mark.
+    let cache = &first.cache;
+    let stale = cache
+        .acquire_lease("fence-test", Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let current = cache
+        .acquire_lease("fence-test", Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(current.token > stale.token);
+    assert_eq!(
+        cache.raise_mark(&stale, 10).await.unwrap(),
+        cache_aside::MarkRaise::LeaseLost
+    );
+    assert_eq!(
+        cache.raise_mark(&current, 10).await.unwrap(),
+        cache_aside::MarkRaise::Raised
+    );
+    assert_eq!(
+        cache.raise_mark(&current, 5).await.unwrap(),
+        cache_aside::MarkRaise::AlreadyPast(10),
+        "the mark never goes back"
+    );
+    assert!(!cache.renew_lease(&stale).await.unwrap());
+    drop_slot(&slot);
+}
+
+/// The invalidator's entry point: a scheduled event starts a drain, the reply lists it.
+#[tokio::test]
+async fn a_scheduled_event_starts_a_drain() {
+    let redis = RedisServer::start();
+    let (name, db) = seeded_database();
+    let slot = unique("slot_");
+    let extra = logical(&slot);
+    let clients = clients(&redis.url(), &db, &extra).await;
+    let drains = invalidator::Drains {
+        sources: sources(&redis.url(), &db, &extra).await,
+        settings: DrainSettings::default(),
+        drain_for: Duration::from_millis(300),
+    };
+    open_slot(&clients, &drains.sources[0]).await;
+    sql(&name, "DELETE FROM products WHERE id = 60");
+    let event = crate::support::payload("invalidator/scheduled-drain");
+    let reply = invalidator::handle_with_drains(clients.invalidation(), &drains, event, None)
+        .await
+        .unwrap();
+    let drained = &reply["drained"][0];
+    assert_eq!(
+        (
+            drained["source"].as_str(),
+            drained["transactions"].as_u64(),
+            drained["stopped"].as_str()
+        ),
+        (Some("slot"), Some(1), Some("time")),
+        "{reply}"
+    );
+    assert!(drained["polls"].as_u64().unwrap() >= 2, "{reply}");
+    let direct = invalidator::handle_with_drains(
+        clients.invalidation(),
+        &drains,
+        json!({"drain": {"seconds": 0}}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(direct["drained"][0]["polls"], 1, "{direct}");
+    let bad = invalidator::handle_with_drains(
+        clients.invalidation(),
+        &drains,
+        json!({"drain": {"second": 1}}),
+        None,
+    )
+    .await;
+    assert!(bad.is_err());
+    drop_slot(&slot);
+    let _: Value = reply;
+}
