@@ -7,6 +7,7 @@
 # DynamoDB and its streams) on free loopback ports, stops what it started.
 source "$(dirname "$0")/lib.sh"
 ensure_packages
+ensure_wal2json
 ensure_tools cargo-lambda "moto_server=moto[server]"
 cd "$ROOT"
 

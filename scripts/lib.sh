@@ -49,6 +49,17 @@ ensure_packages() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# wal2json for the server's major version: the logical source's preferred output plugin (RDS
+# has it). Optional: without it, slots decode with test_decoding, which ships with the server.
+ensure_wal2json() {
+  ls /usr/lib/postgresql/*/lib/wal2json.so >/dev/null 2>&1 && return 0
+  local major; major=$(ls /usr/lib/postgresql | sort -V | tail -1)
+  say "installing postgresql-$major-wal2json (apt)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$major-wal2json" >/dev/null \
+    || { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$major-wal2json" >/dev/null; } \
+    || say "wal2json unavailable; logical slots will use test_decoding"
+}
+
 # Headless Chromium (Debian's package) for the browser test; sets BROWSER_BIN.
 ensure_browser() {
   BROWSER_BIN=$(command -v chromium || true)

@@ -4,6 +4,7 @@
 # start their own servers on free loopback ports and stop them.
 source "$(dirname "$0")/lib.sh"
 ensure_packages
+ensure_wal2json
 ensure_tools "moto_server=moto[server]" cfn-lint openapi-spec-validator
 ensure_python_modules "samtranslator=aws-sam-translator"
 cd "$ROOT"

@@ -64,7 +64,17 @@ async fn product_name(app: &query_api::App, id: &str) -> (String, String) {
 }
 
 #[tokio::test]
-async fn committed_changes_reach_the_cache_through_the_slot_and_rollbacks_do_not() {
+async fn committed_changes_reach_the_cache_through_a_wal2json_slot_and_rollbacks_do_not() {
+    committed_changes_reach_the_cache("wal2json").await;
+}
+
+#[tokio::test]
+async fn committed_changes_reach_the_cache_through_a_test_decoding_slot_and_rollbacks_do_not() {
+    committed_changes_reach_the_cache("test_decoding").await;
+}
+
+/// With a slot of `plugin` made beforehand (the drain reads whichever plugin its slot has).
+async fn committed_changes_reach_the_cache(plugin: &str) {
     let redis = RedisServer::start();
     let (name, db) = seeded_database();
     let slot = unique("slot_");
@@ -74,8 +84,9 @@ async fn committed_changes_reach_the_cache_through_the_slot_and_rollbacks_do_not
     let sources = sources(&redis.url(), &db, &extra).await;
     assert_eq!(sources.len(), 1, "one PostgreSQL database, one slot");
     let source = &sources[0];
-    let created = open_slot(&clients, source).await;
-    assert!(created.bumps > 0, "a new slot drops everything once: {created:?}");
+    sql(&name, &format!("SELECT pg_create_logical_replication_slot('{slot}', '{plugin}')"));
+    let opened = drain_once(&clients, source).await;
+    assert_eq!((opened.slot_created, opened.errors.len()), (0, 0), "{opened:?}");
     let triggers = sql(&name, "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal");
     assert!(
         triggers.split_whitespace().any(|w| w == "0"),
@@ -128,14 +139,25 @@ async fn committed_changes_reach_the_cache_through_the_slot_and_rollbacks_do_not
         blue.text
     );
     assert_eq!(call(&app, summary("Casa%20Luna")).await.cache(), "hit");
-    // A review names its restaurant by id: every summary drops (the reviews tag).
-    sql(
-        &name,
-        "INSERT INTO reviews (restaurant_id, author, rating, body) VALUES (2, 'psql', 5, 'direct')",
-    );
-    drain_once(&clients, source).await;
+    // A review names its restaurant by id: the catalog's lookup finds the name, and only
+    // that restaurant's summary drops.
+    sql(&name, "INSERT INTO reviews (restaurant_id, author, rating, body) VALUES (2, 'psql', 5, 'direct')");
+    let report = drain_once(&clients, source).await;
+    assert_eq!(report.bumps, 1, "one entity scope: {report:?}");
     let casa = call(&app, summary("Casa%20Luna")).await;
-    assert_eq!(casa.cache(), "miss", "{}", casa.text);
+    assert_eq!(
+        (casa.cache(), casa.body["restaurant"]["latest_reviews"][0]["body"].as_str()),
+        ("miss", Some("direct")),
+        "{}",
+        casa.text
+    );
+    assert_eq!(call(&app, summary("Blue%20Fig")).await.cache(), "hit");
+    // A review moved to another restaurant drops both (the old row is logged in full).
+    sql(&name, "UPDATE reviews SET restaurant_id = 3 WHERE body = 'direct'");
+    let report = drain_once(&clients, source).await;
+    assert_eq!(report.bumps, 2, "both restaurants: {report:?}");
+    assert_eq!(call(&app, summary("Casa%20Luna")).await.cache(), "miss");
+    assert_eq!(call(&app, summary("Blue%20Fig")).await.cache(), "hit");
     drop_slot(&slot);
 }
 
@@ -303,6 +325,61 @@ async fn a_lost_slot_is_recreated_and_everything_dropped_once() {
     assert_eq!((report.slot_created, report.transactions), (0, 1), "{report:?}");
     assert_eq!(product_name(&app, "4").await, ("miss".into(), "After".into()));
     drop_slot(&slot);
+}
+
+/// (c) The server invalidates a slot that fell behind `max_slot_wal_keep_size` (its own
+/// server: the setting is server-wide): the next drain drops it, makes a new one, drops
+/// everything once, and changes after that flow again.
+#[tokio::test]
+async fn a_slot_the_server_invalidated_is_replaced() {
+    let server = test_support::Postgres::start();
+    let db_name = unique("lost");
+    let db = server.create_database(&db_name, &[crate::support::SEED]);
+    let psql = |statement: &str| {
+        server
+            .psql(&db_name, &["-c", statement])
+            .unwrap_or_else(|e| panic!("{statement}: {e}"))
+    };
+    let redis = RedisServer::start();
+    let slot = unique("slot_");
+    let extra = logical(&slot);
+    let clients = clients(&redis.url(), &db, &extra).await;
+    let app = app(&redis.url(), &db, &[]).await;
+    let source = &sources(&redis.url(), &db, &extra).await[0];
+    open_slot(&clients, source).await;
+    product_name(&app, "5").await;
+    assert_eq!(product_name(&app, "5").await.0, "hit");
+
+    psql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
+    psql("SELECT pg_reload_conf()");
+    psql("UPDATE products SET name = 'Behind' WHERE id = 5");
+    // Several WAL segments past the slot, then a checkpoint: the server gives up on it.
+    for _ in 0..4 {
+        psql("CREATE TABLE IF NOT EXISTS filler (x int); INSERT INTO filler SELECT generate_series(1, 1000); SELECT pg_switch_wal();");
+    }
+    psql("CHECKPOINT");
+    let status = psql(&format!("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{slot}'"));
+    assert!(status.contains("lost"), "the server invalidated the slot: {status}");
+    let plugin = server
+        .psql(&db_name, &["-tAc", &format!("SELECT plugin FROM pg_replication_slots WHERE slot_name = '{slot}'")])
+        .unwrap();
+    let plugin = change_feed::Plugin::from_name(plugin.trim()).expect("a plugin the reader knows");
+    let ChangeSource::Slot { slot: reader, .. } = source else {
+        unreachable!("PostgreSQL in logical mode")
+    };
+    let lost = reader.peek(plugin, 10).await.unwrap_err();
+    assert!(matches!(lost, change_feed::FeedError::SlotLost(_)), "{lost}");
+
+    let report = drain_once(&clients, source).await;
+    println!("after invalidation: {report:?}");
+    assert_eq!(report.slot_created, 1, "{report:?}");
+    assert!(report.bumps >= 2, "everything dropped: {report:?}");
+    assert_eq!(product_name(&app, "5").await, ("miss".into(), "Behind".into()));
+    psql("UPDATE products SET name = 'Flowing' WHERE id = 5");
+    let report = drain_once(&clients, source).await;
+    assert_eq!(report.transactions, 1, "{report:?}");
+    assert_eq!(product_name(&app, "5").await, ("miss".into(), "Flowing".into()));
+    server.stop();
 }
 
 /// (d) Two drains at once (two instances started by overlapping schedules): one runs, the

@@ -54,7 +54,11 @@ impl FeedError {
             // object_in_use: "replication slot ... is active for PID ..."
             "55006" => Self::SlotBusy(slot.to_owned()),
             // object_not_in_prerequisite_state: an invalidated slot, or wal_level too low.
-            "55000" if message.contains("invalidated") => Self::SlotLost(slot.to_owned()),
+            // "can no longer get changes from replication slot" (PostgreSQL 15: the detail
+            // says it was invalidated), or "... has been invalidated" (newer servers).
+            "55000" if message.contains("no longer") || message.contains("invalidated") => {
+                Self::SlotLost(slot.to_owned())
+            }
             "55000" => Self::Unsupported(message),
             // insufficient_privilege
             "42501" => Self::Unsupported(message),

@@ -165,6 +165,16 @@ impl Slot {
         .map_err(|e| self.error(e))
     }
 
+    /// Runs `sql` (a catalog lookup: one parameter, bound as text; one text column out) with
+    /// `key`, on the slot's database: which entity a changed row belongs to.
+    pub async fn lookup(&self, sql: &str, key: &str) -> Result<Vec<Option<String>>, FeedError> {
+        sqlx::query_scalar::<_, Option<String>>(sql)
+            .bind(key)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
     /// How many bytes of WAL the slot holds back (what `OldestReplicationSlotLag` watches).
     pub async fn lag_bytes(&self) -> Result<Option<i64>, FeedError> {
         sqlx::query_scalar(

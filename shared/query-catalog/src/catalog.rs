@@ -15,6 +15,32 @@ pub const BUNDLED_CATALOG: &str = include_str!("../queries.toml");
 /// Longest TTL a query may declare (one week).
 const MAX_TTL_SECONDS: u64 = 7 * 24 * 3600;
 
+/// Where a changed row names a query's entity (see [`NamedQuery::scope_columns`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ScopeColumn {
+    /// The column holds the entity's value (`restaurants = "name"`).
+    Column(String),
+    /// The column holds a key, and `lookup` (one parameter, bound as text: cast it, e.g.
+    /// `$1::int`; one text column out) finds the entity's value from it when the change is
+    /// applied. No row found: the whole tag is dropped instead.
+    Lookup {
+        /// The column holding the key.
+        column: String,
+        /// The query from key to entity value.
+        lookup: String,
+    },
+}
+
+impl ScopeColumn {
+    /// The changed row's column to read.
+    pub fn column(&self) -> &str {
+        match self {
+            Self::Column(column) | Self::Lookup { column, .. } => column,
+        }
+    }
+}
+
 /// One named query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,7 +96,7 @@ pub struct NamedQuery {
     /// parameter): a committed change to such a row drops that entity's results only, not
     /// every result of the table's tag (`scope_columns = { restaurants = "name" }`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub scope_columns: BTreeMap<String, String>,
+    pub scope_columns: BTreeMap<String, ScopeColumn>,
     /// How long a negative result (no rows) stays cached; `CACHE_NEGATIVE_TTL_SECONDS` when
     /// absent, and never longer than `ttl_seconds`. Lookups of things that do not exist then
     /// leave short-lived keys, and a thing created later shows up soon.
@@ -296,6 +322,16 @@ impl NamedQuery {
                 "scope_columns names table {table:?}, which is not one of its tags {:?}",
                 self.tags
             ));
+        }
+        for (table, scope) in &self.scope_columns {
+            if let ScopeColumn::Lookup { lookup, .. } = scope {
+                let (numbered, positional) = placeholders(lookup);
+                if !(numbered == [1] && positional == 0 || numbered.is_empty() && positional == 1) {
+                    return Err(format!(
+                        "scope_columns.{table}.lookup must take exactly one parameter ($1 or ?)"
+                    ));
+                }
+            }
         }
         if !is_identifier(&self.database, 64) {
             return Err(format!(

@@ -14,7 +14,7 @@ mod params;
 mod tables;
 
 pub use catalog::{
-    entity_scope, query_scope, tag_scope, Catalog, NamedQuery, PlaceholderStyle, BUNDLED_CATALOG,
+    entity_scope, query_scope, tag_scope, Catalog, NamedQuery, PlaceholderStyle, ScopeColumn, BUNDLED_CATALOG,
     DEFAULT_MAX_CACHED_BYTES, DEFAULT_MAX_ROWS, MAIN_DATABASE,
 };
 pub use error::{CatalogError, ParamError};

@@ -2,12 +2,12 @@
 //! drop what it touched from the cache, then mark it consumed. One drain per source runs at a
 //! time across the fleet (a Redis lease with a fencing token).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use cache_aside::{Lease, MarkRaise};
 use change_feed::{FeedError, Outbox, Plugin, RowChange, Slot};
-use query_catalog::{entity_scope, query_scope, tag_scope};
+use query_catalog::{entity_scope, query_scope, tag_scope, ScopeColumn};
 use serde::Serialize;
 
 use crate::{Invalidation, UseCaseError};
@@ -234,7 +234,9 @@ impl<'a> Invalidation<'a> {
             .filter(|t| state.mark.is_none_or(|mark| t.commit_lsn.0 > mark))
             .collect();
         report.already_applied += (transactions.len() - fresh.len()) as u64;
-        let scopes = self.scopes_for_changes(database, fresh.iter().flat_map(|t| &t.changes));
+        let scopes = self
+            .scopes_for_changes(database, slot, fresh.iter().flat_map(|t| &t.changes))
+            .await;
         report.bumps += self.bump_all(&scopes).await? as u64;
         match self.cache().raise_mark(lease, last.0).await? {
             MarkRaise::Raised | MarkRaise::AlreadyPast(_) => {}
@@ -266,53 +268,86 @@ impl<'a> Invalidation<'a> {
         Ok(())
     }
 
-    /// The scopes committed `changes` to `database` touch: per changed table, its tag, or,
-    /// when every query reading the table names the row's entity (`scope_columns`) and the
-    /// change says which entities (before and after), just those entities' scopes.
-    pub fn scopes_for_changes<'c>(
+    /// The scopes committed `changes` to `slot`'s database touch: per changed table, its tag,
+    /// or, when every query reading the table names the row's entity (`scope_columns`) and
+    /// the change says which entities (before and after), just those entities' scopes.
+    pub async fn scopes_for_changes<'c>(
         &self,
         database: &str,
+        slot: &Slot,
         changes: impl IntoIterator<Item = &'c RowChange>,
     ) -> BTreeSet<String> {
         let mut scopes = BTreeSet::new();
+        let mut lookups: HashMap<(String, String), Vec<String>> = HashMap::new();
         for change in changes {
-            let readers: Vec<_> = self
-                .catalog()
-                .queries()
-                .iter()
-                .filter(|q| q.database == database && q.depends_on(&change.table))
-                .collect();
-            let mut entities = Vec::new();
-            let row_scoped = !readers.is_empty()
-                && readers.iter().all(|query| {
-                    let Some(column) = query.scope_columns.get(&change.table) else {
-                        return false;
-                    };
-                    let (Some(param), Some(values)) = (
-                        query
-                            .scope_params
-                            .first()
-                            .and_then(|p| query.params.iter().find(|s| &s.name == p)),
-                        change.values_of(column),
-                    ) else {
-                        return false;
-                    };
-                    for value in values {
-                        // A NULL names no entity; a value the parameter refuses names none a
-                        // request could have cached.
-                        if let Some(value) = value.and_then(|v| param.parse(v).ok()) {
-                            entities.push(entity_scope(&query.name, &param.name, &value));
-                        }
-                    }
-                    true
-                });
-            if row_scoped {
-                scopes.extend(entities);
-            } else {
-                scopes.insert(tag_scope(&change.table));
+            match self.entity_scopes(database, slot, change, &mut lookups).await {
+                Some(entities) => scopes.extend(entities),
+                None => {
+                    scopes.insert(tag_scope(&change.table));
+                }
             }
         }
         scopes
+    }
+
+    /// The entity scopes `change` touches, or `None` when its table's tag must go: a query
+    /// reads the table without naming the row's entity, the log lacks the column's value
+    /// before or after, or a lookup failed or found nothing.
+    async fn entity_scopes(
+        &self,
+        database: &str,
+        slot: &Slot,
+        change: &RowChange,
+        lookups: &mut HashMap<(String, String), Vec<String>>,
+    ) -> Option<Vec<String>> {
+        let readers = self
+            .catalog()
+            .queries()
+            .iter()
+            .filter(|q| q.database == database && q.depends_on(&change.table));
+        let mut entities = Vec::new();
+        let mut any = false;
+        for query in readers {
+            any = true;
+            let scope = query.scope_columns.get(&change.table)?;
+            let param = query
+                .scope_params
+                .first()
+                .and_then(|p| query.params.iter().find(|s| &s.name == p))?;
+            for value in change.values_of(scope.column())? {
+                // A NULL names no entity.
+                let Some(value) = value else { continue };
+                let named = match scope {
+                    ScopeColumn::Column(_) => vec![value.to_owned()],
+                    ScopeColumn::Lookup { lookup, .. } => {
+                        let key = (lookup.clone(), value.to_owned());
+                        if !lookups.contains_key(&key) {
+                            let found = match slot.lookup(lookup, value).await {
+                                Ok(rows) => rows.into_iter().flatten().collect(),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, query = %query.name, "scope lookup failed; dropping the tag");
+                                    return None;
+                                }
+                            };
+                            lookups.insert(key.clone(), found);
+                        }
+                        let found = &lookups[&key];
+                        if found.is_empty() {
+                            return None;
+                        }
+                        found.clone()
+                    }
+                };
+                // A value the parameter refuses names nothing a request could have cached.
+                entities.extend(
+                    named
+                        .iter()
+                        .filter_map(|v| param.parse(v).ok())
+                        .map(|v| entity_scope(&query.name, &param.name, &v)),
+                );
+            }
+        }
+        any.then_some(entities)
     }
 
     /// Drops every cached result of every query on `database`: its own scope and its tags'.
