@@ -491,3 +491,101 @@ async fn a_scheduled_event_starts_a_drain() {
     drop_slot(&slot);
     let _: Value = reply;
 }
+
+/// What the database sees at 3 a.m.: a transaction left open blocks creating a slot (it waits
+/// for running transactions), so the drain's statement times out and it retries each poll,
+/// never waiting past its timeout; a table locked exclusively does not stop decoding at all.
+#[tokio::test]
+async fn open_transactions_and_locked_tables_never_wedge_a_drain() {
+    let redis = RedisServer::start();
+    let (name, db) = seeded_database();
+    let slot = unique("slot_");
+    let mut extra = logical(&slot).to_vec();
+    extra.push(("DB_STATEMENT_TIMEOUT_MS", "1000"));
+    let clients = clients(&redis.url(), &db, &extra).await;
+    let app = app(&redis.url(), &db, &[]).await;
+    let source = &sources(&redis.url(), &db, &extra).await[0];
+
+    let mut open = sqlx::PgConnection::connect(&db).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut open).await.unwrap();
+    sqlx::query("UPDATE products SET stock = stock WHERE id = 9")
+        .execute(&mut open)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let blocked = drain_once(&clients, source).await;
+    let waited = started.elapsed();
+    println!("slot creation with a transaction open: {waited:?}, {blocked:?}");
+    assert_eq!(blocked.slot_created, 0, "{blocked:?}");
+    assert!(blocked.errors[0].contains("timed out"), "{blocked:?}");
+    assert!(waited < Duration::from_secs(5), "bounded by the statement timeout: {waited:?}");
+    assert_eq!(product_name(&app, "9").await.0, "miss", "reads go on meanwhile");
+    sqlx::query("ROLLBACK").execute(&mut open).await.unwrap();
+    open_slot(&clients, source).await;
+
+    // Committed, then the table locked in ACCESS EXCLUSIVE mode by a transaction that stays.
+    product_name(&app, "9").await;
+    sql(&name, "UPDATE products SET name = 'Before the lock' WHERE id = 9");
+    sqlx::query("BEGIN").execute(&mut open).await.unwrap();
+    sqlx::query("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut open)
+        .await
+        .unwrap();
+    sql(&name, "UPDATE restaurants SET city = 'Porto' WHERE id = 1");
+    let started = Instant::now();
+    let report = drain_once(&clients, source).await;
+    println!("drain with products locked: {:?}, {report:?}", started.elapsed());
+    assert_eq!((report.transactions, report.errors.len()), (2, 0), "{report:?}");
+    sqlx::query("ROLLBACK").execute(&mut open).await.unwrap();
+    assert_eq!(product_name(&app, "9").await, ("miss".into(), "Before the lock".into()));
+    drop_slot(&slot);
+}
+
+/// The invalidator logs in as its own role (`DB_INVALIDATOR_ROLE_SECRET_ID`, created by the
+/// ingester with `REPLICATION` where no `rds_replication` exists): it drains the slot and runs
+/// the catalog's lookups, and cannot change a row.
+#[tokio::test]
+async fn the_invalidator_drains_as_a_role_that_can_change_nothing() {
+    // Its own server: roles are server-wide, and the roles test makes an `rds_replication`.
+    let server = test_support::Postgres::start();
+    let name = unique("inv");
+    let db = server.create_database(&name, &[crate::support::SEED]);
+    let redis = RedisServer::start();
+    let login = unique("inv");
+    let password = "inv-Pass-0123456789";
+    let secret = crate::roles::role_secret(&login, password).await;
+    let mut vars = test_support::Moto::shared().env();
+    vars.push(("DB_QUERY_ROLE_SECRET_ID", crate::roles::role_secret(&unique("rd"), "read-Pass-0123456789").await));
+    vars.push(("DB_WRITE_ROLE_SECRET_ID", crate::roles::role_secret(&unique("wr"), "write-Pass-0123456789").await));
+    vars.push(("DB_INVALIDATOR_ROLE_SECRET_ID", secret));
+    let ingester = ingester::Ingester::new(clients(&redis.url(), &db, &crate::support::pairs(&vars)).await);
+    let roles = ingester.handle(json!({"roles": true})).await.unwrap();
+    assert_eq!(roles["roles"]["main"]["invalidate"]["created"], true, "{roles}");
+
+    let url = format!(
+        "postgres://{login}:{password}@127.0.0.1:{}/{name}",
+        server.port()
+    );
+    let slot = unique("slot_");
+    let extra = logical(&slot);
+    let clients = clients(&redis.url(), &url, &extra).await;
+    let app = app(&redis.url(), &db, &[]).await;
+    let source = &sources(&redis.url(), &url, &extra).await[0];
+    open_slot(&clients, source).await;
+    let summary = || request("GET", "/restaurants/Saffron/summary", &[], &[]);
+    call(&app, summary()).await;
+    server
+        .psql(&name, &["-c", "INSERT INTO reviews (restaurant_id, author, rating, body) VALUES (8, 'psql', 2, 'as a role')"])
+        .unwrap();
+    let report = drain_once(&clients, source).await;
+    assert_eq!((report.transactions, report.bumps, report.errors.len()), (1, 1, 0), "{report:?}");
+    assert_eq!(call(&app, summary()).await.cache(), "miss");
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let refused = sqlx::query("UPDATE products SET stock = 0").execute(&mut conn).await.unwrap_err();
+    assert_eq!(
+        refused.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("42501"),
+        "{refused}"
+    );
+    server.stop();
+}

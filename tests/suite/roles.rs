@@ -10,7 +10,7 @@ use crate::secrets::secrets_client;
 use crate::support::{app, call, clients, get_query, pairs, request, seeded_database, sql, unique};
 
 /// A role's secret as the template generates it: `{"username", "password"}`.
-async fn role_secret(username: &str, password: &str) -> String {
+pub async fn role_secret(username: &str, password: &str) -> String {
     let id = unique("role-secret-");
     secrets_client()
         .await
@@ -86,11 +86,24 @@ async fn the_query_api_reads_and_writes_as_roles_that_can_do_nothing_else() {
         )
     };
 
-    let (reader, writer) = (unique("rd"), unique("wr"));
+    // RDS's replication role: its master may grant it, never the attribute itself.
+    sql(
+        &name,
+        &format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication') \
+             THEN CREATE ROLE rds_replication NOLOGIN; END IF; END $$; \
+             GRANT rds_replication TO {pg_admin} WITH ADMIN OPTION;"
+        ),
+    );
+    let (reader, writer, watcher) = (unique("rd"), unique("wr"), unique("iv"));
     let (read_pw, write_pw) = ("read-Pass-0123456789", "write-Pass-0123456789");
     let mut vars = Moto::shared().env();
     vars.push(("DB_QUERY_ROLE_SECRET_ID", role_secret(&reader, read_pw).await));
     vars.push(("DB_WRITE_ROLE_SECRET_ID", role_secret(&writer, write_pw).await));
+    vars.push((
+        "DB_INVALIDATOR_ROLE_SECRET_ID",
+        role_secret(&watcher, "watch-Pass-0123456789").await,
+    ));
     vars.push(("DATABASE_URL_ARTICLES", maria_url(&admin, "admin-pass-1")));
     let ingester = ingester::Ingester::new(clients(&redis.url(), &admin_url, &pairs(&vars)).await);
     let first = ingester.handle(json!({"roles": true})).await.unwrap();
@@ -104,6 +117,12 @@ async fn the_query_api_reads_and_writes_as_roles_that_can_do_nothing_else() {
         json!(["articles"]),
         "{first}"
     );
+    assert_eq!(first["roles"]["main"]["invalidate"]["created"], true, "{first}");
+    let member = sql(
+        &name,
+        &format!("SELECT pg_has_role('{watcher}', 'rds_replication', 'MEMBER')"),
+    );
+    assert!(member.split_whitespace().any(|w| w == "t"), "the invalidator's role holds rds_replication: {member}");
     let again = ingester.handle(json!({"roles": true})).await.unwrap();
     assert_eq!(
         again["roles"]["main"]["read"]["created"], false,

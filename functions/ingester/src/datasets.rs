@@ -6,7 +6,10 @@
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use query_catalog::demo_sql::POSTGRES_DEMO;
+use query_catalog::demo_sql::{
+    mysql_change_outbox, POSTGRES_CHANGE_EVENTS, POSTGRES_DEMO_TRIGGERS, POSTGRES_DEMO_TRIGGERS_DROP, POSTGRES_SEED,
+};
+use service_config::InvalidationSource;
 use serde_json::{json, Value};
 use sql_origin::Pool;
 use sqlx::QueryBuilder;
@@ -233,14 +236,23 @@ async fn load(pool: &Pool, rows: u32, database: &str) -> Result<u64, sqlx::Error
             tracing::info!(database, done, of = ids.len(), "articles loaded");
         }
     }
+    // After the load, so the bulk insert adds no outbox rows.
+    if let Pool::MySql(p) = pool {
+        for statement in mysql_change_outbox() {
+            sqlx::raw_sql(statement).execute(p).await?;
+        }
+    }
     Ok(inserted)
 }
 
-/// Loads `job`; the demo dataset also records `invalidator_arn` as the change triggers' target.
+/// Loads `job`. The demo dataset's change events follow `source`: triggers sending to
+/// `invalidator_arn` (or `pg_notify`), or none at all for the logical source. A MySQL/MariaDB
+/// articles load ends by installing the outbox triggers.
 pub(crate) async fn run(
     clients: &Clients,
     job: &DatasetJob,
     invalidator_arn: Option<&str>,
+    source: InvalidationSource,
 ) -> Result<Value, IngestError> {
     let targets: Vec<_> = if job.databases.is_empty() {
         clients.databases.iter().collect()
@@ -260,12 +272,17 @@ pub(crate) async fn run(
         let started = Instant::now();
         if job.dataset == Dataset::Demo {
             match database.pool() {
-                Pool::Postgres(p) => match run_scripts(&p, invalidator_arn).await {
+                Pool::Postgres(p) => match run_scripts(&p, invalidator_arn, source).await {
                     Ok(()) => {
+                        let events = match (source, invalidator_arn) {
+                            (InvalidationSource::Logical, _) => "logical",
+                            (_, Some(_)) => "invalidator",
+                            (_, None) => "pg_notify",
+                        };
                         report.insert(
                             database.name().to_owned(),
                             json!({"engine": database.engine(),
-                                   "change_events": if invalidator_arn.is_some() { "invalidator" } else { "pg_notify" },
+                                   "change_events": events,
                                    "elapsed_ms": started.elapsed().as_millis() as u64}),
                         );
                     }
@@ -280,10 +297,16 @@ pub(crate) async fn run(
         }
         match load(&database.pool(), job.rows, database.name()).await {
             Ok(inserted) => {
+                let events = match source {
+                    InvalidationSource::Logical if database.engine() == sql_origin::Engine::Postgres => "logical",
+                    _ if database.engine() == sql_origin::Engine::MySql => "outbox",
+                    _ => "none",
+                };
                 report.insert(
                     database.name().to_owned(),
                     json!({"engine": database.engine(), "rows": job.rows, "inserted": inserted,
                            "already_present": u64::from(job.rows).saturating_sub(inserted),
+                           "change_events": events,
                            "elapsed_ms": started.elapsed().as_millis() as u64}),
                 );
             }
@@ -306,9 +329,18 @@ pub(crate) async fn run(
 }
 
 /// Runs the bundled demo scripts (static SQL, no input in it), each in one transaction, then
-/// points the change triggers at the invalidator when its ARN is known.
-async fn run_scripts(pool: &sqlx::PgPool, invalidator_arn: Option<&str>) -> Result<(), sqlx::Error> {
-    for script in POSTGRES_DEMO {
+/// points the change triggers at the invalidator when its ARN is known. The logical source
+/// needs no trigger: the seed only, and trigger mode's triggers removed.
+async fn run_scripts(
+    pool: &sqlx::PgPool,
+    invalidator_arn: Option<&str>,
+    source: InvalidationSource,
+) -> Result<(), sqlx::Error> {
+    let scripts = match source {
+        InvalidationSource::Logical => [POSTGRES_SEED, POSTGRES_DEMO_TRIGGERS_DROP].as_slice(),
+        InvalidationSource::Trigger => [POSTGRES_SEED, POSTGRES_CHANGE_EVENTS, POSTGRES_DEMO_TRIGGERS].as_slice(),
+    };
+    for script in scripts {
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(script).execute(&mut *tx).await?;
         tx.commit().await?;

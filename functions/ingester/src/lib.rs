@@ -21,6 +21,7 @@ mod warm;
 
 use serde::Deserialize;
 use serde_json::Value;
+use service_config::InvalidationSource;
 use use_cases::Clients;
 
 pub use datasets::{article, Article, Dataset, DatasetJob};
@@ -73,6 +74,7 @@ impl Ingester {
 pub struct Ingester {
     clients: Clients,
     invalidator_arn: Option<String>,
+    change_source: InvalidationSource,
 }
 
 impl Ingester {
@@ -81,6 +83,7 @@ impl Ingester {
         Self {
             clients,
             invalidator_arn: None,
+            change_source: InvalidationSource::default(),
         }
     }
 
@@ -88,6 +91,13 @@ impl Ingester {
     /// it they fall back to `pg_notify`.
     pub fn with_invalidator_arn(mut self, arn: Option<String>) -> Self {
         self.invalidator_arn = arn.filter(|a| !a.is_empty());
+        self
+    }
+
+    /// How the invalidator learns of changes (`INVALIDATION_SOURCE`): with `logical`, the demo
+    /// dataset attaches no change trigger (and removes those trigger mode attached).
+    pub fn with_change_source(mut self, source: InvalidationSource) -> Self {
+        self.change_source = source;
         self
     }
 
@@ -128,7 +138,7 @@ impl Ingester {
                 ..
             } => {
                 let job = DatasetJob::new(&name, rows, databases)?;
-                let mut report = datasets::run(&self.clients, &job, self.invalidator_arn.as_deref()).await?;
+                let mut report = datasets::run(&self.clients, &job, self.invalidator_arn.as_deref(), self.change_source).await?;
                 // The tables exist now: the roles can be granted on them.
                 if self.clients.creates_database_roles() {
                     report["roles"] = self.roles().await?["roles"].take();

@@ -11,7 +11,8 @@ async fn main() -> Result<(), Error> {
     service_config::init_logging();
     let config = ServiceConfig::from_env()?;
     let ingester = Ingester::new(Clients::build(&config).await?)
-        .with_invalidator_arn(config.invalidator_function_arn.clone());
+        .with_invalidator_arn(config.invalidator_function_arn.clone())
+        .with_change_source(config.changes.source);
     let ingester = &ingester;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         ingester.handle(event.payload).await.map_err(Error::from)

@@ -11,6 +11,18 @@ pub const POSTGRES_CHANGE_EVENTS: &str = include_str!("../sql/postgres-change-ev
 /// Attaches the change trigger to the demo tables the catalog tags (idempotent).
 pub const POSTGRES_DEMO_TRIGGERS: &str = include_str!("../sql/postgres-demo-triggers.sql");
 
+/// Removes the demo tables' change triggers: with the logical source none is needed.
+pub const POSTGRES_DEMO_TRIGGERS_DROP: &str = include_str!("../sql/postgres-demo-triggers-drop.sql");
+
+/// The MySQL/MariaDB outbox and the `articles` triggers that fill it (idempotent), as single
+/// statements.
+pub fn mysql_change_outbox() -> impl Iterator<Item = &'static str> {
+    include_str!("../sql/mysql-change-outbox.sql")
+        .split(";\n")
+        .map(str::trim)
+        .filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
+}
+
 /// Every script of the demo database, in the order they must run.
 pub const POSTGRES_DEMO: [&str; 3] = [POSTGRES_SEED, POSTGRES_CHANGE_EVENTS, POSTGRES_DEMO_TRIGGERS];
 

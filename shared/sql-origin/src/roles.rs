@@ -39,6 +39,9 @@ pub struct RoleGrants {
     pub tables: Vec<(String, &'static str)>,
     /// Whether the role may call the schema's functions (the catalog's slow query is one).
     pub functions: bool,
+    /// Whether the role reads logical replication slots (PostgreSQL: `rds_replication` on RDS,
+    /// the `REPLICATION` attribute elsewhere; ignored on MySQL).
+    pub replication: bool,
 }
 
 /// What [`Database::ensure_role`] did.
@@ -214,6 +217,21 @@ async fn postgres_role(
         .bind(&login.username)
         .fetch_one(pool)
         .await?;
+        sqlx::raw_sql(&grant).execute(pool).await?;
+    }
+    if grants.replication {
+        // RDS's master cannot give the attribute, but may grant RDS's role that carries it.
+        let rds: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication')")
+            .fetch_one(pool)
+            .await?;
+        let template = match rds {
+            true => "SELECT format('GRANT rds_replication TO %I', $1::text)",
+            false => "SELECT format('ALTER ROLE %I WITH REPLICATION', $1::text)",
+        };
+        let grant: String = sqlx::query_scalar(template)
+            .bind(&login.username)
+            .fetch_one(pool)
+            .await?;
         sqlx::raw_sql(&grant).execute(pool).await?;
     }
     Ok(RoleReport {

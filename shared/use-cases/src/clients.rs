@@ -114,7 +114,7 @@ pub struct Clients {
     pub(crate) writers: Databases,
     /// The least-privilege roles' logins (the reading one, the writing one), when this
     /// function creates them (the ingester).
-    pub(crate) role_logins: Option<(RoleLogin, RoleLogin)>,
+    pub(crate) role_logins: Option<RoleLogins>,
     /// The DynamoDB restaurant table, when restaurants live there rather than in SQL.
     pub restaurant_table: Option<RestaurantTable>,
     /// S3 objects, when a bucket is configured.
@@ -235,11 +235,19 @@ async fn open_databases(
     Ok(databases)
 }
 
-/// The two roles' logins, from their secrets.
-async fn read_role_logins(
-    secrets: &DatabaseRoleSecrets,
-    sdk: &SdkConfig,
-) -> Result<(RoleLogin, RoleLogin), StartupError> {
+/// The logins of the roles the ingester creates.
+#[derive(Debug)]
+pub(crate) struct RoleLogins {
+    /// Reads the catalog's tables.
+    pub query: RoleLogin,
+    /// Runs the service's statements.
+    pub write: RoleLogin,
+    /// Reads committed changes (replication) and the catalog's tables.
+    pub invalidator: Option<RoleLogin>,
+}
+
+/// The roles' logins, from their secrets.
+async fn read_role_logins(secrets: &DatabaseRoleSecrets, sdk: &SdkConfig) -> Result<RoleLogins, StartupError> {
     let client = Secrets::new(sdk);
     let read = |id: String| {
         let client = client.clone();
@@ -251,10 +259,14 @@ async fn read_role_logins(
             })
         }
     };
-    Ok((
-        read(secrets.query.clone()).await?,
-        read(secrets.write.clone()).await?,
-    ))
+    Ok(RoleLogins {
+        query: read(secrets.query.clone()).await?,
+        write: read(secrets.write.clone()).await?,
+        invalidator: match &secrets.invalidator {
+            Some(id) => Some(read(id.clone()).await?),
+            None => None,
+        },
+    })
 }
 
 /// The placeholders `engine` accepts.

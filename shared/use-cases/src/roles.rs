@@ -2,6 +2,9 @@
 //! creates a reading role and a writing role in every configured database; the query API logs
 //! in as them, never as the master user.
 //!
+//! With `DB_INVALIDATOR_ROLE_SECRET_ID`, a third role reads committed changes: replication
+//! (PostgreSQL), `SELECT` on the catalog's tables for its lookups, and the outbox (MySQL).
+//!
 //! The reading role may `SELECT` the tables the catalog's queries are tagged with and call the
 //! schema's functions; the writing role may do what the service's statements do and nothing
 //! else (a review: read its restaurant, insert it, mark its idempotency key).
@@ -31,24 +34,35 @@ impl Clients {
     /// Creates the reading and writing roles (or sets their passwords again) in every
     /// configured database, and grants each what it needs there. Idempotent.
     pub async fn ensure_database_roles(&self) -> Result<Value, UseCaseError> {
-        let (reader, writer) = self
-            .role_logins
-            .as_ref()
-            .ok_or(UseCaseError::RolesNotConfigured)?;
+        let logins = self.role_logins.as_ref().ok_or(UseCaseError::RolesNotConfigured)?;
         let mut report = serde_json::Map::new();
         for database in self.databases.iter() {
             let reads = RoleGrants {
                 tables: self.read_tables(database.name()),
                 functions: true,
+                replication: false,
             };
             let writes = RoleGrants {
                 tables: self.write_tables(database.name()),
                 functions: false,
+                replication: false,
             };
-            let read = database.ensure_role(reader, &reads).await?;
-            let write = database.ensure_role(writer, &writes).await?;
-            tracing::info!(database = database.name(), reader = %read.role, writer = %write.role, "database roles ready");
-            report.insert(database.name().to_owned(), json!({"read": read, "write": write}));
+            let read = database.ensure_role(&logins.query, &reads).await?;
+            let write = database.ensure_role(&logins.write, &writes).await?;
+            let mut roles = json!({"read": read, "write": write});
+            if let Some(login) = &logins.invalidator {
+                // The catalog's lookups, and on MySQL/MariaDB the outbox it drains.
+                let mut tables = self.read_tables(database.name());
+                tables.push((change_feed::OUTBOX_TABLE.to_owned(), "SELECT, DELETE"));
+                let changes = RoleGrants {
+                    tables,
+                    functions: false,
+                    replication: true,
+                };
+                roles["invalidate"] = json!(database.ensure_role(login, &changes).await?);
+            }
+            tracing::info!(database = database.name(), roles = %roles, "database roles ready");
+            report.insert(database.name().to_owned(), roles);
         }
         Ok(json!({ "roles": report }))
     }
