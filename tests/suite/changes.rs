@@ -589,3 +589,43 @@ async fn the_invalidator_drains_as_a_role_that_can_change_nothing() {
     );
     server.stop();
 }
+
+/// MySQL/MariaDB: the articles load installs triggers that append to an outbox in the writing
+/// transaction; a drain bumps the named tables' tags and removes the rows it applied. A
+/// rolled-back write leaves no outbox row.
+#[tokio::test]
+async fn mariadb_changes_reach_the_cache_through_the_outbox() {
+    let redis = RedisServer::start();
+    let (_, db) = seeded_database();
+    let maria = test_support::MariaDb::shared();
+    let schema = unique("outbox");
+    let articles = maria.create_database(&schema);
+    let extra = [("DATABASE_URL_ARTICLES", articles.as_str())];
+    let clients = clients(&redis.url(), &db, &extra).await;
+    let app = app(&redis.url(), &db, &extra).await;
+    let loaded = ingester::Ingester::new(crate::support::clients(&redis.url(), &db, &extra).await)
+        .handle(json!({"dataset": "articles", "rows": 200, "databases": ["articles"]}))
+        .await
+        .unwrap();
+    assert_eq!(loaded["databases"]["articles"]["change_events"], "outbox", "{loaded}");
+    let in_db = |statement: &str| maria.root_sql(&format!("USE `{schema}`; {statement}")).unwrap();
+    assert_eq!(in_db("SELECT count(*) FROM cache_invalidation_outbox"), "0", "the load itself adds none");
+    // Trigger mode on PostgreSQL: only the MariaDB database has a drain.
+    let sources = sources(&redis.url(), &db, &extra).await;
+    let [source] = sources.as_slice() else {
+        panic!("one outbox: {sources:?}")
+    };
+    let search = || get_query("article_search", &[("term", "zebra")]);
+    assert_eq!(call(&app, search()).await.body["row_count"], 0);
+    assert_eq!(call(&app, search()).await.cache(), "hit");
+
+    in_db("START TRANSACTION; UPDATE articles SET sentence = 'a zebra, rolled back' WHERE objectid = 2; ROLLBACK;");
+    assert_eq!(in_db("SELECT count(*) FROM cache_invalidation_outbox"), "0");
+    in_db("UPDATE articles SET sentence = 'a zebra crossing' WHERE objectid = 1");
+    assert_eq!(in_db("SELECT count(*) FROM cache_invalidation_outbox"), "1");
+    let report = drain_once(&clients, source).await;
+    assert_eq!((report.source, report.transactions, report.bumps), ("outbox", 1, 1), "{report:?}");
+    assert_eq!(in_db("SELECT count(*) FROM cache_invalidation_outbox"), "0", "applied rows removed");
+    let fresh = call(&app, search()).await;
+    assert_eq!((fresh.cache(), fresh.body["row_count"].as_u64()), ("miss", Some(1)), "{}", fresh.text);
+}
