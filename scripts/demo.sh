@@ -31,6 +31,8 @@ DATABASE_URL=$DATABASE_URL
 DATABASE_URL_ARTICLES=$ARTICLES_URL
 OBJECTS_BUCKET=demo-objects
 RESTAURANTS_TABLE=demo-restaurants
+INVALIDATION_SOURCE=logical
+INVALIDATOR_DRAIN_SECONDS=8
 AWS_ENDPOINT_URL=$MOTO_URL
 AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=test
@@ -148,6 +150,45 @@ cargo lambda invoke invalidator --data-file "$WORK_DIR/stream-event.json" \
   | python3 -c 'import json,sys; print("  ", json.dumps(json.load(sys.stdin)))'
 summary "GET Saffron summary" Saffron
 summary "GET Juniper summary (untouched)" Juniper
+
+echo
+say "a change made in psql reaches the cache through PostgreSQL's committed change stream"
+pg() { psql -X -q -tA -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "$1"; }
+echo "   triggers on user tables: $(pg 'SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal')"
+drain() { # the scheduled event EventBridge sends each minute; the drain polls every 200 ms
+  cargo lambda invoke invalidator --data-file events/invalidator/scheduled-drain.json \
+    --invoke-address 127.0.0.1 --invoke-port "$API_PORT" >"$WORK_DIR/drain.json"
+}
+report_drain() { # label
+  python3 - "$1" "$WORK_DIR/drain.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[2]))["drained"][0]
+print(f"   {sys.argv[1]}: slot created {d['slot_created']}x, {d['transactions']} transaction(s), "
+      f"{d['bumps']} scope(s) dropped, last LSN {d['last_lsn']}, {d['polls']} polls, stopped: {d['stopped']}")
+PY
+}
+drain   # the first one creates the slot (and drops every cached query once)
+report_drain "first drain"
+call "product id=3" "/queries/product?id=3"
+call "product id=3" "/queries/product?id=3"
+drain & DRAIN_PID=$!
+sleep 1
+pg "UPDATE products SET name = 'Renamed in psql' WHERE id = 3"
+python3 - "$BASE/queries/product?id=3" <<'PY'
+import json, sys, time, urllib.request
+committed = time.monotonic()
+while time.monotonic() - committed < 5:
+    body = json.load(urllib.request.urlopen(sys.argv[1]))
+    if body["rows"][0]["name"] == "Renamed in psql":
+        print(f"{'first fresh read after the commit':<34} {(time.monotonic() - committed) * 1000:7.1f} ms  cache={body['cache']}")
+        break
+    time.sleep(0.01)
+else:
+    sys.exit("the change did not reach the cache within 5 s")
+PY
+wait "$DRAIN_PID"
+report_drain "drain"
+call "product id=3" "/queries/product?id=3"
 
 echo
 say "stopping Redis: reads degrade to the database, they do not fail"

@@ -142,8 +142,8 @@ start_postgres() {
   rm -f "$dir/pw"
   # setsid + exec: the recorded PID is the postmaster itself (runuser execs nothing else).
   setsid "${user[@]}" "$bin/postgres" -D "$dir/data" -p "$PG_PORT" -k "$dir" \
-    -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-    >"$dir/log" 2>&1 &
+    -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
+    -c wal_level=logical -c max_replication_slots=10 >"$dir/log" 2>&1 &
   STARTED_PIDS+=($!)
   export PGPASSWORD=$PG_PASSWORD
   wait_until 30 "PostgreSQL" psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c 'select 1'

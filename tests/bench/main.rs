@@ -4,13 +4,17 @@
 //! percentiles, and writes `latency.md` and `latency.svg` into the output folder.
 //!
 //! cargo run --release -p integration-tests --bin bench -- [--n 200] [--origin-samples 30]
-//!     [--slow-misses 2] [--out results] [--seed-python PYTHON]
+//!     [--slow-misses 2] [--fresh-samples 50] [--out results] [--seed-python PYTHON]
+//!
+//! `--fresh-samples` commits timed from commit to first fresh read through the logical source
+//! (a drain polling a replication slot every 200 ms, then every 50 ms).
 //!
 //! `--seed-python` also times a seed-style Python handler (`seed_handler.py`) on the same services.
 //!
 //! `bench init` measures cold starts instead (see `init.rs`).
 
 mod cost;
+mod freshness;
 mod init;
 mod seed;
 mod svg;
@@ -32,20 +36,23 @@ struct Args {
     n: usize,
     origin_samples: usize,
     slow_misses: usize,
+    /// Commits timed from commit to first fresh read, per poll interval.
+    fresh_samples: usize,
     out: std::path::PathBuf,
     /// A Python with `redis` and `pymysql`: also time the seed-style handler.
     seed_python: Option<std::path::PathBuf>,
 }
 
 const USAGE: &str =
-    "usage: bench [--n N (200)] [--origin-samples N (30)] [--slow-misses N (2)] [--out DIR (results)] \
-     [--seed-python PYTHON (with redis and pymysql)]";
+    "usage: bench [--n N (200)] [--origin-samples N (30)] [--slow-misses N (2)] [--fresh-samples N (50)] \
+     [--out DIR (results)] [--seed-python PYTHON (with redis and pymysql)]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         n: 200,
         origin_samples: 30,
         slow_misses: 2,
+        fresh_samples: 50,
         out: "results".into(),
         seed_python: None,
     };
@@ -60,6 +67,7 @@ fn parse_args() -> Result<Args, String> {
             "--n" => args.n = number("--n")?,
             "--origin-samples" => args.origin_samples = number("--origin-samples")?,
             "--slow-misses" => args.slow_misses = number("--slow-misses")?,
+            "--fresh-samples" => args.fresh_samples = number("--fresh-samples")?,
             "--out" => args.out = it.next().ok_or(format!("--out needs a value; {USAGE}"))?.into(),
             "--seed-python" => {
                 args.seed_python = Some(
@@ -72,6 +80,9 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
+    }
+    if !(1..=10_000).contains(&args.fresh_samples) {
+        return Err(format!("--fresh-samples must be 1..=10000; {USAGE}"));
     }
     if !(1..=100_000).contains(&args.n) {
         return Err(format!("--n must be 1..=100000; {USAGE}"));
@@ -171,7 +182,7 @@ async fn run() -> Result<(), String> {
     let mut vars: HashMap<String, String> = moto.env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     for (k, v) in [
         ("REDIS_URL", redis.url()),
-        ("DATABASE_URL", main_url),
+        ("DATABASE_URL", main_url.clone()),
         ("DATABASE_URL_ARTICLES", articles_url.clone()),
         ("OBJECTS_BUCKET", "bench-objects".to_owned()),
         ("CACHE_NAMESPACE", "bench".to_owned()),
@@ -363,6 +374,20 @@ async fn run() -> Result<(), String> {
         }
     }
 
+    // Commit to first fresh read through the logical source, at two poll intervals.
+    for poll_ms in [200u64, 50] {
+        let label = format!("commit to first fresh read (logical, poll {poll_ms} ms)");
+        eprintln!("measuring {label}, {} commits ...", args.fresh_samples);
+        let lags = freshness::commit_to_fresh_read(
+            &vars,
+            &main_url,
+            Duration::from_millis(poll_ms),
+            args.fresh_samples,
+        )
+        .await?;
+        record(&label, lags);
+    }
+
     // Bytes Redis sends per article_search hit and receives per miss, with and without LZ4.
     vars.insert("CACHE_COMPRESSION".to_owned(), "off".to_owned());
     vars.insert("CACHE_NAMESPACE".to_owned(), "bench-uncompressed".to_owned());
@@ -403,7 +428,13 @@ async fn run() -> Result<(), String> {
     table.push('\n');
     table.push_str(&bytes_table);
     table.push('\n');
-    table.push_str(&cost::table(&rows));
+    // Freshness lags are no request's duration: they have no price.
+    let priced: Vec<(String, Summary)> = rows
+        .iter()
+        .filter(|(label, _)| !label.starts_with("commit to"))
+        .cloned()
+        .collect();
+    table.push_str(&cost::table(&priced));
     println!("\n{table}");
     std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let md = args.out.join("latency.md");

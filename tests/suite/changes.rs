@@ -84,7 +84,10 @@ async fn committed_changes_reach_the_cache(plugin: &str) {
     let sources = sources(&redis.url(), &db, &extra).await;
     assert_eq!(sources.len(), 1, "one PostgreSQL database, one slot");
     let source = &sources[0];
-    sql(&name, &format!("SELECT pg_create_logical_replication_slot('{slot}', '{plugin}')"));
+    sql(
+        &name,
+        &format!("SELECT pg_create_logical_replication_slot('{slot}', '{plugin}')"),
+    );
     let opened = drain_once(&clients, source).await;
     assert_eq!((opened.slot_created, opened.errors.len()), (0, 0), "{opened:?}");
     let triggers = sql(&name, "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal");
@@ -141,19 +144,28 @@ async fn committed_changes_reach_the_cache(plugin: &str) {
     assert_eq!(call(&app, summary("Casa%20Luna")).await.cache(), "hit");
     // A review names its restaurant by id: the catalog's lookup finds the name, and only
     // that restaurant's summary drops.
-    sql(&name, "INSERT INTO reviews (restaurant_id, author, rating, body) VALUES (2, 'psql', 5, 'direct')");
+    sql(
+        &name,
+        "INSERT INTO reviews (restaurant_id, author, rating, body) VALUES (2, 'psql', 5, 'direct')",
+    );
     let report = drain_once(&clients, source).await;
     assert_eq!(report.bumps, 1, "one entity scope: {report:?}");
     let casa = call(&app, summary("Casa%20Luna")).await;
     assert_eq!(
-        (casa.cache(), casa.body["restaurant"]["latest_reviews"][0]["body"].as_str()),
+        (
+            casa.cache(),
+            casa.body["restaurant"]["latest_reviews"][0]["body"].as_str()
+        ),
         ("miss", Some("direct")),
         "{}",
         casa.text
     );
     assert_eq!(call(&app, summary("Blue%20Fig")).await.cache(), "hit");
     // A review moved to another restaurant drops both (the old row is logged in full).
-    sql(&name, "UPDATE reviews SET restaurant_id = 3 WHERE body = 'direct'");
+    sql(
+        &name,
+        "UPDATE reviews SET restaurant_id = 3 WHERE body = 'direct'",
+    );
     let report = drain_once(&clients, source).await;
     assert_eq!(report.bumps, 2, "both restaurants: {report:?}");
     assert_eq!(call(&app, summary("Casa%20Luna")).await.cache(), "miss");
@@ -358,10 +370,21 @@ async fn a_slot_the_server_invalidated_is_replaced() {
         psql("CREATE TABLE IF NOT EXISTS filler (x int); INSERT INTO filler SELECT generate_series(1, 1000); SELECT pg_switch_wal();");
     }
     psql("CHECKPOINT");
-    let status = psql(&format!("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{slot}'"));
-    assert!(status.contains("lost"), "the server invalidated the slot: {status}");
+    let status = psql(&format!(
+        "SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{slot}'"
+    ));
+    assert!(
+        status.contains("lost"),
+        "the server invalidated the slot: {status}"
+    );
     let plugin = server
-        .psql(&db_name, &["-tAc", &format!("SELECT plugin FROM pg_replication_slots WHERE slot_name = '{slot}'")])
+        .psql(
+            &db_name,
+            &[
+                "-tAc",
+                &format!("SELECT plugin FROM pg_replication_slots WHERE slot_name = '{slot}'"),
+            ],
+        )
         .unwrap();
     let plugin = change_feed::Plugin::from_name(plugin.trim()).expect("a plugin the reader knows");
     let ChangeSource::Slot { slot: reader, .. } = source else {
@@ -518,7 +541,10 @@ async fn open_transactions_and_locked_tables_never_wedge_a_drain() {
     println!("slot creation with a transaction open: {waited:?}, {blocked:?}");
     assert_eq!(blocked.slot_created, 0, "{blocked:?}");
     assert!(blocked.errors[0].contains("timed out"), "{blocked:?}");
-    assert!(waited < Duration::from_secs(5), "bounded by the statement timeout: {waited:?}");
+    assert!(
+        waited < Duration::from_secs(5),
+        "bounded by the statement timeout: {waited:?}"
+    );
     assert_eq!(product_name(&app, "9").await.0, "miss", "reads go on meanwhile");
     sqlx::query("ROLLBACK").execute(&mut open).await.unwrap();
     open_slot(&clients, source).await;
@@ -537,7 +563,10 @@ async fn open_transactions_and_locked_tables_never_wedge_a_drain() {
     println!("drain with products locked: {:?}, {report:?}", started.elapsed());
     assert_eq!((report.transactions, report.errors.len()), (2, 0), "{report:?}");
     sqlx::query("ROLLBACK").execute(&mut open).await.unwrap();
-    assert_eq!(product_name(&app, "9").await, ("miss".into(), "Before the lock".into()));
+    assert_eq!(
+        product_name(&app, "9").await,
+        ("miss".into(), "Before the lock".into())
+    );
     drop_slot(&slot);
 }
 
@@ -555,17 +584,20 @@ async fn the_invalidator_drains_as_a_role_that_can_change_nothing() {
     let password = "inv-Pass-0123456789";
     let secret = crate::roles::role_secret(&login, password).await;
     let mut vars = test_support::Moto::shared().env();
-    vars.push(("DB_QUERY_ROLE_SECRET_ID", crate::roles::role_secret(&unique("rd"), "read-Pass-0123456789").await));
-    vars.push(("DB_WRITE_ROLE_SECRET_ID", crate::roles::role_secret(&unique("wr"), "write-Pass-0123456789").await));
+    vars.push((
+        "DB_QUERY_ROLE_SECRET_ID",
+        crate::roles::role_secret(&unique("rd"), "read-Pass-0123456789").await,
+    ));
+    vars.push((
+        "DB_WRITE_ROLE_SECRET_ID",
+        crate::roles::role_secret(&unique("wr"), "write-Pass-0123456789").await,
+    ));
     vars.push(("DB_INVALIDATOR_ROLE_SECRET_ID", secret));
     let ingester = ingester::Ingester::new(clients(&redis.url(), &db, &crate::support::pairs(&vars)).await);
     let roles = ingester.handle(json!({"roles": true})).await.unwrap();
     assert_eq!(roles["roles"]["main"]["invalidate"]["created"], true, "{roles}");
 
-    let url = format!(
-        "postgres://{login}:{password}@127.0.0.1:{}/{name}",
-        server.port()
-    );
+    let url = format!("postgres://{login}:{password}@127.0.0.1:{}/{name}", server.port());
     let slot = unique("slot_");
     let extra = logical(&slot);
     let clients = clients(&redis.url(), &url, &extra).await;
@@ -578,10 +610,17 @@ async fn the_invalidator_drains_as_a_role_that_can_change_nothing() {
         .psql(&name, &["-c", "INSERT INTO reviews (restaurant_id, author, rating, body) VALUES (8, 'psql', 2, 'as a role')"])
         .unwrap();
     let report = drain_once(&clients, source).await;
-    assert_eq!((report.transactions, report.bumps, report.errors.len()), (1, 1, 0), "{report:?}");
+    assert_eq!(
+        (report.transactions, report.bumps, report.errors.len()),
+        (1, 1, 0),
+        "{report:?}"
+    );
     assert_eq!(call(&app, summary()).await.cache(), "miss");
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    let refused = sqlx::query("UPDATE products SET stock = 0").execute(&mut conn).await.unwrap_err();
+    let refused = sqlx::query("UPDATE products SET stock = 0")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
     assert_eq!(
         refused.as_database_error().and_then(|e| e.code()).as_deref(),
         Some("42501"),
@@ -607,9 +646,16 @@ async fn mariadb_changes_reach_the_cache_through_the_outbox() {
         .handle(json!({"dataset": "articles", "rows": 200, "databases": ["articles"]}))
         .await
         .unwrap();
-    assert_eq!(loaded["databases"]["articles"]["change_events"], "outbox", "{loaded}");
+    assert_eq!(
+        loaded["databases"]["articles"]["change_events"], "outbox",
+        "{loaded}"
+    );
     let in_db = |statement: &str| maria.root_sql(&format!("USE `{schema}`; {statement}")).unwrap();
-    assert_eq!(in_db("SELECT count(*) FROM cache_invalidation_outbox"), "0", "the load itself adds none");
+    assert_eq!(
+        in_db("SELECT count(*) FROM cache_invalidation_outbox"),
+        "0",
+        "the load itself adds none"
+    );
     // Trigger mode on PostgreSQL: only the MariaDB database has a drain.
     let sources = sources(&redis.url(), &db, &extra).await;
     let [source] = sources.as_slice() else {
@@ -624,8 +670,21 @@ async fn mariadb_changes_reach_the_cache_through_the_outbox() {
     in_db("UPDATE articles SET sentence = 'a zebra crossing' WHERE objectid = 1");
     assert_eq!(in_db("SELECT count(*) FROM cache_invalidation_outbox"), "1");
     let report = drain_once(&clients, source).await;
-    assert_eq!((report.source, report.transactions, report.bumps), ("outbox", 1, 1), "{report:?}");
-    assert_eq!(in_db("SELECT count(*) FROM cache_invalidation_outbox"), "0", "applied rows removed");
+    assert_eq!(
+        (report.source, report.transactions, report.bumps),
+        ("outbox", 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        in_db("SELECT count(*) FROM cache_invalidation_outbox"),
+        "0",
+        "applied rows removed"
+    );
     let fresh = call(&app, search()).await;
-    assert_eq!((fresh.cache(), fresh.body["row_count"].as_u64()), ("miss", Some(1)), "{}", fresh.text);
+    assert_eq!(
+        (fresh.cache(), fresh.body["row_count"].as_u64()),
+        ("miss", Some(1)),
+        "{}",
+        fresh.text
+    );
 }

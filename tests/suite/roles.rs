@@ -122,7 +122,10 @@ async fn the_query_api_reads_and_writes_as_roles_that_can_do_nothing_else() {
         &name,
         &format!("SELECT pg_has_role('{watcher}', 'rds_replication', 'MEMBER')"),
     );
-    assert!(member.split_whitespace().any(|w| w == "t"), "the invalidator's role holds rds_replication: {member}");
+    assert!(
+        member.split_whitespace().any(|w| w == "t"),
+        "the invalidator's role holds rds_replication: {member}"
+    );
     let again = ingester.handle(json!({"roles": true})).await.unwrap();
     assert_eq!(
         again["roles"]["main"]["read"]["created"], false,

@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use query_catalog::demo_sql::{
-    mysql_change_outbox, POSTGRES_CHANGE_EVENTS, POSTGRES_DEMO_TRIGGERS, POSTGRES_DEMO_TRIGGERS_DROP, POSTGRES_SEED,
+    mysql_change_outbox, POSTGRES_CHANGE_EVENTS, POSTGRES_DEMO_TRIGGERS, POSTGRES_DEMO_TRIGGERS_DROP,
+    POSTGRES_SEED,
 };
-use service_config::InvalidationSource;
 use serde_json::{json, Value};
+use service_config::InvalidationSource;
 use sql_origin::Pool;
 use sqlx::QueryBuilder;
 use use_cases::Clients;
@@ -298,7 +299,9 @@ pub(crate) async fn run(
         match load(&database.pool(), job.rows, database.name()).await {
             Ok(inserted) => {
                 let events = match source {
-                    InvalidationSource::Logical if database.engine() == sql_origin::Engine::Postgres => "logical",
+                    InvalidationSource::Logical if database.engine() == sql_origin::Engine::Postgres => {
+                        "logical"
+                    }
                     _ if database.engine() == sql_origin::Engine::MySql => "outbox",
                     _ => "none",
                 };
@@ -338,7 +341,9 @@ async fn run_scripts(
 ) -> Result<(), sqlx::Error> {
     let scripts = match source {
         InvalidationSource::Logical => [POSTGRES_SEED, POSTGRES_DEMO_TRIGGERS_DROP].as_slice(),
-        InvalidationSource::Trigger => [POSTGRES_SEED, POSTGRES_CHANGE_EVENTS, POSTGRES_DEMO_TRIGGERS].as_slice(),
+        InvalidationSource::Trigger => {
+            [POSTGRES_SEED, POSTGRES_CHANGE_EVENTS, POSTGRES_DEMO_TRIGGERS].as_slice()
+        }
     };
     for script in scripts {
         let mut tx = pool.begin().await?;

@@ -138,7 +138,13 @@ impl Ingester {
                 ..
             } => {
                 let job = DatasetJob::new(&name, rows, databases)?;
-                let mut report = datasets::run(&self.clients, &job, self.invalidator_arn.as_deref(), self.change_source).await?;
+                let mut report = datasets::run(
+                    &self.clients,
+                    &job,
+                    self.invalidator_arn.as_deref(),
+                    self.change_source,
+                )
+                .await?;
                 // The tables exist now: the roles can be granted on them.
                 if self.clients.creates_database_roles() {
                     report["roles"] = self.roles().await?["roles"].take();

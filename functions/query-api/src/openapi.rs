@@ -333,9 +333,11 @@ fn schemas() -> Value {
             "restaurant_table": {"$ref": "#/components/schemas/Probe"},
             "objects": {"type": "object", "properties": {"configured": {"type": "boolean"}}}}},
         "Catalog": {"type": "object", "required": ["queries"], "properties": {"queries": {"type": "array", "items": {
-            "type": "object", "required": ["name", "ttl_seconds", "tags", "params"], "properties": {
+            "type": "object", "required": ["name", "ttl_seconds", "tags", "tables", "params"], "properties": {
                 "name": {"type": "string"}, "description": {"type": "string"}, "database": {"type": "string"},
                 "ttl_seconds": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}},
+                "tables": {"type": "array", "items": {"type": "string"},
+                           "description": "The tables its SQL reads, derived at start-up (views expanded)."},
                 "params": {"type": "array", "items": {"type": "object"}}}}}}},
         "QueryResult": {"type": "object",
             "required": ["query", "params", "rows", "row_count", "cache", "elapsed_ms", "ttl_seconds", "loaded_at", "load_ms"],

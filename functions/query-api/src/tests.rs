@@ -160,7 +160,12 @@ async fn the_catalog_lists_queries_without_their_sql() {
     assert_eq!(queries.len(), app.catalog().queries().len());
     assert!(queries
         .iter()
-        .all(|q| q.get("sql").is_none() && q["ttl_seconds"].is_u64()));
+        .all(|q| q.get("sql").is_none() && q["ttl_seconds"].is_u64() && q["tables"].is_array()));
+    let summary = queries
+        .iter()
+        .find(|q| q["name"] == "restaurant_summary")
+        .unwrap();
+    assert_eq!(summary["tables"], serde_json::json!(["restaurants", "reviews"]));
 }
 
 /// Every (status, code) pair `error.rs` can build, read from its source.

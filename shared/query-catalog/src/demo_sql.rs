@@ -20,7 +20,10 @@ pub fn mysql_change_outbox() -> impl Iterator<Item = &'static str> {
     include_str!("../sql/mysql-change-outbox.sql")
         .split(";\n")
         .map(str::trim)
-        .filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
+        .filter(|s| {
+            s.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+        })
 }
 
 /// Every script of the demo database, in the order they must run.

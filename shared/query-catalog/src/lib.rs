@@ -14,8 +14,8 @@ mod params;
 mod tables;
 
 pub use catalog::{
-    entity_scope, query_scope, tag_scope, Catalog, NamedQuery, PlaceholderStyle, ScopeColumn, BUNDLED_CATALOG,
-    DEFAULT_MAX_CACHED_BYTES, DEFAULT_MAX_ROWS, MAIN_DATABASE,
+    entity_scope, query_scope, tag_scope, Catalog, NamedQuery, PlaceholderStyle, ScopeColumn,
+    BUNDLED_CATALOG, DEFAULT_MAX_CACHED_BYTES, DEFAULT_MAX_ROWS, MAIN_DATABASE,
 };
 pub use error::{CatalogError, ParamError};
 pub use params::{escape_like, ParamSpec, ParamType, ParamValue, ResolvedParams};

@@ -221,9 +221,10 @@ async fn postgres_role(
     }
     if grants.replication {
         // RDS's master cannot give the attribute, but may grant RDS's role that carries it.
-        let rds: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication')")
-            .fetch_one(pool)
-            .await?;
+        let rds: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication')")
+                .fetch_one(pool)
+                .await?;
         let template = match rds {
             true => "SELECT format('GRANT rds_replication TO %I', $1::text)",
             false => "SELECT format('ALTER ROLE %I WITH REPLICATION', $1::text)",

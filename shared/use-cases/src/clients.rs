@@ -247,7 +247,10 @@ pub(crate) struct RoleLogins {
 }
 
 /// The roles' logins, from their secrets.
-async fn read_role_logins(secrets: &DatabaseRoleSecrets, sdk: &SdkConfig) -> Result<RoleLogins, StartupError> {
+async fn read_role_logins(
+    secrets: &DatabaseRoleSecrets,
+    sdk: &SdkConfig,
+) -> Result<RoleLogins, StartupError> {
     let client = Secrets::new(sdk);
     let read = |id: String| {
         let client = client.clone();

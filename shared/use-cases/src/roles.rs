@@ -34,7 +34,10 @@ impl Clients {
     /// Creates the reading and writing roles (or sets their passwords again) in every
     /// configured database, and grants each what it needs there. Idempotent.
     pub async fn ensure_database_roles(&self) -> Result<Value, UseCaseError> {
-        let logins = self.role_logins.as_ref().ok_or(UseCaseError::RolesNotConfigured)?;
+        let logins = self
+            .role_logins
+            .as_ref()
+            .ok_or(UseCaseError::RolesNotConfigured)?;
         let mut report = serde_json::Map::new();
         for database in self.databases.iter() {
             let reads = RoleGrants {
