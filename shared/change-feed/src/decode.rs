@@ -91,12 +91,11 @@ impl RowChange {
             Operation::Delete => Some(vec![before?]),
             Operation::Update => {
                 let after = after?;
-                // Without the old row the value before the change is unknown, unless the old
-                // row is logged at all (then an absent column means it was unchanged).
-                match (before, self.old.is_empty()) {
-                    (Some(before), _) if before != after => Some(vec![before, after]),
-                    (Some(_), _) => Some(vec![after]),
-                    (None, _) => None,
+                // Without the old row the value before the change is unknown.
+                match before {
+                    Some(before) if before != after => Some(vec![before, after]),
+                    Some(_) => Some(vec![after]),
+                    None => None,
                 }
             }
         }
@@ -195,7 +194,6 @@ fn test_decoding(data: &str) -> Result<Line, FeedError> {
     let (name, rest) = split_table_name(rest).ok_or_else(|| decode_error(data, "no table name"))?;
     let (operation, tuple) = rest
         .split_once(": ")
-        .map(|(op, tuple)| (op, tuple))
         .unwrap_or((rest.trim_end_matches(':'), ""));
     let operation = match operation {
         "INSERT" => Operation::Insert,
