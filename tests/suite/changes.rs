@@ -36,6 +36,21 @@ async fn drain_once(clients: &Clients, source: &ChangeSource) -> DrainReport {
         .expect("drain")
 }
 
+/// Polls until a poll finds nothing new (one poll reads about `DrainSettings::batch` lines,
+/// and never splits a transaction).
+async fn drain_all(clients: &Clients, source: &ChangeSource) -> DrainReport {
+    let mut total = drain_once(clients, source).await;
+    loop {
+        let next = drain_once(clients, source).await;
+        assert!(next.errors.is_empty(), "{next:?}");
+        if next.transactions == 0 {
+            return total;
+        }
+        total.transactions += next.transactions;
+        total.bumps += next.bumps;
+    }
+}
+
 /// Polls until the slot exists (its creation waits for transactions running anywhere on the
 /// shared server to end); returns the creating drain's report.
 async fn open_slot(clients: &Clients, source: &ChangeSource) -> DrainReport {
@@ -113,14 +128,9 @@ async fn committed_changes_reach_the_cache(plugin: &str) {
     assert_eq!(product_name(&app, "3").await, ("miss".into(), "Committed".into()));
 
     // The last LSN applied is in Redis, and drains never apply below it.
-    let mark = clients
-        .cache
-        .lease_mark(&source.lease_name())
-        .await
-        .unwrap()
-        .expect("a mark");
+    let mark = clients.cache.lease_mark(&source.lease_name()).await.unwrap();
     let applied: change_feed::Lsn = report.last_lsn.as_deref().unwrap().parse().unwrap();
-    assert_eq!(mark, applied.0);
+    assert_eq!(mark, cache_aside::Mark::At(applied.0));
 
     // A restaurants row names its summary's entity: only that restaurant's summary drops.
     let summary = |n: &str| request("GET", &format!("/restaurants/{n}/summary"), &[], &[]);
@@ -461,6 +471,38 @@ async fn two_drains_at_once_one_runs_and_the_other_exits() {
         "the mark never goes back"
     );
     assert!(!cache.renew_lease(&stale).await.unwrap());
+    // A holder whose lease lapsed during one slow step, with nobody granted it since, still
+    // records its progress (and holds the lease again).
+    cache.release_lease(&current).await.unwrap();
+    let slow = cache
+        .acquire_lease("fence-test-slow", Duration::from_millis(50))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        cache.raise_mark(&slow, 7).await.unwrap(),
+        cache_aside::MarkRaise::Raised
+    );
+    assert!(
+        cache
+            .acquire_lease("fence-test-slow", Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_none(),
+        "held again"
+    );
+    // A resynchronisation recorded by a holder blocks progress until it is cleared.
+    assert!(cache.mark_resync(&slow).await.unwrap());
+    assert_eq!(
+        cache.raise_mark(&slow, 8).await.unwrap(),
+        cache_aside::MarkRaise::ResyncPending
+    );
+    assert!(cache.clear_mark(&slow).await.unwrap());
+    assert_eq!(
+        cache.raise_mark(&slow, 8).await.unwrap(),
+        cache_aside::MarkRaise::Raised
+    );
     drop_slot(&slot);
 }
 
@@ -687,4 +729,83 @@ async fn mariadb_changes_reach_the_cache_through_the_outbox() {
         "{}",
         fresh.text
     );
+}
+
+/// What decoding hands out beyond single rows: a bulk statement past the per-transaction cap
+/// and several tables truncated at once (kept by table), a partition's change (its partitioned
+/// table's tag too), a mixed-case table; and a watched table without a replica identity is
+/// reported, and a new slot then decodes with test_decoding (wal2json would drop its updates).
+#[tokio::test]
+async fn bulk_statements_truncates_partitions_and_unkeyed_tables_still_invalidate() {
+    let redis = RedisServer::start();
+    let (name, db) = seeded_database();
+    sql(
+        &name,
+        "CREATE TABLE events (id int, day date NOT NULL, kind text) PARTITION BY RANGE (day);
+         CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+         CREATE TABLE \"Audit\" (note text);",
+    );
+    let (_dir, catalog) = catalog_file(
+        "[[query]]\nname = 'event_count'\nsql = 'SELECT count(*) AS n FROM events'\nttl_seconds = 300\ntags = ['events']\n\
+         [[query]]\nname = 'audit_count'\nsql = 'SELECT count(*) AS n FROM \"Audit\"'\nttl_seconds = 300\ntags = ['audit']\n\
+         [[query]]\nname = 'product_count'\nsql = 'SELECT count(*) AS n FROM products'\nttl_seconds = 300\ntags = ['products']\n",
+    );
+    let slot = unique("slot_");
+    let mut extra = logical(&slot).to_vec();
+    extra.push(("QUERY_CATALOG_PATH", &catalog));
+    let clients = clients(&redis.url(), &db, &extra).await;
+    let app = app(&redis.url(), &db, &[("QUERY_CATALOG_PATH", &catalog)]).await;
+    let source = &sources(&redis.url(), &db, &extra).await[0];
+    let created = open_slot(&clients, source).await;
+    assert!(
+        created
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("audit: no replica identity")),
+        "{created:?}"
+    );
+    let plugin = sql(
+        "postgres",
+        &format!("SELECT plugin FROM pg_replication_slots WHERE slot_name = '{slot}'"),
+    );
+    assert!(plugin.contains("test_decoding"), "{plugin}");
+    let app = &app;
+    let count = |query: &'static str| async move {
+        let reply = call(app, get_query(query, &[])).await;
+        (
+            reply.cache().to_owned(),
+            reply.body["rows"][0]["n"].as_i64().unwrap_or(-1),
+        )
+    };
+    for query in ["event_count", "audit_count", "product_count"] {
+        count(query).await;
+        assert_eq!(count(query).await.0, "hit", "{query}");
+    }
+    sql(
+        &name,
+        "INSERT INTO events SELECT i, '2026-03-01', 'x' FROM generate_series(1, 12000) i",
+    );
+    sql(
+        &name,
+        "INSERT INTO \"Audit\" VALUES ('a'); UPDATE \"Audit\" SET note = 'b'",
+    );
+    let report = drain_all(&clients, source).await;
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert_eq!(
+        count("event_count").await,
+        ("miss".into(), 12000),
+        "through the partition"
+    );
+    assert_eq!(count("audit_count").await.0, "miss", "a quoted mixed-case table");
+    assert_eq!(count("product_count").await.0, "hit");
+    sql(&name, "TRUNCATE events, products CASCADE");
+    let report = drain_all(&clients, source).await;
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert_eq!(count("event_count").await, ("miss".into(), 0));
+    assert_eq!(
+        count("product_count").await,
+        ("miss".into(), 0),
+        "the second table of one TRUNCATE"
+    );
+    drop_slot(&slot);
 }

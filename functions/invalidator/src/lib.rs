@@ -92,8 +92,14 @@ pub async fn handle_with_drains(
         }));
     }
     let run_for = match request.seconds {
-        Some(s) if s.is_finite() && s >= 0.0 => drains.drain_for.min(Duration::from_secs_f64(s)),
-        Some(_) => return Err(InvalidateError::Payload("drain seconds must be 0 or more".into())),
+        Some(s) => match Duration::try_from_secs_f64(s) {
+            Ok(asked) => drains.drain_for.min(asked),
+            Err(_) => {
+                return Err(InvalidateError::Payload(
+                    "drain seconds must be a number, 0 or more".into(),
+                ))
+            }
+        },
         None => drains.drain_for,
     };
     let mut until = Instant::now() + run_for;

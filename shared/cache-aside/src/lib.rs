@@ -35,7 +35,7 @@ pub use envelope::{Envelope, ENVELOPE_VERSION};
 pub use error::{CacheError, StoreError};
 pub use generations::MAX_TRACKED_SCOPES;
 pub use key::{params_digest, EntryKey, KeySpace};
-pub use lease::{Lease, MarkRaise};
+pub use lease::{Lease, Mark, MarkRaise};
 pub use metrics::{CacheMetrics, MetricsSnapshot};
 pub use objects::{CachedObject, ObjectLookup, ObjectPolicy, ObjectState, OBJECT_FENCE_TTL};
 pub use outcome::{BypassReason, CacheState, Lookup};

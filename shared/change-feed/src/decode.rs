@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::{FeedError, Lsn};
+use crate::Lsn;
 
 /// A logical decoding output plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,14 +39,6 @@ impl Plugin {
         match self {
             Self::Wal2Json => [("format-version", "2"), ("include-transaction", "true")],
             Self::TestDecoding => [("include-xids", "0"), ("skip-empty-xacts", "1")],
-        }
-    }
-
-    /// One decoded line.
-    pub(crate) fn parse(self, data: &str) -> Result<Line, FeedError> {
-        match self {
-            Self::Wal2Json => wal2json(data),
-            Self::TestDecoding => test_decoding(data),
         }
     }
 }
@@ -107,9 +99,27 @@ impl RowChange {
 pub struct Transaction {
     /// Where its commit record ends: moving the slot to here marks it consumed.
     pub commit_lsn: Lsn,
-    /// Its row changes, in order.
+    /// Its row changes, in order. Past [`MAX_ROW_CHANGES`] the rest are kept as one
+    /// table-level change per table (no column values), so memory stays bounded.
     pub changes: Vec<RowChange>,
+    /// Whether a line of it could not be read at all (not even its table): whoever applies it
+    /// must drop everything.
+    pub unreadable: bool,
 }
+
+/// What one read of a slot returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Committed transactions, in commit order.
+    pub transactions: Vec<Transaction>,
+    /// How far the slot may be moved once they are applied: the end of the last line read
+    /// outside any transaction (a commit, or a non-transactional message). `None`: nothing.
+    pub consumed_to: Option<Lsn>,
+}
+
+/// Row changes kept with their values per transaction; a bulk statement past it is applied by
+/// table (its tag), which is what it would drop anyway.
+pub const MAX_ROW_CHANGES: usize = 10_000;
 
 /// One line of plugin output.
 #[derive(Debug, PartialEq, Eq)]
@@ -119,40 +129,53 @@ pub(crate) enum Line {
     Change(RowChange),
     /// Logical messages and the like: nothing to invalidate.
     Other,
+    /// A line this reader cannot make sense of (never echoed: it may hold row data).
+    Unreadable,
 }
 
-fn decode_error(data: &str, problem: impl Into<String>) -> FeedError {
-    FeedError::Decode {
-        data: data.chars().take(200).collect(),
-        problem: problem.into(),
+/// `public."Orders"` → `orders`: PostgreSQL folds unquoted names to lower case and the catalog
+/// names tables in lower case, so a quoted mixed-case name is compared folded (at worst a tag
+/// too many is dropped).
+fn bare_table(qualified: &str) -> String {
+    let mut quoted = false;
+    let mut last = 0;
+    for (i, c) in qualified.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => last = i + 1,
+            _ => {}
+        }
+    }
+    qualified[last..].trim().trim_matches('"').to_lowercase()
+}
+
+/// A table-level change of `table`: no column values, so its tag goes.
+fn table_change(table: String, operation: Operation) -> RowChange {
+    RowChange {
+        table,
+        operation,
+        new: BTreeMap::new(),
+        old: BTreeMap::new(),
     }
 }
 
-fn bare_table(qualified: &str) -> String {
-    qualified
-        .rsplit('.')
-        .next()
-        .unwrap_or(qualified)
-        .trim_matches('"')
-        .to_owned()
-}
-
-fn wal2json(data: &str) -> Result<Line, FeedError> {
-    let value: Value = serde_json::from_str(data).map_err(|e| decode_error(data, e.to_string()))?;
+fn wal2json(data: &str) -> Line {
+    let Ok(value) = serde_json::from_str::<Value>(data) else {
+        return Line::Unreadable;
+    };
     let action = value.get("action").and_then(Value::as_str).unwrap_or("");
     let operation = match action {
-        "B" => return Ok(Line::Begin),
-        "C" => return Ok(Line::Commit),
+        "B" => return Line::Begin,
+        "C" => return Line::Commit,
         "I" => Operation::Insert,
         "U" => Operation::Update,
         "D" => Operation::Delete,
         "T" => Operation::Truncate,
-        _ => return Ok(Line::Other),
+        _ => return Line::Other,
     };
-    let table = value
-        .get("table")
-        .and_then(Value::as_str)
-        .ok_or_else(|| decode_error(data, "a change without a table"))?;
+    let Some(table) = value.get("table").and_then(Value::as_str) else {
+        return Line::Unreadable;
+    };
     let columns = |field: &str| -> BTreeMap<String, Option<String>> {
         value
             .get(field)
@@ -172,64 +195,79 @@ fn wal2json(data: &str) -> Result<Line, FeedError> {
             })
             .unwrap_or_default()
     };
-    Ok(Line::Change(RowChange {
-        table: table.to_owned(),
+    Line::Change(RowChange {
+        table: table.to_lowercase(),
         operation,
         new: columns("columns"),
         old: columns("identity"),
-    }))
+    })
 }
 
-/// `table public.reviews: INSERT: id[bigint]:1 body[text]:'it''s fine' note[text]:null`
-fn test_decoding(data: &str) -> Result<Line, FeedError> {
+/// `table public.reviews: INSERT: id[bigint]:1 body[text]:'it''s fine' note[text]:null`.
+/// Several tables truncated at once come as one line (`table public.a, public.b: TRUNCATE:`);
+/// a change whose columns cannot be read is kept at table level (its tag goes).
+fn test_decoding(data: &str) -> Vec<Line> {
     if data == "BEGIN" || data.starts_with("BEGIN ") {
-        return Ok(Line::Begin);
+        return vec![Line::Begin];
     }
     if data == "COMMIT" || data.starts_with("COMMIT ") {
-        return Ok(Line::Commit);
+        return vec![Line::Commit];
     }
     let Some(rest) = data.strip_prefix("table ") else {
-        return Ok(Line::Other);
+        return vec![Line::Other];
     };
-    let (name, rest) = split_table_name(rest).ok_or_else(|| decode_error(data, "no table name"))?;
-    let (operation, tuple) = rest
-        .split_once(": ")
-        .unwrap_or((rest.trim_end_matches(':'), ""));
+    let Some((names, rest)) = split_table_name(rest) else {
+        return vec![Line::Unreadable];
+    };
+    let (operation, tuple) = rest.split_once(": ").unwrap_or((rest.trim_end_matches(':'), ""));
     let operation = match operation {
         "INSERT" => Operation::Insert,
         "UPDATE" => Operation::Update,
         "DELETE" => Operation::Delete,
         "TRUNCATE" => Operation::Truncate,
-        other => return Err(decode_error(data, format!("unknown operation {other:?}"))),
+        _ => return vec![Line::Unreadable],
     };
-    let mut change = RowChange {
-        table: bare_table(&name),
-        operation,
-        new: BTreeMap::new(),
-        old: BTreeMap::new(),
+    let tables = split_top_level(&names, ',');
+    if tables.len() != 1 || operation == Operation::Truncate || tuple.starts_with('(') {
+        // A truncate (of one table or several), "(no-tuple-data)": nothing about the columns.
+        return tables
+            .iter()
+            .map(|t| Line::Change(table_change(bare_table(t), operation)))
+            .collect();
+    }
+    let table = bare_table(&tables[0]);
+    let parsed = match operation {
+        Operation::Update => match tuple.strip_prefix("old-key: ") {
+            Some(rest) => rest
+                .split_once(" new-tuple: ")
+                .and_then(|(old, new)| Some((columns(old)?, columns(new)?))),
+            None => columns(tuple).map(|new| (BTreeMap::new(), new)),
+        },
+        Operation::Delete => columns(tuple).map(|old| (old, BTreeMap::new())),
+        _ => columns(tuple).map(|new| (BTreeMap::new(), new)),
     };
-    if operation == Operation::Truncate || tuple.starts_with('(') {
-        // "(no-flags)", "(no-tuple-data)": nothing about the columns.
-        return Ok(Line::Change(change));
+    let mut change = table_change(table, operation);
+    if let Some((old, new)) = parsed {
+        change.old = old;
+        change.new = new;
     }
-    match operation {
-        Operation::Update => {
-            if let Some(rest) = tuple.strip_prefix("old-key: ") {
-                let (old, new) = rest
-                    .split_once(" new-tuple: ")
-                    .ok_or_else(|| decode_error(data, "an old key without a new tuple"))?;
-                change.old = columns(old).ok_or_else(|| decode_error(data, "bad old key"))?;
-                change.new = columns(new).ok_or_else(|| decode_error(data, "bad new tuple"))?;
-            } else {
-                change.new = columns(tuple).ok_or_else(|| decode_error(data, "bad tuple"))?;
-            }
+    vec![Line::Change(change)]
+}
+
+/// `a, "b,c", d` split at the commas outside double quotes.
+fn split_top_level(text: &str, separator: char) -> Vec<String> {
+    let mut parts = Vec::new();
+    let (mut quoted, mut start) = (false, 0);
+    for (i, c) in text.char_indices() {
+        if c == '"' {
+            quoted = !quoted;
+        } else if c == separator && !quoted {
+            parts.push(text[start..i].trim().to_owned());
+            start = i + 1;
         }
-        Operation::Delete => {
-            change.old = columns(tuple).ok_or_else(|| decode_error(data, "bad old key"))?;
-        }
-        _ => change.new = columns(tuple).ok_or_else(|| decode_error(data, "bad tuple"))?,
     }
-    Ok(Line::Change(change))
+    parts.push(text[start..].trim().to_owned());
+    parts
 }
 
 /// `public."Odd.Name": UPDATE: ...` → (`public."Odd.Name"`, `UPDATE: ...`).
@@ -282,55 +320,123 @@ fn columns(mut text: &str) -> Option<BTreeMap<String, Option<String>>> {
             let end = text.find(' ').unwrap_or(text.len());
             let token = &text[..end];
             text = &text[end..];
+            if token == "unchanged-toast-datum" {
+                // A large value the update did not touch: not logged, so unknown here.
+                continue;
+            }
             (token != "null").then(|| token.to_owned())
         };
         out.insert(name, value);
     }
 }
 
-/// Groups decoded lines into committed transactions; lines after the last commit (a batch cut
-/// short) are left for the next read.
-pub(crate) fn transactions(
+/// Groups decoded lines, as they stream in, into committed transactions; lines after the
+/// last commit (a batch cut short) are left for the next read.
+#[derive(Debug)]
+pub(crate) struct Batcher {
     plugin: Plugin,
-    rows: impl IntoIterator<Item = (Lsn, String)>,
-) -> Result<Vec<Transaction>, FeedError> {
-    let mut done = Vec::new();
-    let mut open: Vec<RowChange> = Vec::new();
-    for (lsn, data) in rows {
-        match plugin.parse(&data)? {
-            Line::Begin => open.clear(),
-            Line::Change(change) => open.push(change),
-            Line::Commit => done.push(Transaction {
-                commit_lsn: lsn,
-                changes: std::mem::take(&mut open),
-            }),
-            Line::Other => {}
+    batch: Batch,
+    open: Option<Open>,
+}
+
+/// The transaction being read.
+#[derive(Debug, Default)]
+struct Open {
+    changes: Vec<RowChange>,
+    /// Tables changed past [`MAX_ROW_CHANGES`], kept once each.
+    overflow: std::collections::BTreeSet<String>,
+    unreadable: bool,
+}
+
+impl Batcher {
+    pub(crate) fn new(plugin: Plugin) -> Self {
+        Self {
+            plugin,
+            batch: Batch::default(),
+            open: None,
         }
     }
-    Ok(done)
+
+    /// Takes one line of the slot's output.
+    pub(crate) fn push(&mut self, lsn: Lsn, data: &str) {
+        let lines = match self.plugin {
+            Plugin::Wal2Json => vec![wal2json(data)],
+            Plugin::TestDecoding => test_decoding(data),
+        };
+        for line in lines {
+            match line {
+                Line::Begin => self.open = Some(Open::default()),
+                Line::Commit => {
+                    let open = self.open.take().unwrap_or_default();
+                    let mut changes = open.changes;
+                    changes.extend(
+                        open.overflow
+                            .into_iter()
+                            .map(|table| table_change(table, Operation::Truncate)),
+                    );
+                    self.batch.transactions.push(Transaction {
+                        commit_lsn: lsn,
+                        changes,
+                        unreadable: open.unreadable,
+                    });
+                    self.batch.consumed_to = Some(lsn);
+                }
+                Line::Change(change) => {
+                    let open = self.open.get_or_insert_with(Open::default);
+                    if open.changes.len() < MAX_ROW_CHANGES {
+                        open.changes.push(change);
+                    } else {
+                        open.overflow.insert(change.table);
+                    }
+                }
+                Line::Unreadable => {
+                    tracing::warn!(%lsn, "a decoded line could not be read; its transaction drops everything");
+                    self.open.get_or_insert_with(Open::default).unreadable = true;
+                }
+                Line::Other => {
+                    // A non-transactional message between transactions may be passed.
+                    if self.open.is_none() {
+                        self.batch.consumed_to = Some(lsn);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The committed transactions read.
+    pub(crate) fn finish(self) -> Batch {
+        self.batch
+    }
+}
+
+/// Groups `rows` at once (tests).
+#[cfg(test)]
+fn transactions(plugin: Plugin, rows: impl IntoIterator<Item = (Lsn, String)>) -> Batch {
+    let mut batcher = Batcher::new(plugin);
+    for (lsn, data) in rows {
+        batcher.push(lsn, &data);
+    }
+    batcher.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn change(line: Line) -> RowChange {
-        match line {
-            Line::Change(c) => c,
-            other => panic!("not a change: {other:?}"),
+    fn change(mut lines: Vec<Line>) -> RowChange {
+        match lines.pop() {
+            Some(Line::Change(c)) if lines.is_empty() => c,
+            other => panic!("not one change: {other:?}"),
         }
     }
 
     #[test]
     fn test_decoding_rows_with_quotes_spaces_and_nulls() {
-        let c = change(
-            test_decoding(
-                "table public.reviews: INSERT: id[bigint]:7 restaurant_id[integer]:3 \
-                 body[text]:'it''s: fine [really]' created_at[timestamp with time zone]:'2026-01-01 00:00:00+00' \
-                 tags[integer[]]:'{1,2}' note[text]:null",
-            )
-            .unwrap(),
-        );
+        let c = change(test_decoding(
+            "table public.reviews: INSERT: id[bigint]:7 restaurant_id[integer]:3 \
+             body[text]:'it''s: fine [really]' created_at[timestamp with time zone]:'2026-01-01 00:00:00+00' \
+             tags[integer[]]:'{1,2}' note[text]:null",
+        ));
         assert_eq!(c.table, "reviews");
         assert_eq!(c.operation, Operation::Insert);
         assert_eq!(c.new["restaurant_id"].as_deref(), Some("3"));
@@ -343,51 +449,105 @@ mod tests {
 
     #[test]
     fn test_decoding_updates_deletes_and_truncates() {
-        let u = change(
-            test_decoding(
-                "table public.restaurants: UPDATE: old-key: id[integer]:1 name[text]:'Blue Fig' \
-                 new-tuple: id[integer]:1 name[text]:'Red Fig'",
-            )
-            .unwrap(),
-        );
+        let u = change(test_decoding(
+            "table public.restaurants: UPDATE: old-key: id[integer]:1 name[text]:'Blue Fig' \
+             new-tuple: id[integer]:1 name[text]:'Red Fig'",
+        ));
         assert_eq!(u.values_of("name"), Some(vec![Some("Blue Fig"), Some("Red Fig")]));
-        let u =
-            change(test_decoding("table public.restaurants: UPDATE: id[integer]:1 name[text]:'X'").unwrap());
+        let u = change(test_decoding(
+            "table public.restaurants: UPDATE: id[integer]:1 name[text]:'X'",
+        ));
         assert_eq!(u.values_of("name"), None, "the name before is unknown");
-        let d = change(test_decoding("table public.products: DELETE: id[integer]:4").unwrap());
+        let d = change(test_decoding("table public.products: DELETE: id[integer]:4"));
         assert_eq!(d.values_of("id"), Some(vec![Some("4")]));
         assert_eq!(d.values_of("name"), None);
-        let t = change(test_decoding("table public.products: TRUNCATE: (no-flags)").unwrap());
+        let t = change(test_decoding("table public.products: TRUNCATE: (no-flags)"));
         assert_eq!(t.operation, Operation::Truncate);
-        assert_eq!(test_decoding("BEGIN").unwrap(), Line::Begin);
-        assert_eq!(test_decoding("COMMIT").unwrap(), Line::Commit);
+        assert_eq!(test_decoding("BEGIN"), vec![Line::Begin]);
+        assert_eq!(test_decoding("COMMIT"), vec![Line::Commit]);
+    }
+
+    #[test]
+    fn several_truncated_tables_quoted_names_toast_and_unreadable_lines() {
+        let tables: Vec<String> = test_decoding("table public.a, public.\"Odd, Name\": TRUNCATE: (cascade)")
+            .into_iter()
+            .map(|l| change(vec![l]).table)
+            .collect();
+        assert_eq!(tables, ["a", "odd, name"]);
+        assert_eq!(
+            change(test_decoding("table public.\"Orders\": DELETE: id[integer]:1")).table,
+            "orders"
+        );
+        let toast = change(test_decoding(
+            "table public.docs: UPDATE: old-key: id[integer]:1 body[text]:'x' new-tuple: id[integer]:1 body[text]:unchanged-toast-datum",
+        ));
+        assert_eq!(
+            toast.values_of("body"),
+            None,
+            "an unchanged TOAST value is unknown"
+        );
+        let bad = change(test_decoding(
+            "table public.products: INSERT: this is not a tuple",
+        ));
+        assert_eq!(
+            (bad.table.as_str(), bad.values_of("id")),
+            ("products", None),
+            "kept at table level"
+        );
+        assert_eq!(test_decoding("table nonsense"), vec![Line::Unreadable]);
     }
 
     #[test]
     fn wal2json_format_two() {
-        let c = change(
-            wal2json(
-                r#"{"action":"U","schema":"public","table":"restaurants","columns":[{"name":"id","value":1},{"name":"name","value":"Red Fig"}],"identity":[{"name":"id","value":1},{"name":"name","value":"Blue Fig"}]}"#,
-            )
-            .unwrap(),
-        );
+        let c = change(vec![wal2json(
+            r#"{"action":"U","schema":"public","table":"Restaurants","columns":[{"name":"id","value":1},{"name":"name","value":"Red Fig"}],"identity":[{"name":"id","value":1},{"name":"name","value":"Blue Fig"}]}"#,
+        )]);
+        assert_eq!(c.table, "restaurants");
         assert_eq!(c.values_of("name"), Some(vec![Some("Blue Fig"), Some("Red Fig")]));
         assert_eq!(c.values_of("id"), Some(vec![Some("1")]));
-        assert_eq!(wal2json(r#"{"action":"B"}"#).unwrap(), Line::Begin);
-        assert_eq!(wal2json(r#"{"action":"M","prefix":"x"}"#).unwrap(), Line::Other);
+        assert_eq!(wal2json(r#"{"action":"B"}"#), Line::Begin);
+        assert_eq!(wal2json(r#"{"action":"M","prefix":"x"}"#), Line::Other);
+        assert_eq!(wal2json("{not json"), Line::Unreadable);
     }
 
     #[test]
-    fn only_whole_transactions_come_out() {
+    fn only_whole_transactions_come_out_and_messages_between_them_are_passed() {
         let rows = vec![
             (Lsn(1), "BEGIN".to_owned()),
             (Lsn(2), "table public.products: DELETE: id[integer]:4".to_owned()),
             (Lsn(3), "COMMIT".to_owned()),
-            (Lsn(4), "BEGIN".to_owned()),
-            (Lsn(5), "table public.products: DELETE: id[integer]:5".to_owned()),
+            (
+                Lsn(4),
+                "message: transactional: 0 prefix: x, sz: 1 content:y".to_owned(),
+            ),
+            (Lsn(5), "BEGIN".to_owned()),
+            (Lsn(6), "table public.products: DELETE: id[integer]:5".to_owned()),
         ];
-        let done = transactions(Plugin::TestDecoding, rows).unwrap();
-        assert_eq!(done.len(), 1);
-        assert_eq!(done[0].commit_lsn, Lsn(3));
+        let batch = transactions(Plugin::TestDecoding, rows);
+        assert_eq!(batch.transactions.len(), 1);
+        assert_eq!(batch.transactions[0].commit_lsn, Lsn(3));
+        assert_eq!(batch.consumed_to, Some(Lsn(4)));
+    }
+
+    #[test]
+    fn a_bulk_transaction_is_kept_by_table_past_the_cap() {
+        let mut rows = vec![(Lsn(1), "BEGIN".to_owned())];
+        for i in 0..MAX_ROW_CHANGES + 500 {
+            let table = if i % 2 == 0 { "a" } else { "b" };
+            rows.push((Lsn(2), format!("table public.{table}: INSERT: id[integer]:{i}")));
+        }
+        rows.push((Lsn(3), "table public.c: INSERT: id[integer]:1".to_owned()));
+        rows.push((Lsn(4), "COMMIT".to_owned()));
+        let batch = transactions(Plugin::TestDecoding, rows);
+        let changes = &batch.transactions[0].changes;
+        assert_eq!(changes.len(), MAX_ROW_CHANGES + 3);
+        let tail: Vec<&str> = changes[MAX_ROW_CHANGES..]
+            .iter()
+            .map(|c| c.table.as_str())
+            .collect();
+        assert_eq!(tail, ["a", "b", "c"]);
+        assert!(changes[MAX_ROW_CHANGES..]
+            .iter()
+            .all(|c| c.values_of("id").is_none()));
     }
 }

@@ -18,10 +18,10 @@ pub enum FeedError {
     /// `REPLICATION` / `rds_replication`).
     #[error("logical decoding is unavailable: {0}")]
     Unsupported(String),
-    /// A decoded line could not be understood.
+    /// A decoded position could not be understood.
     #[error("cannot decode change {data:?}: {problem}")]
     Decode {
-        /// The line, shortened.
+        /// What could not be read (never row data).
         data: String,
         /// What was wrong.
         problem: String,

@@ -14,11 +14,11 @@ mod lsn;
 mod outbox;
 mod slot;
 
-pub use decode::{Operation, Plugin, RowChange, Transaction};
+pub use decode::{Batch, Operation, Plugin, RowChange, Transaction, MAX_ROW_CHANGES};
 pub use error::FeedError;
 pub use lsn::Lsn;
 pub use outbox::{Outbox, OutboxBatch, OUTBOX_TABLE};
-pub use slot::{Slot, SlotOpened};
+pub use slot::{Slot, SlotState, TableWarning};
 
 /// Whether `name` is a valid slot or table identifier here: 1 to 63 lower-case ASCII letters,
 /// digits or `_`, starting with a letter or `_` (never quoted, never interpolated unchecked).

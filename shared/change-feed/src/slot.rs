@@ -1,9 +1,13 @@
 //! A PostgreSQL logical replication slot, read through the SQL interface.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::TryStreamExt;
 use sqlx::postgres::PgPool;
 use sqlx::Row;
 
-use crate::decode::{transactions, Plugin, Transaction};
+use crate::decode::{Batch, Batcher, Operation, Plugin, RowChange};
 use crate::{is_identifier, FeedError, Lsn};
 
 /// A logical replication slot this process reads. Each read decodes from the slot's confirmed
@@ -13,16 +17,33 @@ use crate::{is_identifier, FeedError, Lsn};
 pub struct Slot {
     pool: PgPool,
     name: String,
+    /// Partition → the partitioned table queries name (a table maps to itself).
+    roots: Arc<Mutex<HashMap<String, String>>>,
 }
 
-/// What [`Slot::open`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SlotOpened {
-    /// Its output plugin.
-    pub plugin: Plugin,
-    /// Whether it had to be created (first run, dropped, lost in a failover) or recreated
-    /// (the server invalidated it): either way, changes before now were never seen.
-    pub created: bool,
+/// What [`Slot::state`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotState {
+    /// It exists and can be read with this plugin.
+    Ready(Plugin),
+    /// It does not exist (first run, dropped, lost in a failover): changes before its creation
+    /// will never be seen.
+    Missing,
+    /// The server invalidated it (it held more WAL than `max_slot_wal_keep_size`): the same
+    /// loss; it must be dropped and created again.
+    Lost,
+}
+
+/// A table the catalog reads whose changes the slot would not carry faithfully.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableWarning {
+    /// The table.
+    pub table: String,
+    /// Why, and what to do.
+    pub problem: &'static str,
+    /// Whether `wal2json` would drop its updates and deletes outright (no replica identity):
+    /// a slot for such tables is created with `test_decoding`, which still names the table.
+    pub unkeyed: bool,
 }
 
 impl Slot {
@@ -34,6 +55,7 @@ impl Slot {
         Ok(Self {
             pool,
             name: name.to_owned(),
+            roots: Arc::default(),
         })
     }
 
@@ -46,53 +68,68 @@ impl Slot {
         FeedError::from_sqlx(e, &self.name)
     }
 
-    /// Makes sure the slot exists and can be read: creates it when missing (with `wal2json`
-    /// when the server has it, `test_decoding` otherwise), and drops and recreates it when the
-    /// server invalidated it. Creating a slot waits for transactions already running to end.
-    pub async fn open(&self) -> Result<SlotOpened, FeedError> {
+    /// Whether the slot exists and can be read. A slot of this name that belongs to another
+    /// database, is physical, or uses another plugin is an error naming it (slot names are
+    /// server-wide; `CACHE_SLOT_NAME` picks another).
+    pub async fn state(&self) -> Result<SlotState, FeedError> {
         let found = sqlx::query(
-            "SELECT plugin::text AS plugin, coalesce(wal_status, '') AS wal_status \
-             FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()",
+            "SELECT slot_type::text AS kind, coalesce(plugin::text, '') AS plugin, \
+             coalesce(database::text, '') AS database, database = current_database() AS here, \
+             coalesce(wal_status, '') AS wal_status \
+             FROM pg_replication_slots WHERE slot_name = $1",
         )
         .bind(&self.name)
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.error(e))?;
-        if let Some(row) = found {
-            let plugin: String = row.try_get("plugin").map_err(|e| self.error(e))?;
-            let status: String = row.try_get("wal_status").map_err(|e| self.error(e))?;
-            let plugin = Plugin::from_name(&plugin).ok_or_else(|| {
-                FeedError::Unsupported(format!(
-                    "slot {:?} uses plugin {plugin:?}; this reader takes wal2json or test_decoding",
-                    self.name
-                ))
-            })?;
-            if status != "lost" {
-                return Ok(SlotOpened {
-                    plugin,
-                    created: false,
-                });
-            }
-            tracing::warn!(slot = %self.name, "the server invalidated the slot; recreating it");
-            self.drop_slot().await?;
+        let Some(row) = found else {
+            return Ok(SlotState::Missing);
+        };
+        let get =
+            |column: &str| -> Result<String, FeedError> { row.try_get(column).map_err(|e| self.error(e)) };
+        let here: Option<bool> = row.try_get("here").map_err(|e| self.error(e))?;
+        if get("kind")? != "logical" || here != Some(true) {
+            return Err(FeedError::Unsupported(format!(
+                "a {} slot named {:?} already exists for database {:?}: set CACHE_SLOT_NAME to another name",
+                get("kind")?,
+                self.name,
+                get("database")?
+            )));
         }
-        let plugin = self.create().await?;
-        tracing::warn!(slot = %self.name, plugin = plugin.name(), "replication slot created");
-        Ok(SlotOpened {
-            plugin,
-            created: true,
+        let plugin = get("plugin")?;
+        let plugin = Plugin::from_name(&plugin).ok_or_else(|| {
+            FeedError::Unsupported(format!(
+                "slot {:?} uses plugin {plugin:?}; this reader takes wal2json or test_decoding \
+                 (another tool's slot? set CACHE_SLOT_NAME to another name)",
+                self.name
+            ))
+        })?;
+        Ok(match get("wal_status")?.as_str() {
+            "lost" => SlotState::Lost,
+            _ => SlotState::Ready(plugin),
         })
     }
 
-    async fn create(&self) -> Result<Plugin, FeedError> {
-        for plugin in [Plugin::Wal2Json, Plugin::TestDecoding] {
+    /// Creates the slot: with `wal2json` when the server has it and `prefer_wal2json`, else
+    /// `test_decoding`. Waits for transactions already running to end (bounded by the
+    /// statement timeout).
+    pub async fn create(&self, prefer_wal2json: bool) -> Result<Plugin, FeedError> {
+        let plugins: &[Plugin] = if prefer_wal2json {
+            &[Plugin::Wal2Json, Plugin::TestDecoding]
+        } else {
+            &[Plugin::TestDecoding]
+        };
+        for &plugin in plugins {
             let created = sqlx::query("SELECT pg_create_logical_replication_slot($1, $2)")
                 .bind(&self.name)
                 .bind(plugin.name())
                 .execute(&self.pool)
                 .await;
             match created {
-                Ok(_) => return Ok(plugin),
+                Ok(_) => {
+                    tracing::warn!(slot = %self.name, plugin = plugin.name(), "replication slot created");
+                    return Ok(plugin);
+                }
                 // undefined_file: the plugin is not installed; try the next one.
                 Err(sqlx::Error::Database(db))
                     if db.code().as_deref() == Some("58P01") && plugin == Plugin::Wal2Json =>
@@ -101,7 +138,10 @@ impl Slot {
                 }
                 // duplicate_object: another reader created it meanwhile.
                 Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42710") => {
-                    return Box::pin(self.open()).await.map(|o| o.plugin)
+                    return match self.state().await? {
+                        SlotState::Ready(plugin) => Ok(plugin),
+                        _ => Err(FeedError::SlotBusy(self.name.clone())),
+                    };
                 }
                 Err(e) => return Err(self.error(e)),
             }
@@ -119,39 +159,140 @@ impl Slot {
             .map_err(|e| self.error(e))
     }
 
-    /// Up to about `max_changes` decoded lines' worth of committed transactions after the
-    /// slot's confirmed position, in commit order, without consuming them. A transaction is
-    /// never split; rolled-back ones never appear.
-    pub async fn peek(&self, plugin: Plugin, max_changes: u32) -> Result<Vec<Transaction>, FeedError> {
-        let [(k1, v1), (k2, v2)] = plugin.options();
+    /// The `watched` tables (the catalog's) whose changes decoding would not carry faithfully:
+    /// unlogged tables and materialized views (never decoded), and tables without a replica
+    /// identity (updates and deletes carry no old row; `wal2json` drops them outright).
+    pub async fn check_tables(&self, watched: &[String]) -> Result<Vec<TableWarning>, FeedError> {
         let rows = sqlx::query(
-            "SELECT lsn::text AS lsn, data FROM pg_logical_slot_peek_changes($1, NULL, $2, $3, $4, $5, $6)",
+            "SELECT c.relname::text AS name, c.relkind::text AS kind, c.relpersistence::text AS persistence, \
+             c.relreplident::text AS identity, \
+             EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)) AS keyed \
+             FROM pg_class c WHERE lower(c.relname) = ANY($1) AND c.relkind IN ('r', 'p', 'm') \
+             AND pg_table_is_visible(c.oid)",
         )
-        .bind(&self.name)
-        .bind(i32::try_from(max_changes.max(1)).unwrap_or(i32::MAX))
-        .bind(k1)
-        .bind(v1)
-        .bind(k2)
-        .bind(v2)
+        .bind(watched)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.error(e))?;
-        let mut lines = Vec::with_capacity(rows.len());
+        let mut warnings = Vec::new();
         for row in rows {
-            let lsn: String = row.try_get("lsn").map_err(|e| self.error(e))?;
-            let data: String = row.try_get("data").map_err(|e| self.error(e))?;
-            let lsn = lsn.parse::<Lsn>().map_err(|problem| FeedError::Decode {
-                data: lsn.clone(),
+            let text = |c: &str| row.try_get::<String, _>(c).unwrap_or_default().to_lowercase();
+            let keyed: bool = row.try_get("keyed").unwrap_or(true);
+            let (problem, unkeyed) = if text("kind") == "m" {
+                (
+                    "a materialized view: REFRESH is never decoded; invalidate its tag after one",
+                    false,
+                )
+            } else if text("persistence") == "u" {
+                (
+                    "unlogged: its changes are never decoded; make it logged or invalidate by hand",
+                    false,
+                )
+            } else if text("identity") == "n" || (text("identity") == "d" && !keyed) {
+                ("no replica identity: updates and deletes carry no old row; ALTER TABLE ... REPLICA IDENTITY FULL", true)
+            } else {
+                continue;
+            };
+            warnings.push(TableWarning {
+                table: text("name"),
                 problem,
-            })?;
-            lines.push((lsn, data));
+                unkeyed,
+            });
         }
-        transactions(plugin, lines)
+        Ok(warnings)
     }
 
-    /// Marks everything up to `lsn` (a commit's end, from [`Transaction::commit_lsn`]) as
-    /// consumed: the server may then recycle that WAL. Moving to a position already passed is
-    /// a no-op.
+    /// Up to about `max_lines` decoded lines' worth of committed transactions after the
+    /// slot's confirmed position, in commit order, without consuming them. A transaction is
+    /// never split; rolled-back ones never appear. Rows stream in (a bulk transaction is kept
+    /// by table past [`crate::MAX_ROW_CHANGES`]), and partitions are reported as the
+    /// partitioned table queries name, besides themselves.
+    pub async fn peek(&self, plugin: Plugin, max_lines: u32) -> Result<Batch, FeedError> {
+        let [(k1, v1), (k2, v2)] = plugin.options();
+        let mut batcher = Batcher::new(plugin);
+        {
+            let mut rows = sqlx::query(
+                "SELECT lsn::text AS lsn, data FROM pg_logical_slot_peek_changes($1, NULL, $2, $3, $4, $5, $6)",
+            )
+            .bind(&self.name)
+            .bind(i32::try_from(max_lines.max(1)).unwrap_or(i32::MAX))
+            .bind(k1)
+            .bind(v1)
+            .bind(k2)
+            .bind(v2)
+            .fetch(&self.pool);
+            while let Some(row) = rows.try_next().await.map_err(|e| self.error(e))? {
+                let lsn: String = row.try_get("lsn").map_err(|e| self.error(e))?;
+                let data: String = row.try_get("data").map_err(|e| self.error(e))?;
+                let lsn = lsn.parse::<Lsn>().map_err(|problem| FeedError::Decode {
+                    data: String::new(),
+                    problem,
+                })?;
+                batcher.push(lsn, &data);
+            }
+        }
+        let mut batch = batcher.finish();
+        self.map_partitions(&mut batch).await?;
+        Ok(batch)
+    }
+
+    /// Adds, for each change to a partition, a table-level change of its partitioned table.
+    async fn map_partitions(&self, batch: &mut Batch) -> Result<(), FeedError> {
+        let mut unknown: Vec<String> = Vec::new();
+        {
+            let roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+            for change in batch.transactions.iter().flat_map(|t| &t.changes) {
+                if !roots.contains_key(&change.table) && !unknown.contains(&change.table) {
+                    unknown.push(change.table.clone());
+                }
+            }
+        }
+        for table in unknown {
+            let root: Option<String> = sqlx::query_scalar(
+                "SELECT pg_partition_root(c.oid)::regclass::text FROM pg_class c \
+                 WHERE lower(c.relname) = $1 AND c.relispartition LIMIT 1",
+            )
+            .bind(&table)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+            let root = root
+                .map(|r| {
+                    r.rsplit('.')
+                        .next()
+                        .unwrap_or(&r)
+                        .trim_matches('"')
+                        .to_lowercase()
+                })
+                .unwrap_or_else(|| table.clone());
+            self.roots
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(table, root);
+        }
+        let roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        for transaction in &mut batch.transactions {
+            let mut parents: Vec<String> = transaction
+                .changes
+                .iter()
+                .filter_map(|c| roots.get(&c.table).filter(|root| **root != c.table).cloned())
+                .collect();
+            parents.sort();
+            parents.dedup();
+            transaction
+                .changes
+                .extend(parents.into_iter().map(|table| RowChange {
+                    table,
+                    operation: Operation::Truncate,
+                    new: Default::default(),
+                    old: Default::default(),
+                }));
+        }
+        Ok(())
+    }
+
+    /// Marks everything up to `lsn` (from [`Batch::consumed_to`]) as consumed: the server may
+    /// then recycle that WAL. Moving to a position already passed is a no-op.
     pub async fn advance(&self, lsn: Lsn) -> Result<(), FeedError> {
         sqlx::query(
             "SELECT pg_replication_slot_advance($1, $2::pg_lsn) \

@@ -331,6 +331,16 @@ impl NamedQuery {
                         "scope_columns.{table}.lookup must take exactly one parameter ($1 or ?)"
                     ));
                 }
+                // Its tables must be this query's: a change to them reaches the query anyway,
+                // so a lookup racing a later change never leaves an entity stale.
+                let read = tables_read(lookup)
+                    .map_err(|e| format!("scope_columns.{table}.lookup cannot be read: {e}"))?;
+                if let Some(other) = read.iter().find(|t| !self.depends_on(t)) {
+                    return Err(format!(
+                        "scope_columns.{table}.lookup reads table {other:?}, which its tags {:?} do not declare",
+                        self.tags
+                    ));
+                }
             }
         }
         if !is_identifier(&self.database, 64) {
@@ -648,6 +658,35 @@ mod tests {
         // The listing (`GET /queries`) shows them.
         let listed = serde_json::to_value(c.get("product").unwrap()).unwrap();
         assert_eq!(listed["tables"], serde_json::json!(["products"]));
+    }
+
+    #[test]
+    fn scope_columns_name_tagged_tables_and_their_lookups_read_only_tags() {
+        let q = |scope: &str| {
+            format!(
+                "[[query]]\nname = 's'\nsql = 'SELECT name FROM restaurants WHERE name = $1'\n\
+                 tags = ['restaurants', 'reviews']\nscope_params = ['name']\nscope_columns = {{ {scope} }}\n\
+                 [[query.params]]\nname = 'name'\ntype = 'string'\n"
+            )
+        };
+        assert!(Catalog::from_toml(&q("restaurants = 'name'")).is_ok());
+        assert!(Catalog::from_toml(&q(
+            "reviews = { column = 'restaurant_id', lookup = 'SELECT name FROM restaurants WHERE id = $1::int' }"
+        ))
+        .is_ok());
+        assert!(problem(&q("products = 'name'")).contains("scope_columns names table \"products\""));
+        let other = problem(&q(
+            "reviews = { column = 'restaurant_id', lookup = 'SELECT name FROM owners WHERE id = $1::int' }",
+        ));
+        assert!(other.contains("lookup reads table \"owners\""), "{other}");
+        let two = problem(&q(
+            "reviews = { column = 'restaurant_id', lookup = 'SELECT name FROM restaurants WHERE id = $1 AND city = $2' }",
+        ));
+        assert!(two.contains("exactly one parameter"), "{two}");
+        let write = problem(&q(
+            "reviews = { column = 'restaurant_id', lookup = 'DELETE FROM restaurants WHERE id = $1::int' }",
+        ));
+        assert!(write.contains("lookup cannot be read"), "{write}");
     }
 
     #[test]

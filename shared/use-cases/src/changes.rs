@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use cache_aside::{Lease, MarkRaise};
-use change_feed::{FeedError, Outbox, Plugin, RowChange, Slot};
+use cache_aside::{Lease, Mark, MarkRaise};
+use change_feed::{FeedError, Outbox, Plugin, RowChange, Slot, SlotState};
 use query_catalog::{entity_scope, query_scope, tag_scope, ScopeColumn};
 use serde::Serialize;
 
@@ -95,6 +95,8 @@ pub struct DrainReport {
     pub slot_created: u64,
     /// Errors met and retried on the next poll.
     pub errors: Vec<String>,
+    /// Watched tables whose changes decoding does not carry faithfully, and what to do.
+    pub warnings: Vec<String>,
     /// Why the drain stopped: `time`, `lease_lost`, or `busy` (another drain holds the lease).
     pub stopped: &'static str,
 }
@@ -130,8 +132,12 @@ impl<'a> Invalidation<'a> {
         };
         report.token = lease.token;
         let mut state = DrainState {
-            mark: lease.mark,
+            mark: match lease.mark {
+                Mark::At(at) => Some(at),
+                Mark::Unset | Mark::Resync => None,
+            },
             plugin: None,
+            resync: lease.mark == Mark::Resync,
         };
         report.stopped = "time";
         loop {
@@ -196,58 +202,135 @@ impl<'a> Invalidation<'a> {
         settings: &DrainSettings,
         report: &mut DrainReport,
     ) -> Result<(), PollError> {
-        let plugin = match state.plugin {
-            Some(plugin) => plugin,
-            None => {
-                let opened = slot.open().await?;
-                if opened.created {
-                    // Changes before the slot existed were never seen: drop everything once.
-                    // (A drain that dies right here leaves the slot without this bump; the
-                    // bumps before creation below make that window milliseconds long.)
-                    report.bumps += self.everything(database).await? as u64;
-                    report.slot_created += 1;
-                    // A new slot's positions may sit below an old slot's mark (a restored
-                    // database): the mark fences only what this slot delivers from now on.
-                    state.mark = None;
+        for attempt in 0..2 {
+            let plugin = match state.plugin {
+                Some(plugin) => plugin,
+                None => self.open_slot(database, slot, lease, state, report).await?,
+            };
+            if state.resync {
+                // The slot is new: changes before it were never seen, so everything goes once.
+                // Recorded in Redis before the slot was made, so a drain that dies first leaves
+                // the next one to do it.
+                report.bumps += self.everything(database).await? as u64;
+                if !self.cache().clear_mark(lease).await? {
+                    return Err(PollError::LeaseLost);
                 }
-                state.plugin = Some(opened.plugin);
-                opened.plugin
+                state.resync = false;
+                state.mark = None;
             }
-        };
-        let transactions = match slot.peek(plugin, settings.batch).await {
-            Ok(t) => t,
-            Err(e @ (FeedError::SlotMissing(_) | FeedError::SlotLost(_))) => {
-                tracing::warn!(error = %e, "replication slot gone; everything is dropped and the slot recreated");
-                // Drop everything before the slot exists again too, so a crash between the
-                // creation and the bump after it cannot leave entries filled meanwhile.
-                self.everything(database).await?;
-                state.plugin = None;
-                return Box::pin(self.poll_slot(database, slot, lease, state, settings, report)).await;
+            match slot.peek(plugin, settings.batch).await {
+                Ok(batch) => return self.apply(database, slot, lease, state, report, batch).await,
+                Err(e @ (FeedError::SlotMissing(_) | FeedError::SlotLost(_))) if attempt == 0 => {
+                    tracing::warn!(error = %e, "replication slot gone; it is recreated and everything dropped");
+                    state.plugin = None;
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
+        }
+        Err(PollError::Retry(
+            "the replication slot went away twice in one poll".into(),
+        ))
+    }
+
+    /// Finds the slot, or makes it (after recording in Redis that everything must be dropped);
+    /// checks the catalog's tables once per drain.
+    async fn open_slot(
+        &self,
+        database: &str,
+        slot: &Slot,
+        lease: &Lease,
+        state: &mut DrainState,
+        report: &mut DrainReport,
+    ) -> Result<Plugin, PollError> {
+        let watched = self.watched_tables(database);
+        let warnings = slot.check_tables(&watched).await?;
+        if report.warnings.is_empty() {
+            for warning in &warnings {
+                tracing::warn!(table = %warning.table, problem = warning.problem, "a watched table's changes are not fully decoded");
+            }
+            report.warnings = warnings
+                .iter()
+                .map(|w| format!("{}: {}", w.table, w.problem))
+                .collect();
+        }
+        let lost = match slot.state().await? {
+            SlotState::Ready(plugin) => {
+                state.plugin = Some(plugin);
+                return Ok(plugin);
+            }
+            SlotState::Missing => false,
+            SlotState::Lost => true,
         };
-        let Some(last) = transactions.last().map(|t| t.commit_lsn) else {
+        if !self.cache().mark_resync(lease).await? {
+            return Err(PollError::LeaseLost);
+        }
+        state.resync = true;
+        if lost {
+            slot.drop_slot().await?;
+        }
+        // wal2json drops updates and deletes of tables without a replica identity outright;
+        // test_decoding still names the table.
+        let plugin = slot.create(!warnings.iter().any(|w| w.unkeyed)).await?;
+        report.slot_created += 1;
+        state.plugin = Some(plugin);
+        Ok(plugin)
+    }
+
+    /// Applies one read: bumps, then the recorded position, then the slot.
+    async fn apply(
+        &self,
+        database: &str,
+        slot: &Slot,
+        lease: &Lease,
+        state: &mut DrainState,
+        report: &mut DrainReport,
+        batch: change_feed::Batch,
+    ) -> Result<(), PollError> {
+        let Some(consumed_to) = batch.consumed_to else {
             return Ok(());
         };
-        let fresh: Vec<&change_feed::Transaction> = transactions
+        let fresh: Vec<&change_feed::Transaction> = batch
+            .transactions
             .iter()
             .filter(|t| state.mark.is_none_or(|mark| t.commit_lsn.0 > mark))
             .collect();
-        report.already_applied += (transactions.len() - fresh.len()) as u64;
-        let scopes = self
-            .scopes_for_changes(database, slot, fresh.iter().flat_map(|t| &t.changes))
-            .await;
-        report.bumps += self.bump_all(&scopes).await? as u64;
-        match self.cache().raise_mark(lease, last.0).await? {
+        report.already_applied += (batch.transactions.len() - fresh.len()) as u64;
+        if fresh.iter().any(|t| t.unreadable) {
+            report.bumps += self.everything(database).await? as u64;
+        } else {
+            let scopes = self
+                .scopes_for_changes(database, slot, fresh.iter().flat_map(|t| &t.changes))
+                .await;
+            report.bumps += self.bump_all(&scopes).await? as u64;
+        }
+        match self.cache().raise_mark(lease, consumed_to.0).await? {
             MarkRaise::Raised | MarkRaise::AlreadyPast(_) => {}
+            MarkRaise::ResyncPending => {
+                state.resync = true;
+                return Err(PollError::Retry("a resynchronisation is pending".into()));
+            }
             MarkRaise::LeaseLost => return Err(PollError::LeaseLost),
         }
-        state.mark = Some(state.mark.map_or(last.0, |m| m.max(last.0)));
-        slot.advance(last).await?;
+        state.mark = Some(state.mark.map_or(consumed_to.0, |m| m.max(consumed_to.0)));
+        slot.advance(consumed_to).await?;
         report.transactions += fresh.len() as u64;
         report.changes += fresh.iter().map(|t| t.changes.len() as u64).sum::<u64>();
-        report.last_lsn = Some(last.to_string());
+        report.last_lsn = Some(consumed_to.to_string());
         Ok(())
+    }
+
+    /// The tables the catalog's queries on `database` read (derived from their SQL) or declare.
+    fn watched_tables(&self, database: &str) -> Vec<String> {
+        let mut tables: Vec<String> = self
+            .catalog()
+            .queries()
+            .iter()
+            .filter(|q| q.database == database)
+            .flat_map(|q| q.tables.iter().chain(&q.tags).cloned())
+            .collect();
+        tables.sort();
+        tables.dedup();
+        tables
     }
 
     async fn poll_outbox(
@@ -338,13 +421,12 @@ impl<'a> Invalidation<'a> {
                         found.clone()
                     }
                 };
-                // A value the parameter refuses names nothing a request could have cached.
-                entities.extend(
-                    named
-                        .iter()
-                        .filter_map(|v| param.parse(v).ok())
-                        .map(|v| entity_scope(&query.name, &param.name, &v)),
-                );
+                // A value the parameter would refuse: the row cannot be tied to an entity a
+                // request names, so the table's tag goes.
+                for value in &named {
+                    let value = param.parse(value).ok()?;
+                    entities.push(entity_scope(&query.name, &param.name, &value));
+                }
             }
         }
         any.then_some(entities)
@@ -382,6 +464,8 @@ struct DrainState {
     mark: Option<u64>,
     /// The slot's plugin once opened; `None` until then, or after the slot was lost.
     plugin: Option<Plugin>,
+    /// Everything must be dropped before anything else is applied (the slot is new).
+    resync: bool,
 }
 
 /// Why a poll did not complete.

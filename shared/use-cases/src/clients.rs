@@ -327,7 +327,15 @@ pub async fn change_sources(config: &ServiceConfig) -> Result<Vec<crate::ChangeS
         let name = database.name().to_owned();
         match (database.pool(), config.changes.source) {
             (sql_origin::Pool::Postgres(pool), InvalidationSource::Logical) => {
-                let slot = change_feed::Slot::new(pool, &config.changes.slot_name)?;
+                // Slot names are server-wide: databases other than `main` get their own.
+                let slot_name = match name.as_str() {
+                    query_catalog::MAIN_DATABASE => config.changes.slot_name.clone(),
+                    other => format!("{}_{other}", config.changes.slot_name)
+                        .chars()
+                        .take(63)
+                        .collect(),
+                };
+                let slot = change_feed::Slot::new(pool, &slot_name)?;
                 sources.push(crate::ChangeSource::Slot { database: name, slot });
             }
             (sql_origin::Pool::Postgres(_), InvalidationSource::Trigger) => {}
