@@ -558,22 +558,21 @@ async fn a_scheduled_event_starts_a_drain() {
 }
 
 /// What the database sees at 3 a.m.: a transaction left open blocks creating a slot (it waits
-/// for running transactions), so the drain's statement times out and it retries each poll,
-/// never waiting past its timeout; a table locked exclusively does not stop decoding at all.
+/// for running transactions), so creation gives up after `SLOT_CREATE_TIMEOUT` and each poll
+/// drops everything until a slot exists; a table locked exclusively does not stop decoding.
 #[tokio::test]
 async fn open_transactions_and_locked_tables_never_wedge_a_drain() {
     let redis = RedisServer::start();
     let (name, db) = seeded_database();
     let slot = unique("slot_");
-    let mut extra = logical(&slot).to_vec();
-    extra.push(("DB_STATEMENT_TIMEOUT_MS", "1000"));
+    let extra = logical(&slot);
     let clients = clients(&redis.url(), &db, &extra).await;
     let app = app(&redis.url(), &db, &[]).await;
     let source = &sources(&redis.url(), &db, &extra).await[0];
 
     let mut open = sqlx::PgConnection::connect(&db).await.unwrap();
     sqlx::query("BEGIN").execute(&mut open).await.unwrap();
-    sqlx::query("UPDATE products SET stock = stock WHERE id = 9")
+    sqlx::query("UPDATE products SET stock = stock WHERE id = 8")
         .execute(&mut open)
         .await
         .unwrap();
@@ -585,9 +584,21 @@ async fn open_transactions_and_locked_tables_never_wedge_a_drain() {
     assert!(blocked.errors[0].contains("timed out"), "{blocked:?}");
     assert!(
         waited < Duration::from_secs(5),
-        "bounded by the statement timeout: {waited:?}"
+        "bounded by the creation timeout: {waited:?}"
+    );
+    assert!(
+        blocked.bumps > 0,
+        "no slot yet: everything dropped each poll: {blocked:?}"
     );
     assert_eq!(product_name(&app, "9").await.0, "miss", "reads go on meanwhile");
+    // A change committed while no slot can be made is still never served stale after a poll.
+    sql(&name, "UPDATE products SET name = 'While blocked' WHERE id = 9");
+    let again = drain_once(&clients, source).await;
+    assert_eq!(again.slot_created, 0, "{again:?}");
+    assert_eq!(
+        product_name(&app, "9").await,
+        ("miss".into(), "While blocked".into())
+    );
     sqlx::query("ROLLBACK").execute(&mut open).await.unwrap();
     open_slot(&clients, source).await;
 

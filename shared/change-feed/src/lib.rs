@@ -18,7 +18,7 @@ pub use decode::{Batch, Operation, Plugin, RowChange, Transaction, MAX_ROW_CHANG
 pub use error::FeedError;
 pub use lsn::Lsn;
 pub use outbox::{Outbox, OutboxBatch, OUTBOX_TABLE};
-pub use slot::{Slot, SlotState, TableWarning};
+pub use slot::{Slot, SlotState, TableWarning, SLOT_CREATE_TIMEOUT};
 
 /// Whether `name` is a valid slot or table identifier here: 1 to 63 lower-case ASCII letters,
 /// digits or `_`, starting with a letter or `_` (never quoted, never interpolated unchecked).

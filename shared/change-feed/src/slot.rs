@@ -10,6 +10,11 @@ use sqlx::Row;
 use crate::decode::{Batch, Batcher, Operation, Plugin, RowChange};
 use crate::{is_identifier, FeedError, Lsn};
 
+/// How long creating a slot may wait for the transactions running when it starts: it cannot
+/// finish before they do. Short, so a drain blocked by a transaction left open comes back each
+/// poll (and keeps the cache safe meanwhile) instead of waiting out the statement timeout.
+pub const SLOT_CREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A logical replication slot this process reads. Each read decodes from the slot's confirmed
 /// position without consuming ("peek"); [`Slot::advance`] consumes, once the reader applied
 /// what it read.
@@ -120,11 +125,7 @@ impl Slot {
             &[Plugin::TestDecoding]
         };
         for &plugin in plugins {
-            let created = sqlx::query("SELECT pg_create_logical_replication_slot($1, $2)")
-                .bind(&self.name)
-                .bind(plugin.name())
-                .execute(&self.pool)
-                .await;
+            let created = self.create_with(plugin).await;
             match created {
                 Ok(_) => {
                     tracing::warn!(slot = %self.name, plugin = plugin.name(), "replication slot created");
@@ -147,6 +148,22 @@ impl Slot {
             }
         }
         Err(FeedError::Unsupported("no output plugin could be loaded".into()))
+    }
+
+    /// One attempt, bounded by [`SLOT_CREATE_TIMEOUT`] (a read-only transaction, so the
+    /// timeout can be set for it alone).
+    async fn create_with(&self, plugin: Plugin) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+            .bind(SLOT_CREATE_TIMEOUT.as_millis().to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT pg_create_logical_replication_slot($1, $2)")
+            .bind(&self.name)
+            .bind(plugin.name())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
     }
 
     /// Drops the slot (an invalidated one, or in tests).

@@ -270,7 +270,15 @@ impl<'a> Invalidation<'a> {
         }
         // wal2json drops updates and deletes of tables without a replica identity outright;
         // test_decoding still names the table.
-        let plugin = slot.create(!warnings.iter().any(|w| w.unkeyed)).await?;
+        let plugin = match slot.create(!warnings.iter().any(|w| w.unkeyed)).await {
+            Ok(plugin) => plugin,
+            Err(e) => {
+                // No slot, so no change is seen: until one exists, every poll drops everything,
+                // and the database's queries read through (slower, never stale).
+                report.bumps += self.everything(database).await? as u64;
+                return Err(e.into());
+            }
+        };
         report.slot_created += 1;
         state.plugin = Some(plugin);
         Ok(plugin)
