@@ -162,7 +162,7 @@ drain() { # the scheduled event EventBridge sends each minute; the drain polls e
 report_drain() { # label
   python3 - "$1" "$WORK_DIR/drain.json" <<'PY'
 import json, sys
-d = json.load(open(sys.argv[2]))["drained"][0]
+d = next(r for r in json.load(open(sys.argv[2]))["drained"] if r["source"] == "slot")
 print(f"   {sys.argv[1]}: slot created {d['slot_created']}x, {d['transactions']} transaction(s), "
       f"{d['bumps']} scope(s) dropped, last LSN {d['last_lsn']}, {d['polls']} polls, stopped: {d['stopped']}")
 PY
