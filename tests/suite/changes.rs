@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::Connection;
 use test_support::RedisServer;
 use use_cases::{ChangeSource, Clients, DrainReport, DrainSettings};
@@ -69,6 +69,77 @@ fn drop_slot(slot: &str) {
     sql("postgres", &format!("SELECT pg_drop_replication_slot('{slot}')"));
 }
 
+/// A seeded database on the shared server with a slot name of its own, the invalidator's
+/// clients and change source, and a query API, over one Redis; the slot is dropped at the end.
+struct Logical {
+    redis: RedisServer,
+    name: String,
+    db: String,
+    slot: String,
+    clients: Clients,
+    app: query_api::App,
+    source: ChangeSource,
+}
+
+impl Logical {
+    /// With `catalog` (a file) for both functions when given; no slot made yet.
+    async fn new(catalog: Option<&str>) -> Self {
+        let redis = RedisServer::start();
+        let (name, db) = seeded_database();
+        Self::on(redis, name, db, catalog).await
+    }
+
+    /// Over database `name` (at `db`) and `redis`.
+    async fn on(redis: RedisServer, name: String, db: String, catalog: Option<&str>) -> Self {
+        let slot = unique("slot_");
+        let mut extra = logical(&slot).to_vec();
+        let mut api = Vec::new();
+        if let Some(path) = catalog {
+            extra.push(("QUERY_CATALOG_PATH", path));
+            api.push(("QUERY_CATALOG_PATH", path));
+        }
+        let clients = clients(&redis.url(), &db, &extra).await;
+        let app = app(&redis.url(), &db, &api).await;
+        let mut sources = sources(&redis.url(), &db, &extra).await;
+        assert_eq!(sources.len(), 1, "one PostgreSQL database, one slot");
+        let source = sources.remove(0);
+        Self {
+            redis,
+            name,
+            db,
+            slot,
+            clients,
+            app,
+            source,
+        }
+    }
+
+    /// [`Self::new`], with the slot made.
+    async fn opened(catalog: Option<&str>) -> Self {
+        let fixture = Self::new(catalog).await;
+        open_slot(&fixture.clients, &fixture.source).await;
+        fixture
+    }
+
+    /// One poll.
+    async fn drain(&self) -> DrainReport {
+        drain_once(&self.clients, &self.source).await
+    }
+
+    /// `product` `id`'s cache state and name, through the query API.
+    async fn product(&self, id: &str) -> (String, String) {
+        product_name(&self.app, id).await
+    }
+}
+
+impl Drop for Logical {
+    fn drop(&mut self) {
+        // A slot nobody drains holds WAL for the rest of the run.
+        let statement = format!("SELECT pg_drop_replication_slot('{}')", self.slot);
+        let _ = test_support::Postgres::shared().psql("postgres", &["-c", &statement]);
+    }
+}
+
 async fn product_name(app: &query_api::App, id: &str) -> (String, String) {
     let reply = call(app, get_query("product", &[("id", id)])).await;
     let name = reply.body["rows"][0]["name"]
@@ -90,15 +161,8 @@ async fn committed_changes_reach_the_cache_through_a_test_decoding_slot_and_roll
 
 /// With a slot of `plugin` made beforehand (the drain reads whichever plugin its slot has).
 async fn committed_changes_reach_the_cache(plugin: &str) {
-    let redis = RedisServer::start();
-    let (name, db) = seeded_database();
-    let slot = unique("slot_");
-    let extra = logical(&slot);
-    let clients = clients(&redis.url(), &db, &extra).await;
-    let app = app(&redis.url(), &db, &[]).await;
-    let sources = sources(&redis.url(), &db, &extra).await;
-    assert_eq!(sources.len(), 1, "one PostgreSQL database, one slot");
-    let source = &sources[0];
+    let t = Logical::new(None).await;
+    let (name, slot, clients, app, source) = (&t.name, &t.slot, &t.clients, &t.app, &t.source);
     sql(
         &name,
         &format!("SELECT pg_create_logical_replication_slot('{slot}', '{plugin}')"),
@@ -180,7 +244,6 @@ async fn committed_changes_reach_the_cache(plugin: &str) {
     assert_eq!(report.bumps, 2, "both restaurants: {report:?}");
     assert_eq!(call(&app, summary("Casa%20Luna")).await.cache(), "miss");
     assert_eq!(call(&app, summary("Blue%20Fig")).await.cache(), "hit");
-    drop_slot(&slot);
 }
 
 /// (a) The race the settle pause was for: a fill reads the old row while a transaction that
@@ -188,19 +251,12 @@ async fn committed_changes_reach_the_cache(plugin: &str) {
 /// write lands under the generation it started with, so the next read is fresh: no pause.
 #[tokio::test]
 async fn a_fill_racing_a_slow_commit_never_outlives_the_commit() {
-    let redis = RedisServer::start();
-    let (_name, db) = seeded_database();
-    let slot = unique("slot_");
     let (_dir, catalog) = catalog_file(
         "[[query]]\nname = 'slow_product'\nsql = 'SELECT name, pg_sleep(0.6)::text AS slept FROM products WHERE id = $1'\n\
          ttl_seconds = 300\ntags = ['products']\n[[query.params]]\nname = 'id'\ntype = 'int'\n",
     );
-    let mut extra = logical(&slot).to_vec();
-    extra.push(("QUERY_CATALOG_PATH", &catalog));
-    let clients = clients(&redis.url(), &db, &extra).await;
-    let app = app(&redis.url(), &db, &[("QUERY_CATALOG_PATH", &catalog)]).await;
-    let source = &sources(&redis.url(), &db, &extra).await[0];
-    open_slot(&clients, source).await;
+    let t = Logical::opened(Some(&catalog)).await;
+    let (db, clients, app, source) = (&t.db, &t.clients, &t.app, &t.source);
     let read = || async { call(&app, get_query("slow_product", &[("id", "7")])).await };
 
     let mut writer = sqlx::PgConnection::connect(&db).await.unwrap();
@@ -229,7 +285,6 @@ async fn a_fill_racing_a_slow_commit_never_outlives_the_commit() {
         ("miss", Some("After")),
         "the racing fill's old row is unreachable"
     );
-    drop_slot(&slot);
 }
 
 /// (b) 1,000 random transactions over the demo tables, a fifth rolled back, while readers
@@ -237,15 +292,8 @@ async fn a_fill_racing_a_slow_commit_never_outlives_the_commit() {
 /// rolled-back transactions cost no misses.
 #[tokio::test]
 async fn a_thousand_random_transactions_leave_no_stale_read_after_each_drain() {
-    let redis = RedisServer::start();
-    let (_name, db) = seeded_database();
-    let slot = unique("slot_");
-    let extra = logical(&slot);
-    let clients = clients(&redis.url(), &db, &extra).await;
-    let app = app(&redis.url(), &db, &[]).await;
-    let source = &sources(&redis.url(), &db, &extra).await[0];
-    open_slot(&clients, source).await;
-    let mut writer = sqlx::PgConnection::connect(&db).await.unwrap();
+    let t = Logical::opened(None).await;
+    let mut writer = sqlx::PgConnection::connect(&t.db).await.unwrap();
     let mut rng = fastrand::Rng::with_seed(21);
     let ids = ["1", "2", "3", "4", "5"];
     let mut committed: HashMap<&str, String> = ids.iter().map(|id| (*id, format!("Product {id}"))).collect();
@@ -282,14 +330,14 @@ async fn a_thousand_random_transactions_leave_no_stale_read_after_each_drain() {
                 commits += 1;
             }
             // A reader between transactions: it may see the old value until a drain ran.
-            let _ = product_name(&app, ids[rng.usize(..ids.len())]).await;
+            let _ = t.product(ids[rng.usize(..ids.len())]).await;
         }
         let changed = !rollback_round;
-        let report = drain_once(&clients, source).await;
+        let report = t.drain().await;
         assert!(report.errors.is_empty(), "{report:?}");
         applied += report.transactions;
         for id in ids {
-            let (state, name) = product_name(&app, id).await;
+            let (state, name) = t.product(id).await;
             reads += 1;
             if name != committed[id] {
                 stale += 1;
@@ -310,43 +358,31 @@ async fn a_thousand_random_transactions_leave_no_stale_read_after_each_drain() {
     assert_eq!(stale, 0);
     assert_eq!(rollback_misses, 0);
     assert_eq!(rollbacks, 200, "a fifth rolled back");
-    drop_slot(&slot);
 }
 
 /// (c) The slot is dropped under the invalidator (a failover without it, an operator): the
 /// next poll recreates it, drops everything once (changes in between were lost), and goes on.
 #[tokio::test]
 async fn a_lost_slot_is_recreated_and_everything_dropped_once() {
-    let redis = RedisServer::start();
-    let (name, db) = seeded_database();
-    let slot = unique("slot_");
-    let extra = logical(&slot);
-    let clients = clients(&redis.url(), &db, &extra).await;
-    let app = app(&redis.url(), &db, &[]).await;
-    let source = &sources(&redis.url(), &db, &extra).await[0];
-    open_slot(&clients, source).await;
-    product_name(&app, "4").await;
-    assert_eq!(product_name(&app, "4").await.0, "hit");
+    let t = Logical::opened(None).await;
+    t.product("4").await;
+    assert_eq!(t.product("4").await.0, "hit");
 
-    drop_slot(&slot);
+    drop_slot(&t.slot);
     // Lost with the slot: no stream will ever carry this change.
-    sql(&name, "UPDATE products SET name = 'While lost' WHERE id = 4");
-    let report = open_slot(&clients, source).await;
+    sql(&t.name, "UPDATE products SET name = 'While lost' WHERE id = 4");
+    let report = open_slot(&t.clients, &t.source).await;
     assert!(
         report.bumps >= 2,
         "every tag and query of the database: {report:?}"
     );
-    assert_eq!(
-        product_name(&app, "4").await,
-        ("miss".into(), "While lost".into())
-    );
-    assert_eq!(product_name(&app, "4").await.0, "hit");
+    assert_eq!(t.product("4").await, ("miss".into(), "While lost".into()));
+    assert_eq!(t.product("4").await.0, "hit");
 
-    sql(&name, "UPDATE products SET name = 'After' WHERE id = 4");
-    let report = drain_once(&clients, source).await;
+    sql(&t.name, "UPDATE products SET name = 'After' WHERE id = 4");
+    let report = t.drain().await;
     assert_eq!((report.slot_created, report.transactions), (0, 1), "{report:?}");
-    assert_eq!(product_name(&app, "4").await, ("miss".into(), "After".into()));
-    drop_slot(&slot);
+    assert_eq!(t.product("4").await, ("miss".into(), "After".into()));
 }
 
 /// (c) The server invalidates a slot that fell behind `max_slot_wal_keep_size` (its own
@@ -419,14 +455,10 @@ async fn a_slot_the_server_invalidated_is_replaced() {
 /// other returns at once; a drain whose lease went to another cannot record progress.
 #[tokio::test]
 async fn two_drains_at_once_one_runs_and_the_other_exits() {
-    let redis = RedisServer::start();
-    let (name, db) = seeded_database();
-    let slot = unique("slot_");
-    let extra = logical(&slot);
-    let first = clients(&redis.url(), &db, &extra).await;
-    let second = clients(&redis.url(), &db, &extra).await;
-    let source = &sources(&redis.url(), &db, &extra).await[0];
-    open_slot(&first, source).await;
+    let t = Logical::opened(None).await;
+    let (name, first, source) = (&t.name, &t.clients, &t.source);
+    // Another instance of the invalidator.
+    let second = clients(&t.redis.url(), &t.db, &logical(&t.slot)).await;
     sql(&name, "UPDATE products SET stock = stock + 1 WHERE id = 1");
     let settings = DrainSettings::default();
     let until = Instant::now() + Duration::from_secs(1);
@@ -503,23 +535,18 @@ async fn two_drains_at_once_one_runs_and_the_other_exits() {
         cache.raise_mark(&slow, 8).await.unwrap(),
         cache_aside::MarkRaise::Raised
     );
-    drop_slot(&slot);
 }
 
 /// The invalidator's entry point: a scheduled event starts a drain, the reply lists it.
 #[tokio::test]
 async fn a_scheduled_event_starts_a_drain() {
-    let redis = RedisServer::start();
-    let (name, db) = seeded_database();
-    let slot = unique("slot_");
-    let extra = logical(&slot);
-    let clients = clients(&redis.url(), &db, &extra).await;
+    let t = Logical::opened(None).await;
+    let (name, clients) = (&t.name, &t.clients);
     let drains = invalidator::Drains {
-        sources: sources(&redis.url(), &db, &extra).await,
+        sources: vec![t.source.clone()],
         settings: DrainSettings::default(),
         drain_for: Duration::from_millis(300),
     };
-    open_slot(&clients, &drains.sources[0]).await;
     sql(&name, "DELETE FROM products WHERE id = 60");
     let event = crate::support::payload("invalidator/scheduled-drain");
     let reply = invalidator::handle_with_drains(clients.invalidation(), &drains, event, None)
@@ -553,8 +580,6 @@ async fn a_scheduled_event_starts_a_drain() {
     )
     .await;
     assert!(bad.is_err());
-    drop_slot(&slot);
-    let _: Value = reply;
 }
 
 /// What the database sees at 3 a.m.: a transaction left open blocks creating a slot (it waits
@@ -562,13 +587,8 @@ async fn a_scheduled_event_starts_a_drain() {
 /// drops everything until a slot exists; a table locked exclusively does not stop decoding.
 #[tokio::test]
 async fn open_transactions_and_locked_tables_never_wedge_a_drain() {
-    let redis = RedisServer::start();
-    let (name, db) = seeded_database();
-    let slot = unique("slot_");
-    let extra = logical(&slot);
-    let clients = clients(&redis.url(), &db, &extra).await;
-    let app = app(&redis.url(), &db, &[]).await;
-    let source = &sources(&redis.url(), &db, &extra).await[0];
+    let t = Logical::new(None).await;
+    let (name, db, clients, app, source) = (&t.name, &t.db, &t.clients, &t.app, &t.source);
 
     let mut open = sqlx::PgConnection::connect(&db).await.unwrap();
     sqlx::query("BEGIN").execute(&mut open).await.unwrap();
@@ -620,7 +640,6 @@ async fn open_transactions_and_locked_tables_never_wedge_a_drain() {
         product_name(&app, "9").await,
         ("miss".into(), "Before the lock".into())
     );
-    drop_slot(&slot);
 }
 
 /// The invalidator logs in as its own role (`DB_INVALIDATOR_ROLE_SECRET_ID`, created by the
@@ -761,13 +780,9 @@ async fn bulk_statements_truncates_partitions_and_unkeyed_tables_still_invalidat
          [[query]]\nname = 'audit_count'\nsql = 'SELECT count(*) AS n FROM \"Audit\"'\nttl_seconds = 300\ntags = ['audit']\n\
          [[query]]\nname = 'product_count'\nsql = 'SELECT count(*) AS n FROM products'\nttl_seconds = 300\ntags = ['products']\n",
     );
-    let slot = unique("slot_");
-    let mut extra = logical(&slot).to_vec();
-    extra.push(("QUERY_CATALOG_PATH", &catalog));
-    let clients = clients(&redis.url(), &db, &extra).await;
-    let app = app(&redis.url(), &db, &[("QUERY_CATALOG_PATH", &catalog)]).await;
-    let source = &sources(&redis.url(), &db, &extra).await[0];
-    let created = open_slot(&clients, source).await;
+    let t = Logical::on(redis, name, db, Some(&catalog)).await;
+    let (name, slot, clients, app, source) = (&t.name, &t.slot, &t.clients, &t.app, &t.source);
+    let created = open_slot(clients, source).await;
     assert!(
         created
             .warnings
@@ -818,5 +833,4 @@ async fn bulk_statements_truncates_partitions_and_unkeyed_tables_still_invalidat
         ("miss".into(), 0),
         "the second table of one TRUNCATE"
     );
-    drop_slot(&slot);
 }
