@@ -164,32 +164,32 @@ async fn committed_changes_reach_the_cache(plugin: &str) {
     let t = Logical::new(None).await;
     let (name, slot, clients, app, source) = (&t.name, &t.slot, &t.clients, &t.app, &t.source);
     sql(
-        &name,
+        name,
         &format!("SELECT pg_create_logical_replication_slot('{slot}', '{plugin}')"),
     );
-    let opened = drain_once(&clients, source).await;
+    let opened = drain_once(clients, source).await;
     assert_eq!((opened.slot_created, opened.errors.len()), (0, 0), "{opened:?}");
-    let triggers = sql(&name, "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal");
+    let triggers = sql(name, "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal");
     assert!(
         triggers.split_whitespace().any(|w| w == "0"),
         "no trigger on any table: {triggers}"
     );
 
-    assert_eq!(product_name(&app, "3").await.0, "miss");
-    assert_eq!(product_name(&app, "3").await.0, "hit");
+    assert_eq!(product_name(app, "3").await.0, "miss");
+    assert_eq!(product_name(app, "3").await.0, "hit");
 
     sql(
-        &name,
+        name,
         "BEGIN; UPDATE products SET name = 'Rolled back' WHERE id = 3; ROLLBACK;",
     );
-    let report = drain_once(&clients, source).await;
+    let report = drain_once(clients, source).await;
     assert_eq!((report.transactions, report.bumps), (0, 0), "{report:?}");
-    assert_eq!(product_name(&app, "3").await, ("hit".into(), "Product 3".into()));
+    assert_eq!(product_name(app, "3").await, ("hit".into(), "Product 3".into()));
 
-    sql(&name, "UPDATE products SET name = 'Committed' WHERE id = 3");
-    let report = drain_once(&clients, source).await;
+    sql(name, "UPDATE products SET name = 'Committed' WHERE id = 3");
+    let report = drain_once(clients, source).await;
     assert_eq!((report.transactions, report.changes), (1, 1), "{report:?}");
-    assert_eq!(product_name(&app, "3").await, ("miss".into(), "Committed".into()));
+    assert_eq!(product_name(app, "3").await, ("miss".into(), "Committed".into()));
 
     // The last LSN applied is in Redis, and drains never apply below it.
     let mark = clients.cache.lease_mark(&source.lease_name()).await.unwrap();
@@ -199,32 +199,32 @@ async fn committed_changes_reach_the_cache(plugin: &str) {
     // A restaurants row names its summary's entity: only that restaurant's summary drops.
     let summary = |n: &str| request("GET", &format!("/restaurants/{n}/summary"), &[], &[]);
     for n in ["Blue%20Fig", "Casa%20Luna"] {
-        call(&app, summary(n)).await;
-        assert_eq!(call(&app, summary(n)).await.cache(), "hit");
+        call(app, summary(n)).await;
+        assert_eq!(call(app, summary(n)).await.cache(), "hit");
     }
     sql(
-        &name,
+        name,
         "UPDATE restaurants SET cuisine = 'fusion' WHERE name = 'Blue Fig'",
     );
-    let report = drain_once(&clients, source).await;
+    let report = drain_once(clients, source).await;
     assert_eq!(report.bumps, 1, "one entity scope: {report:?}");
-    let blue = call(&app, summary("Blue%20Fig")).await;
+    let blue = call(app, summary("Blue%20Fig")).await;
     assert_eq!(
         (blue.cache(), blue.body["restaurant"]["cuisine"].as_str()),
         ("miss", Some("fusion")),
         "{}",
         blue.text
     );
-    assert_eq!(call(&app, summary("Casa%20Luna")).await.cache(), "hit");
+    assert_eq!(call(app, summary("Casa%20Luna")).await.cache(), "hit");
     // A review names its restaurant by id: the catalog's lookup finds the name, and only
     // that restaurant's summary drops.
     sql(
-        &name,
+        name,
         "INSERT INTO reviews (restaurant_id, author, rating, body) VALUES (2, 'psql', 5, 'direct')",
     );
-    let report = drain_once(&clients, source).await;
+    let report = drain_once(clients, source).await;
     assert_eq!(report.bumps, 1, "one entity scope: {report:?}");
-    let casa = call(&app, summary("Casa%20Luna")).await;
+    let casa = call(app, summary("Casa%20Luna")).await;
     assert_eq!(
         (
             casa.cache(),
@@ -234,16 +234,13 @@ async fn committed_changes_reach_the_cache(plugin: &str) {
         "{}",
         casa.text
     );
-    assert_eq!(call(&app, summary("Blue%20Fig")).await.cache(), "hit");
+    assert_eq!(call(app, summary("Blue%20Fig")).await.cache(), "hit");
     // A review moved to another restaurant drops both (the old row is logged in full).
-    sql(
-        &name,
-        "UPDATE reviews SET restaurant_id = 3 WHERE body = 'direct'",
-    );
-    let report = drain_once(&clients, source).await;
+    sql(name, "UPDATE reviews SET restaurant_id = 3 WHERE body = 'direct'");
+    let report = drain_once(clients, source).await;
     assert_eq!(report.bumps, 2, "both restaurants: {report:?}");
-    assert_eq!(call(&app, summary("Casa%20Luna")).await.cache(), "miss");
-    assert_eq!(call(&app, summary("Blue%20Fig")).await.cache(), "hit");
+    assert_eq!(call(app, summary("Casa%20Luna")).await.cache(), "miss");
+    assert_eq!(call(app, summary("Blue%20Fig")).await.cache(), "hit");
 }
 
 /// (a) The race the settle pause was for: a fill reads the old row while a transaction that
@@ -257,9 +254,9 @@ async fn a_fill_racing_a_slow_commit_never_outlives_the_commit() {
     );
     let t = Logical::opened(Some(&catalog)).await;
     let (db, clients, app, source) = (&t.db, &t.clients, &t.app, &t.source);
-    let read = || async { call(&app, get_query("slow_product", &[("id", "7")])).await };
+    let read = || async { call(app, get_query("slow_product", &[("id", "7")])).await };
 
-    let mut writer = sqlx::PgConnection::connect(&db).await.unwrap();
+    let mut writer = sqlx::PgConnection::connect(db).await.unwrap();
     sqlx::query("BEGIN").execute(&mut writer).await.unwrap();
     sqlx::query("UPDATE products SET name = 'After' WHERE id = 7")
         .execute(&mut writer)
@@ -271,7 +268,7 @@ async fn a_fill_racing_a_slow_commit_never_outlives_the_commit() {
     let commit_and_drain = async {
         tokio::time::sleep(Duration::from_millis(200)).await;
         sqlx::query("COMMIT").execute(&mut writer).await.unwrap();
-        drain_once(&clients, source).await
+        drain_once(clients, source).await
     };
     let (raced, report) = tokio::join!(fill, commit_and_drain);
     assert_eq!(
@@ -459,7 +456,7 @@ async fn two_drains_at_once_one_runs_and_the_other_exits() {
     let (name, first, source) = (&t.name, &t.clients, &t.source);
     // Another instance of the invalidator.
     let second = clients(&t.redis.url(), &t.db, &logical(&t.slot)).await;
-    sql(&name, "UPDATE products SET stock = stock + 1 WHERE id = 1");
+    sql(name, "UPDATE products SET stock = stock + 1 WHERE id = 1");
     let settings = DrainSettings::default();
     let until = Instant::now() + Duration::from_secs(1);
     let started = Instant::now();
@@ -547,7 +544,7 @@ async fn a_scheduled_event_starts_a_drain() {
         settings: DrainSettings::default(),
         drain_for: Duration::from_millis(300),
     };
-    sql(&name, "DELETE FROM products WHERE id = 60");
+    sql(name, "DELETE FROM products WHERE id = 60");
     let event = crate::support::payload("invalidator/scheduled-drain");
     let reply = invalidator::handle_with_drains(clients.invalidation(), &drains, event, None)
         .await
@@ -590,14 +587,14 @@ async fn open_transactions_and_locked_tables_never_wedge_a_drain() {
     let t = Logical::new(None).await;
     let (name, db, clients, app, source) = (&t.name, &t.db, &t.clients, &t.app, &t.source);
 
-    let mut open = sqlx::PgConnection::connect(&db).await.unwrap();
+    let mut open = sqlx::PgConnection::connect(db).await.unwrap();
     sqlx::query("BEGIN").execute(&mut open).await.unwrap();
     sqlx::query("UPDATE products SET stock = stock WHERE id = 8")
         .execute(&mut open)
         .await
         .unwrap();
     let started = Instant::now();
-    let blocked = drain_once(&clients, source).await;
+    let blocked = drain_once(clients, source).await;
     let waited = started.elapsed();
     println!("slot creation with a transaction open: {waited:?}, {blocked:?}");
     assert_eq!(blocked.slot_created, 0, "{blocked:?}");
@@ -610,34 +607,34 @@ async fn open_transactions_and_locked_tables_never_wedge_a_drain() {
         blocked.bumps > 0,
         "no slot yet: everything dropped each poll: {blocked:?}"
     );
-    assert_eq!(product_name(&app, "9").await.0, "miss", "reads go on meanwhile");
+    assert_eq!(product_name(app, "9").await.0, "miss", "reads go on meanwhile");
     // A change committed while no slot can be made is still never served stale after a poll.
-    sql(&name, "UPDATE products SET name = 'While blocked' WHERE id = 9");
-    let again = drain_once(&clients, source).await;
+    sql(name, "UPDATE products SET name = 'While blocked' WHERE id = 9");
+    let again = drain_once(clients, source).await;
     assert_eq!(again.slot_created, 0, "{again:?}");
     assert_eq!(
-        product_name(&app, "9").await,
+        product_name(app, "9").await,
         ("miss".into(), "While blocked".into())
     );
     sqlx::query("ROLLBACK").execute(&mut open).await.unwrap();
-    open_slot(&clients, source).await;
+    open_slot(clients, source).await;
 
     // Committed, then the table locked in ACCESS EXCLUSIVE mode by a transaction that stays.
-    product_name(&app, "9").await;
-    sql(&name, "UPDATE products SET name = 'Before the lock' WHERE id = 9");
+    product_name(app, "9").await;
+    sql(name, "UPDATE products SET name = 'Before the lock' WHERE id = 9");
     sqlx::query("BEGIN").execute(&mut open).await.unwrap();
     sqlx::query("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
         .execute(&mut open)
         .await
         .unwrap();
-    sql(&name, "UPDATE restaurants SET city = 'Porto' WHERE id = 1");
+    sql(name, "UPDATE restaurants SET city = 'Porto' WHERE id = 1");
     let started = Instant::now();
-    let report = drain_once(&clients, source).await;
+    let report = drain_once(clients, source).await;
     println!("drain with products locked: {:?}, {report:?}", started.elapsed());
     assert_eq!((report.transactions, report.errors.len()), (2, 0), "{report:?}");
     sqlx::query("ROLLBACK").execute(&mut open).await.unwrap();
     assert_eq!(
-        product_name(&app, "9").await,
+        product_name(app, "9").await,
         ("miss".into(), "Before the lock".into())
     );
 }
@@ -808,14 +805,14 @@ async fn bulk_statements_truncates_partitions_and_unkeyed_tables_still_invalidat
         assert_eq!(count(query).await.0, "hit", "{query}");
     }
     sql(
-        &name,
+        name,
         "INSERT INTO events SELECT i, '2026-03-01', 'x' FROM generate_series(1, 12000) i",
     );
     sql(
-        &name,
+        name,
         "INSERT INTO \"Audit\" VALUES ('a'); UPDATE \"Audit\" SET note = 'b'",
     );
-    let report = drain_all(&clients, source).await;
+    let report = drain_all(clients, source).await;
     assert!(report.errors.is_empty(), "{report:?}");
     assert_eq!(
         count("event_count").await,
@@ -824,8 +821,8 @@ async fn bulk_statements_truncates_partitions_and_unkeyed_tables_still_invalidat
     );
     assert_eq!(count("audit_count").await.0, "miss", "a quoted mixed-case table");
     assert_eq!(count("product_count").await.0, "hit");
-    sql(&name, "TRUNCATE events, products CASCADE");
-    let report = drain_all(&clients, source).await;
+    sql(name, "TRUNCATE events, products CASCADE");
+    let report = drain_all(clients, source).await;
     assert!(report.errors.is_empty(), "{report:?}");
     assert_eq!(count("event_count").await, ("miss".into(), 0));
     assert_eq!(
