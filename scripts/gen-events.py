@@ -165,6 +165,18 @@ OTHERS = {
         ("msg-broken", "{not json"),
         ("msg-direct", json.dumps({"queries": ["slow_version"]})),
     ]),
+    # What the EventBridge rule (rate(1 minute)) sends: it starts a drain of committed changes.
+    "invalidator/scheduled-drain": {
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-12-06T12:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/cache-aside-drain-changes"],
+        "detail": {},
+    },
 }
 
 for name, event in QUERY_API.items():
