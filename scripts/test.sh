@@ -14,12 +14,13 @@ say "OpenAPI description (openapi-spec-validator)"
 openapi-spec-validator functions/query-api/openapi.json
 say "cargo test --workspace"
 cargo test --workspace --locked "$@"
-# The same query API, restaurant and object suites again over a TLS + AUTH redis-server (token
-# from Secrets Manager, certificate from a throwaway CA) and over a 3-master Redis Cluster.
+# The same query API, restaurant, object and change-stream suites again over a TLS + AUTH
+# redis-server (token from Secrets Manager, certificate from a throwaway CA), a 3-master Redis
+# Cluster (the drains' lease scripts keep their keys in one slot) and ElastiCache Serverless's shape.
 for mode in tls cluster serverless; do
     say "cargo test (Redis: $mode)"
     TEST_REDIS_MODE=$mode cargo test -p integration-tests --test suite --locked -- \
-        query_api:: restaurants:: objects::
+        query_api:: restaurants:: objects:: changes::
 done
 # The demo pages in headless Chromium, against the query API under `cargo lambda watch`.
 say "demo pages in headless Chromium (tests/browser/run.sh)"
