@@ -173,7 +173,8 @@ impl<'a> Invalidation<'a> {
                     report.stopped = "lease_lost";
                     break;
                 }
-                // Redis unreachable: the lease may lapse; the mark check refuses progress then.
+                // Redis unreachable: the lease may lapse and go to another drain; the token
+                // check then refuses this one's progress.
                 Err(e) => tracing::warn!(error = %e, "drain lease not renewed"),
             }
         }
