@@ -136,7 +136,7 @@ pub(crate) enum Line {
 /// `public."Orders"` → `orders`: PostgreSQL folds unquoted names to lower case and the catalog
 /// names tables in lower case, so a quoted mixed-case name is compared folded (at worst a tag
 /// too many is dropped).
-fn bare_table(qualified: &str) -> String {
+pub(crate) fn bare_table(qualified: &str) -> String {
     let mut quoted = false;
     let mut last = 0;
     for (i, c) in qualified.char_indices() {

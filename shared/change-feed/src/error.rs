@@ -18,14 +18,9 @@ pub enum FeedError {
     /// `REPLICATION` / `rds_replication`).
     #[error("logical decoding is unavailable: {0}")]
     Unsupported(String),
-    /// A decoded position could not be understood.
-    #[error("cannot decode change {data:?}: {problem}")]
-    Decode {
-        /// What could not be read (never row data).
-        data: String,
-        /// What was wrong.
-        problem: String,
-    },
+    /// A position the server reported could not be understood.
+    #[error("cannot decode the change feed: {0}")]
+    Decode(String),
     /// The statement ran past its timeout (a lock held for long, say).
     #[error("the change feed's statement timed out")]
     Timeout,

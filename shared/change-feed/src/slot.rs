@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 use sqlx::postgres::PgPool;
 use sqlx::Row;
 
-use crate::decode::{Batch, Batcher, Operation, Plugin, RowChange};
+use crate::decode::{bare_table, Batch, Batcher, Operation, Plugin, RowChange};
 use crate::{is_identifier, FeedError, Lsn};
 
 /// How long creating a slot may wait for the transactions running when it starts: it cannot
@@ -241,10 +241,7 @@ impl Slot {
             while let Some(row) = rows.try_next().await.map_err(|e| self.error(e))? {
                 let lsn: String = row.try_get("lsn").map_err(|e| self.error(e))?;
                 let data: String = row.try_get("data").map_err(|e| self.error(e))?;
-                let lsn = lsn.parse::<Lsn>().map_err(|problem| FeedError::Decode {
-                    data: String::new(),
-                    problem,
-                })?;
+                let lsn = lsn.parse::<Lsn>().map_err(FeedError::Decode)?;
                 batcher.push(lsn, &data);
             }
         }
@@ -273,15 +270,7 @@ impl Slot {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.error(e))?;
-            let root = root
-                .map(|r| {
-                    r.rsplit('.')
-                        .next()
-                        .unwrap_or(&r)
-                        .trim_matches('"')
-                        .to_lowercase()
-                })
-                .unwrap_or_else(|| table.clone());
+            let root = root.map_or_else(|| table.clone(), |r| bare_table(&r));
             self.roots
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -331,18 +320,5 @@ impl Slot {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.error(e))
-    }
-
-    /// How many bytes of WAL the slot holds back (what `OldestReplicationSlotLag` watches).
-    pub async fn lag_bytes(&self) -> Result<Option<i64>, FeedError> {
-        sqlx::query_scalar(
-            "SELECT (pg_current_wal_lsn() - restart_lsn)::bigint FROM pg_replication_slots \
-             WHERE slot_name = $1",
-        )
-        .bind(&self.name)
-        .fetch_optional(&self.pool)
-        .await
-        .map(Option::flatten)
-        .map_err(|e| self.error(e))
     }
 }

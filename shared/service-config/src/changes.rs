@@ -63,12 +63,7 @@ pub(crate) fn change_settings(v: &Vars) -> Result<ChangeSettings, ConfigError> {
         }
     };
     let slot_name = v.text("CACHE_SLOT_NAME").unwrap_or(defaults.slot_name);
-    let valid = slot_name.len() <= 63
-        && slot_name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && slot_name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !valid {
+    if !change_feed::is_identifier(&slot_name) {
         return Err(ConfigError::Invalid {
             name: "CACHE_SLOT_NAME",
             value: slot_name,
