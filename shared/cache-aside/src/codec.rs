@@ -4,7 +4,11 @@
 
 use std::borrow::Cow;
 
-use crate::envelope::EnvelopeError;
+/// Why compressed bytes could not be expanded: damaged, or claiming more than
+/// [`MAX_DECOMPRESSED_BYTES`].
+#[derive(Debug, thiserror::Error)]
+#[error("compressed cache entry unreadable: {0}")]
+pub struct CodecError(String);
 
 /// Starts every compressed value: 0xFF never begins UTF-8 text, so no JSON envelope has it.
 const LZ4_MARKER: &[u8] = b"\xffLZ4";
@@ -50,7 +54,7 @@ impl Compression {
 }
 
 /// The JSON in stored `bytes`, taking them over when they are plain.
-pub fn into_json(bytes: Vec<u8>) -> Result<Vec<u8>, EnvelopeError> {
+pub fn into_json(bytes: Vec<u8>) -> Result<Vec<u8>, CodecError> {
     match unpack(&bytes)? {
         Cow::Borrowed(_) => Ok(bytes),
         Cow::Owned(json) => Ok(json),
@@ -58,20 +62,20 @@ pub fn into_json(bytes: Vec<u8>) -> Result<Vec<u8>, EnvelopeError> {
 }
 
 /// The JSON in stored `bytes`, decompressed when it was compressed.
-pub fn unpack(bytes: &[u8]) -> Result<Cow<'_, [u8]>, EnvelopeError> {
+pub fn unpack(bytes: &[u8]) -> Result<Cow<'_, [u8]>, CodecError> {
     let Some(compressed) = bytes.strip_prefix(LZ4_MARKER) else {
         return Ok(Cow::Borrowed(bytes));
     };
-    let (claimed, _) = lz4_flex::block::uncompressed_size(compressed)
-        .map_err(|e| EnvelopeError::Compressed(e.to_string()))?;
+    let (claimed, _) =
+        lz4_flex::block::uncompressed_size(compressed).map_err(|e| CodecError(e.to_string()))?;
     if claimed > MAX_DECOMPRESSED_BYTES {
-        return Err(EnvelopeError::Compressed(format!(
+        return Err(CodecError(format!(
             "claims {claimed} bytes, above the {MAX_DECOMPRESSED_BYTES}-byte limit"
         )));
     }
     lz4_flex::block::decompress_size_prepended(compressed)
         .map(Cow::Owned)
-        .map_err(|e| EnvelopeError::Compressed(e.to_string()))
+        .map_err(|e| CodecError(e.to_string()))
 }
 
 #[cfg(test)]
@@ -121,7 +125,7 @@ mod tests {
         let mut bomb = LZ4_MARKER.to_vec();
         bomb.extend_from_slice(&u32::MAX.to_le_bytes());
         bomb.extend_from_slice(b"xx");
-        assert!(matches!(unpack(&bomb), Err(EnvelopeError::Compressed(m)) if m.contains("limit")));
+        assert!(matches!(unpack(&bomb), Err(CodecError(m)) if m.contains("limit")));
         let mut truncated = Compression::default().pack(rows(100));
         truncated.truncate(truncated.len() / 2);
         assert!(unpack(&truncated).is_err());

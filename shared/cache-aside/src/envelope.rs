@@ -3,6 +3,9 @@
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::time::Duration;
 
+use crate::codec::CodecError;
+use crate::outcome::{CacheState, Lookup};
+
 /// Format version written into every envelope; a reader skips (treats as a miss) any other.
 pub const ENVELOPE_VERSION: u32 = 1;
 
@@ -29,8 +32,8 @@ pub enum EnvelopeError {
     #[error("malformed cache envelope: {0}")]
     Malformed(#[from] serde_json::Error),
     /// Marked compressed but not decompressible (damaged, or larger than allowed).
-    #[error("compressed cache entry unreadable: {0}")]
-    Compressed(String),
+    #[error(transparent)]
+    Compressed(#[from] CodecError),
     /// Written by another format version.
     #[error("cache envelope version {found}, expected {ENVELOPE_VERSION}")]
     Version {
@@ -59,6 +62,20 @@ impl<T> Envelope<T> {
     /// Whether the value is still fresh at `now_ms`.
     pub fn is_fresh(&self, now_ms: u64) -> bool {
         now_ms < self.fresh_until_ms
+    }
+
+    /// The answer this envelope gives at `now_ms`, as `state`.
+    pub(crate) fn into_lookup(self, state: CacheState, now_ms: u64) -> Lookup<T> {
+        Lookup {
+            ttl_remaining: Some(self.remaining(now_ms)),
+            loaded_at_ms: self.created_ms,
+            load_duration: Duration::from_millis(self.load_ms),
+            value: self.value,
+            state,
+            bypass_reason: None,
+            too_large_to_store: false,
+            from_memory: false,
+        }
     }
 }
 

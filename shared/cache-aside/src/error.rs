@@ -27,13 +27,15 @@ pub enum StoreError {
         source: redis::RedisError,
     },
     /// A command has more arguments than ElastiCache Serverless accepts
-    /// ([`crate::MAX_COMMAND_ARGS`]); it was not sent.
-    #[error("Redis {op} not sent: a command has {args} arguments, more than {max}", max = crate::MAX_COMMAND_ARGS)]
+    /// (`MAX_COMMAND_ARGS`); it was not sent.
+    #[error("Redis {op} not sent: a command has {args} arguments, more than {max}")]
     TooManyArguments {
         /// The operation.
         op: &'static str,
         /// Its longest command's argument count (the command name included).
         args: usize,
+        /// The most a command may carry.
+        max: usize,
     },
     /// Redis answered with something this library did not write.
     #[error("unexpected Redis reply to {op}: {detail}")]
@@ -43,6 +45,17 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+}
+
+impl StoreError {
+    /// Logs this failure of `what`, which the cache absorbs (the read goes on without Redis).
+    pub(crate) fn log(&self, what: &str) {
+        match self {
+            // Already reported when the breaker opened; stay quiet while it is open.
+            Self::CircuitOpen => tracing::debug!(error = %self, "{what}"),
+            _ => tracing::warn!(error = %self, "{what}"),
+        }
+    }
 }
 
 /// Errors from building or administering a cache.

@@ -8,13 +8,15 @@ use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::cache::{from_envelope, log_store_error};
+use crate::cache::Cache;
 use crate::envelope::Envelope;
-use crate::generations::extend_counter;
+use crate::error::StoreError;
+use crate::freshness::{shared_draw, unix_now_ms, xfetch_due, Freshness};
+use crate::generations::{extend_counter, At};
+use crate::key::EntryKey;
+use crate::lock::FillLock;
 use crate::metrics::LockWaitTimer;
 use crate::outcome::{CacheState, Lookup};
-use crate::ttl::{unix_now_ms, xfetch_due, Freshness};
-use crate::{Cache, EntryKey, StoreError};
 
 /// How a load that a read may start is bounded and judged.
 pub(crate) struct Loading<T> {
@@ -43,7 +45,7 @@ impl Cache {
         &self,
         entry: &EntryKey,
         envelope: Envelope<T>,
-        generations: &[u64],
+        at: &At,
         freshness: Freshness,
         how: Loading<T>,
         load: F,
@@ -62,61 +64,51 @@ impl Cache {
         let ms = |d: Duration| d.as_millis() as u64;
         let revalidating = now < envelope.fresh_until_ms + ms(freshness.stale_while_revalidate);
         let may_serve_on_error = now < envelope.fresh_until_ms + ms(freshness.stale_if_error);
-        let key = self.keys.value_key(entry, generations);
         if fresh
             && !xfetch_due(
                 now,
                 envelope.fresh_until_ms,
                 envelope.load_ms,
                 freshness.early_refresh_beta,
-                shared_draw(&key, envelope.created_ms),
+                shared_draw(&at.key, envelope.created_ms),
             )
         {
-            return Ok(from_envelope(envelope, CacheState::Hit, now));
+            return Ok(envelope.into_lookup(CacheState::Hit, now));
         }
         if fresh || revalidating {
             let current = if fresh { CacheState::Hit } else { CacheState::Stale };
             // One refresh per process: the others keep serving the current value.
-            let gate = self.gate(&key);
+            let gate = self.gate(&at.key);
             let Ok(_refreshing_here) = gate.try_lock() else {
-                return Ok(from_envelope(envelope, current, now));
+                return Ok(envelope.into_lookup(current, now));
             };
-            let lock_key = self.keys.lock_key(entry, generations);
-            let token = lock_token();
-            if !matches!(
-                self.store
-                    .try_lock(&lock_key, &token, self.lock_ttl(deadline))
-                    .await,
-                Ok(true)
-            ) {
-                return Ok(from_envelope(envelope, current, now));
-            }
+            let lock_key = self.keys.lock_key(entry, &at.generations);
+            let Ok(Some(lock)) = FillLock::try_take(&self.store, &lock_key, self.lock_ttl(deadline)).await
+            else {
+                return Ok(envelope.into_lookup(current, now));
+            };
             // Another request may have refreshed between our read and our lock: use its value.
-            if let Ok(Some(bytes)) = self.store.get(&key).await {
+            if let Ok(Some(bytes)) = self.store.get(&at.key).await {
                 if let Ok(newer) = Envelope::<T>::decode(&bytes) {
                     if newer.created_ms > envelope.created_ms {
-                        if let Err(e) = self.store.unlock(&lock_key, &token).await {
-                            log_store_error(&e, "refresh lock release failed; it expires by itself");
-                        }
-                        return Ok(from_envelope(newer, CacheState::Hit, unix_now_ms()));
+                        lock.release().await;
+                        return Ok(newer.into_lookup(CacheState::Hit, unix_now_ms()));
                     }
                 }
             }
             let refreshed = self
-                .load_and_store(entry, generations, &freshness, is_negative, load)
+                .load_and_store(entry, at, &freshness, is_negative, load)
                 .await;
-            if let Err(e) = self.store.unlock(&lock_key, &token).await {
-                log_store_error(&e, "refresh lock release failed; it expires by itself");
-            }
+            lock.release().await;
             return match refreshed {
                 Ok(lookup) => Ok(lookup),
-                Err(_) if fresh || may_serve_on_error => Ok(from_envelope(envelope, current, unix_now_ms())),
+                Err(_) if fresh || may_serve_on_error => Ok(envelope.into_lookup(current, unix_now_ms())),
                 Err(e) => Err(e),
             };
         }
         self.fill_once(
             entry,
-            generations,
+            at,
             freshness,
             how,
             may_serve_on_error.then_some(envelope),
@@ -142,7 +134,7 @@ impl Cache {
     pub(crate) async fn fill_once<T, E, F, Fut>(
         &self,
         entry: &EntryKey,
-        generations: &[u64],
+        at: &At,
         freshness: Freshness,
         how: Loading<T>,
         stale: Option<Envelope<T>>,
@@ -157,7 +149,7 @@ impl Cache {
             deadline,
             is_negative,
         } = how;
-        let old = |stale: Envelope<T>| from_envelope(stale, CacheState::Stale, unix_now_ms());
+        let old = |stale: Envelope<T>| stale.into_lookup(CacheState::Stale, unix_now_ms());
         // A failed load answers the stale value when there is one.
         let or_stale = |result: Result<Lookup<T>, E>, stale: Option<Envelope<T>>| match (result, stale) {
             (Err(_), Some(stale)) => {
@@ -166,12 +158,12 @@ impl Cache {
             }
             (result, _) => result,
         };
-        let key = self.keys.value_key(entry, generations);
+        let key = &at.key;
         let wait_until = match deadline {
             Some(deadline) => deadline.into_std(),
             None => Instant::now() + self.settings.fill_wait,
         };
-        let gate = self.gate(&key);
+        let gate = self.gate(key);
         // Past the wait, go on without the turn: the Redis lock still elects one loader.
         // With a stale value to give, another fill of this process in flight means: give it.
         let (_in_process_turn, stale) = match stale {
@@ -184,41 +176,36 @@ impl Cache {
                 None,
             ),
         };
-        if let Ok(Some(lookup)) = self.read_fresh::<T>(&key).await {
+        if let Ok(Some(lookup)) = self.read_fresh::<T>(key).await {
             return Ok(lookup);
         }
-        let lock_key = self.keys.lock_key(entry, generations);
-        let token = lock_token();
+        let lock_key = self.keys.lock_key(entry, &at.generations);
         let lock_ttl = self.lock_ttl(deadline);
         let mut pause = Duration::from_millis(10);
         let mut wait = LockWaitTimer::new(&self.metrics);
         loop {
-            match self.store.try_lock(&lock_key, &token, lock_ttl).await {
-                Ok(true) => {
+            match FillLock::try_take(&self.store, &lock_key, lock_ttl).await {
+                Ok(Some(lock)) => {
                     // Its holder may have stored the value and let go between our last read
                     // and this lock: read once more before loading.
-                    if let Ok(Some(lookup)) = self.read_fresh::<T>(&key).await {
-                        if let Err(e) = self.store.unlock(&lock_key, &token).await {
-                            log_store_error(&e, "fill lock release failed; it expires by itself");
-                        }
+                    if let Ok(Some(lookup)) = self.read_fresh::<T>(key).await {
+                        lock.release().await;
                         return Ok(lookup);
                     }
                     let result = self
-                        .load_and_store(entry, generations, &freshness, is_negative, load)
+                        .load_and_store(entry, at, &freshness, is_negative, load)
                         .await;
-                    if let Err(e) = self.store.unlock(&lock_key, &token).await {
-                        log_store_error(&e, "fill lock release failed; it expires by itself");
-                    }
+                    lock.release().await;
                     return or_stale(result, stale);
                 }
-                Ok(false) => match stale {
+                Ok(None) => match stale {
                     Some(stale) => return Ok(old(stale)),
                     None => wait.waiting(),
                 },
                 Err(e) => {
-                    log_store_error(&e, "fill lock unavailable; loading without it");
+                    e.log("fill lock unavailable; loading without it");
                     return or_stale(
-                        self.load_and_store(entry, generations, &freshness, is_negative, load)
+                        self.load_and_store(entry, at, &freshness, is_negative, load)
                             .await,
                         stale,
                     );
@@ -232,13 +219,13 @@ impl Cache {
                     tracing::warn!(key = %key, "waited the whole fill budget; loading the origin");
                 }
                 return self
-                    .load_and_store(entry, generations, &freshness, is_negative, load)
+                    .load_and_store(entry, at, &freshness, is_negative, load)
                     .await;
             }
             let jitter = Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64 / 2));
             tokio::time::sleep((pause + jitter).min(wait_until - now)).await;
             pause = (pause * 3 / 2).min(Duration::from_millis(200));
-            if let Ok(Some(lookup)) = self.read_fresh::<T>(&key).await {
+            if let Ok(Some(lookup)) = self.read_fresh::<T>(key).await {
                 return Ok(lookup);
             }
         }
@@ -275,13 +262,13 @@ impl Cache {
         Ok(fresh_lookup(&bytes, unix_now_ms()))
     }
 
-    /// Loads the origin and stores the value under `entry` at `generations`; in the same round
-    /// trip, extends each scope's counter to outlive the entry. A failed write is logged: the
-    /// value is still served.
+    /// Loads the origin and stores the value under `entry` `at` its generations; in the same
+    /// round trip, extends each scope's counter to outlive the entry. A failed write is logged:
+    /// the value is still served.
     pub(crate) async fn load_and_store<T, E, F, Fut>(
         &self,
         entry: &EntryKey,
-        generations: &[u64],
+        at: &At,
         freshness: &Freshness,
         is_negative: fn(&T) -> bool,
         load: F,
@@ -317,10 +304,9 @@ impl Cache {
             }
             Ok(json) => {
                 let bytes = self.settings.compression.pack(json);
-                let key = self.keys.value_key(entry, generations);
                 let lifetime = ttl + policy.keep_stale;
-                if let Err(e) = self.write_entry(&key, entry.scopes(), &bytes, lifetime).await {
-                    log_store_error(&e, "cache write failed; value served uncached");
+                if let Err(e) = self.write_entry(&at.key, entry.scopes(), &bytes, lifetime).await {
+                    e.log("cache write failed; value served uncached");
                 }
             }
             Err(e) => tracing::warn!(error = %e, "value cannot be encoded for the cache"),
@@ -371,38 +357,10 @@ impl Cache {
     }
 }
 
-/// A random token identifying one lock holder (released only by compare-and-delete on it).
-fn lock_token() -> String {
-    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
-}
-
-/// The XFetch draw of one stored value, in (0, e^-0.1]: the same for every reader in every
-/// process (it depends only on the key and the value's creation time), so all agree on the one
-/// instant the value becomes due for refresh, and the first reader past it is the one that
-/// tries. Independent draws per read would make a hot key refresh early with many readers,
-/// since each read is another chance for an early draw. A new value brings a new draw. The cap
-/// below 1 gives every value a head start of at least a tenth of `delta * beta`, so a reader
-/// arrives inside it and the refresh starts before expiry.
-pub(crate) fn shared_draw(key: &str, created_ms: u64) -> f64 {
-    // FNV-1a over the key, then SplitMix64's finalizer over it and the creation time.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in key.bytes() {
-        h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-    }
-    let mut z = h ^ created_ms.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64 * MIN_HEAD_START_DRAW
-}
-
-/// `e^-0.1`: the largest shared draw, for a head start of at least `0.1 * delta * beta`.
-const MIN_HEAD_START_DRAW: f64 = 0.904_837_418_035_959_6;
-
 /// A hit from stored bytes, if they are a readable envelope still fresh at `now`.
 fn fresh_lookup<T: DeserializeOwned>(bytes: &[u8], now: u64) -> Option<Lookup<T>> {
     match Envelope::<T>::decode(bytes) {
-        Ok(envelope) if envelope.is_fresh(now) => Some(from_envelope(envelope, CacheState::Hit, now)),
+        Ok(envelope) if envelope.is_fresh(now) => Some(envelope.into_lookup(CacheState::Hit, now)),
         Ok(_) => None,
         Err(e) => {
             tracing::warn!(error = %e, "unreadable cache entry; reloading");
@@ -414,27 +372,6 @@ fn fresh_lookup<T: DeserializeOwned>(bytes: &[u8], now: u64) -> Option<Lookup<T>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lock_tokens_are_random_and_fixed_width() {
-        let (a, b) = (lock_token(), lock_token());
-        assert_ne!(a, b);
-        assert!(a.len() == 32 && a.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
-    }
-
-    #[test]
-    fn every_reader_draws_the_same_for_one_value_and_anew_for_the_next() {
-        let key = "ns:v1:{q:hot:g1:abc}";
-        assert_eq!(shared_draw(key, 1_000), shared_draw(key, 1_000));
-        let draws: Vec<f64> = (0..1000).map(|t| shared_draw(key, 1_000 + t)).collect();
-        assert!(draws.iter().all(|d| *d > 0.0 && *d <= MIN_HEAD_START_DRAW));
-        let mean = draws.iter().sum::<f64>() / draws.len() as f64 / MIN_HEAD_START_DRAW;
-        assert!((0.45..0.55).contains(&mean), "uniform: mean {mean}");
-        assert_ne!(
-            shared_draw(key, 1_000),
-            shared_draw("ns:v1:{q:other:g1:abc}", 1_000)
-        );
-    }
 
     #[test]
     fn only_readable_fresh_entries_count_as_hits() {

@@ -1,15 +1,18 @@
 //! Generation bookkeeping: every scope has a counter in Redis whose value takes part in the
-//! keys of the entries that depend on it. Reading the counters, seeding missing ones, and
-//! bumping one (invalidation) live here.
+//! keys of the entries that depend on it. Reading the counters (with the value, in one round
+//! trip), seeding missing ones, and bumping one (invalidation) live here.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::cache::get;
 use crate::envelope::Envelope;
-use crate::ttl::unix_now_ms;
-use crate::{Cache, CacheError, EntryKey, StoreError};
+use crate::error::{CacheError, StoreError};
+use crate::freshness::unix_now_ms;
+use crate::key::{EntryKey, KeySpace};
+use crate::store::{get, RedisStore};
 
 /// Microseconds since the epoch: the first value of a generation counter. A counter lost to
 /// eviction, expiry or a flush restarts above every value it ever had, so old keys stay
@@ -72,15 +75,42 @@ fn millis(d: Duration) -> u64 {
     d.as_millis().clamp(1, u128::from(u64::MAX)) as u64
 }
 
-impl Cache {
-    /// Invalidates every entry that depends on `scope`, in O(1), and returns the new generation.
-    /// A fill that started earlier writes under the old generation, which no later read uses.
-    /// The counter's TTL is re-armed to at least the default entry lifetime; fills extend it
-    /// further to outlive every entry written under it.
-    pub async fn invalidate(&self, scope: &str) -> Result<u64, CacheError> {
+/// Where an entry lives at its scopes' current generations: worked out once per read and
+/// carried to every step of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct At {
+    /// The scopes' generations, in scope order.
+    pub(crate) generations: Vec<u64>,
+    /// The value's Redis key at those generations.
+    pub(crate) key: String,
+}
+
+impl At {
+    pub(crate) fn new(keys: &KeySpace, entry: &EntryKey, generations: Vec<u64>) -> Self {
+        let key = keys.value_key(entry, &generations);
+        Self { generations, key }
+    }
+}
+
+/// The generations this process last saw per scope: they let a hit read generations and value
+/// in one round trip, by guessing the value's key.
+#[derive(Debug, Default)]
+pub(crate) struct Generations {
+    seen: Mutex<HashMap<String, u64>>,
+}
+
+impl Generations {
+    /// Bumps `scope`'s counter (invalidating every entry that depends on it, in O(1)) and
+    /// returns the new generation. The counter's TTL is re-armed to at least `lifetime`.
+    pub(crate) async fn bump(
+        &self,
+        store: &RedisStore,
+        keys: &KeySpace,
+        scope: &str,
+        lifetime: Duration,
+    ) -> Result<u64, CacheError> {
         crate::key::check_part(scope)?;
-        let key = self.keys.generation_key(scope);
-        let lifetime = self.settings.default_ttl;
+        let key = keys.generation_key(scope);
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("SET")
@@ -94,161 +124,170 @@ impl Cache {
             .arg(&key)
             .add_command(extend_counter(&key, lifetime))
             .ignore();
-        let (generation,): (u64,) = match self.store.pipeline("invalidate", &pipe).await {
+        let (generation,): (u64,) = match store.pipeline("invalidate", &pipe).await {
             Err(StoreError::Redis { source, .. }) if is_damage(&source) => {
                 // Not a counter (another type, or not an integer): replace it by a fresh seed,
                 // which is above every generation it could have held.
-                self.repair_counter(&key, lifetime).await?
+                repair_counter(store, &key, lifetime).await?
             }
             other => other?,
         };
         self.remember(&[scope.to_owned()], &[generation]);
-        // After the bump: a read of this instance that starts now sees the new generation, and
-        // one in flight is not remembered.
-        self.memory.clear();
         Ok(generation)
     }
+}
 
-    async fn repair_counter(&self, key: &str, lifetime: Duration) -> Result<(u64,), StoreError> {
-        tracing::warn!(key, "damaged generation counter replaced");
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("SET")
-            .arg(key)
-            .arg(generation_seed())
-            .arg("PX")
-            .arg(millis(lifetime))
-            .ignore()
-            .cmd("INCR")
-            .arg(key);
-        self.store.pipeline("repair generation", &pipe).await
-    }
+async fn repair_counter(store: &RedisStore, key: &str, lifetime: Duration) -> Result<(u64,), StoreError> {
+    tracing::warn!(key, "damaged generation counter replaced");
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .cmd("SET")
+        .arg(key)
+        .arg(generation_seed())
+        .arg("PX")
+        .arg(millis(lifetime))
+        .ignore()
+        .cmd("INCR")
+        .arg(key);
+    store.pipeline("repair generation", &pipe).await
+}
 
+impl Generations {
     /// One round trip on the common path: the scopes' generations plus the value under the
     /// generations last seen. A second trip only when a generation moved, was never set, or is
     /// damaged; missing and damaged counters are (re)seeded to live `lifetime`.
     pub(crate) async fn read<T: DeserializeOwned>(
         &self,
+        store: &RedisStore,
+        keys: &KeySpace,
         entry: &EntryKey,
         lifetime: Duration,
     ) -> Result<Found<T>, StoreError> {
         let scopes = entry.scopes();
-        let guessed = self.guess(scopes);
-        let mut groups: Vec<Vec<redis::Cmd>> = scopes.iter().map(|s| vec![self.get_generation(s)]).collect();
-        groups.push(vec![get(&self.keys.value_key(entry, &guessed))]);
-        let mut replies = self.store.slot_groups("read", &groups, None).await?;
+        let guessed = At::new(keys, entry, self.guess(scopes));
+        let mut groups: Vec<Vec<redis::Cmd>> = scopes
+            .iter()
+            .map(|s| vec![get(&keys.generation_key(s))])
+            .collect();
+        groups.push(vec![get(&guessed.key)]);
+        let mut replies = store.slot_groups("read", &groups, None).await?;
         let value = replies.pop().and_then(|g| g.into_iter().next());
         let counters: Vec<Counter> = replies
             .iter()
             .map(|g| g.first().map_or(Counter::Damaged, Counter::of))
             .collect();
-        let generations = self.settle(scopes, &counters, lifetime).await?;
-        let value = if generations == guessed {
-            value_bytes(value)
+        let generations = settle(store, keys, scopes, &counters, lifetime).await?;
+        let (at, value) = if generations == guessed.generations {
+            (guessed, value_bytes(value))
         } else {
             self.remember(scopes, &generations);
-            match self.store.get(&self.keys.value_key(entry, &generations)).await {
+            let at = At::new(keys, entry, generations);
+            let value = match store.get(&at.key).await {
                 Err(StoreError::Redis { source, .. }) if is_damage(&source) => None,
                 other => other?,
-            }
+            };
+            (at, value)
         };
         let Some(bytes) = value else {
-            return Ok(Found::Absent(generations));
+            return Ok(Found::Absent(at));
         };
-        let decoded = crate::codec::into_json(bytes).and_then(|json| {
-            let envelope = Envelope::<T>::decode_json(&json)?;
-            Ok((envelope, json))
-        });
+        let decoded = crate::codec::into_json(bytes)
+            .map_err(crate::envelope::EnvelopeError::from)
+            .and_then(|json| Ok((Envelope::<T>::decode_json(&json)?, json.len())));
         match decoded {
-            Ok((envelope, json)) => Ok(Found::Entry(envelope, generations, json)),
+            Ok((envelope, bytes)) => Ok(Found::Entry { envelope, at, bytes }),
             Err(e) => {
                 tracing::warn!(error = %e, "unreadable cache entry; reloading");
-                Ok(Found::Absent(generations))
+                Ok(Found::Absent(at))
             }
         }
     }
 
     /// The scopes' current generations, seeding missing ones and repairing damaged ones.
-    pub(crate) async fn current_generations(
+    pub(crate) async fn current(
         &self,
+        store: &RedisStore,
+        keys: &KeySpace,
         scopes: &[String],
         lifetime: Duration,
     ) -> Result<Vec<u64>, StoreError> {
         if scopes.is_empty() {
             return Ok(Vec::new());
         }
-        let groups: Vec<Vec<redis::Cmd>> = scopes.iter().map(|s| vec![self.get_generation(s)]).collect();
-        let replies = self.store.slot_groups("read generations", &groups, None).await?;
+        let groups: Vec<Vec<redis::Cmd>> = scopes
+            .iter()
+            .map(|s| vec![get(&keys.generation_key(s))])
+            .collect();
+        let replies = store.slot_groups("read generations", &groups, None).await?;
         let counters: Vec<Counter> = replies
             .iter()
             .map(|g| g.first().map_or(Counter::Damaged, Counter::of))
             .collect();
-        let generations = self.settle(scopes, &counters, lifetime).await?;
+        let generations = settle(store, keys, scopes, &counters, lifetime).await?;
         self.remember(scopes, &generations);
         Ok(generations)
     }
+}
 
-    /// The generations of `counters`, after seeding the missing ones (`SET NX`, so a racing
-    /// seeder's value wins and is read back) and overwriting the damaged ones.
-    async fn settle(
-        &self,
-        scopes: &[String],
-        counters: &[Counter],
-        lifetime: Duration,
-    ) -> Result<Vec<u64>, StoreError> {
-        let mut groups = Vec::new();
-        let mut settled = Vec::new();
-        for (i, (scope, counter)) in scopes.iter().zip(counters).enumerate() {
-            if counter.generation().is_some() {
-                continue;
-            }
-            let key = self.keys.generation_key(scope);
-            let mut group = Vec::with_capacity(3);
-            if *counter == Counter::Damaged {
-                tracing::warn!(key = %key, "damaged generation counter replaced");
-                let mut del = redis::cmd("DEL");
-                del.arg(&key);
-                group.push(del);
-            }
-            let mut set = redis::cmd("SET");
-            set.arg(&key)
-                .arg(generation_seed())
-                .arg("NX")
-                .arg("PX")
-                .arg(millis(lifetime));
-            group.extend([set, get(&key)]);
-            groups.push(group);
-            settled.push(i);
+/// The generations of `counters`, after seeding the missing ones (`SET NX`, so a racing
+/// seeder's value wins and is read back) and overwriting the damaged ones.
+async fn settle(
+    store: &RedisStore,
+    keys: &KeySpace,
+    scopes: &[String],
+    counters: &[Counter],
+    lifetime: Duration,
+) -> Result<Vec<u64>, StoreError> {
+    let mut groups = Vec::new();
+    let mut settled = Vec::new();
+    for (i, (scope, counter)) in scopes.iter().zip(counters).enumerate() {
+        if counter.generation().is_some() {
+            continue;
         }
-        let mut generations: Vec<u64> = counters.iter().map(|c| c.generation().unwrap_or(0)).collect();
-        if settled.is_empty() {
-            return Ok(generations);
+        let key = keys.generation_key(scope);
+        let mut group = Vec::with_capacity(3);
+        if *counter == Counter::Damaged {
+            tracing::warn!(key = %key, "damaged generation counter replaced");
+            let mut del = redis::cmd("DEL");
+            del.arg(&key);
+            group.push(del);
         }
-        let replies = self.store.slot_groups("seed generations", &groups, None).await?;
-        for (i, group) in settled.into_iter().zip(&replies) {
-            generations[i] = group
-                .last()
-                .map(Counter::of)
-                .and_then(Counter::generation)
-                .ok_or(StoreError::UnexpectedReply {
-                    op: "seed generations",
-                    detail: "counter unreadable right after SET".into(),
-                })?;
-        }
-        Ok(generations)
+        let mut set = redis::cmd("SET");
+        set.arg(&key)
+            .arg(generation_seed())
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(lifetime));
+        group.extend([set, get(&key)]);
+        groups.push(group);
+        settled.push(i);
     }
-
-    fn get_generation(&self, scope: &str) -> redis::Cmd {
-        get(&self.keys.generation_key(scope))
+    let mut generations: Vec<u64> = counters.iter().map(|c| c.generation().unwrap_or(0)).collect();
+    if settled.is_empty() {
+        return Ok(generations);
     }
+    let replies = store.slot_groups("seed generations", &groups, None).await?;
+    for (i, group) in settled.into_iter().zip(&replies) {
+        generations[i] = group
+            .last()
+            .map(Counter::of)
+            .and_then(Counter::generation)
+            .ok_or(StoreError::UnexpectedReply {
+                op: "seed generations",
+                detail: "counter unreadable right after SET".into(),
+            })?;
+    }
+    Ok(generations)
+}
 
+impl Generations {
     fn guess(&self, scopes: &[String]) -> Vec<u64> {
-        let seen = self.seen_generations.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         scopes.iter().map(|s| seen.get(s).copied().unwrap_or(0)).collect()
     }
 
     fn remember(&self, scopes: &[String], generations: &[u64]) {
-        let mut seen = self.seen_generations.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() + scopes.len() > MAX_TRACKED_SCOPES {
             seen.clear();
         }
@@ -257,13 +296,9 @@ impl Cache {
         }
     }
 
-    /// How many scopes this process remembers a generation for (at most
-    /// [`MAX_TRACKED_SCOPES`]).
-    pub fn tracked_scopes(&self) -> usize {
-        self.seen_generations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+    /// How many scopes this process remembers a generation for.
+    pub(crate) fn tracked(&self) -> usize {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
@@ -294,10 +329,14 @@ pub(crate) fn is_damage(e: &redis::RedisError) -> bool {
 }
 
 pub(crate) enum Found<T> {
-    /// A readable entry (fresh or not) under these current generations, and its JSON.
-    Entry(Envelope<T>, Vec<u64>, Vec<u8>),
-    /// Not cached (or expired/unreadable) under these current generations.
-    Absent(Vec<u64>),
+    /// A readable entry (fresh or not) at the current generations, and its JSON's length.
+    Entry {
+        envelope: Envelope<T>,
+        at: At,
+        bytes: usize,
+    },
+    /// Not cached (or expired/unreadable) at the current generations.
+    Absent(At),
 }
 
 #[cfg(test)]

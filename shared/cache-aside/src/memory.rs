@@ -3,27 +3,31 @@
 //! its scopes' generations (one pipelined read, as every Redis hit does); after that the next
 //! read goes to Redis again. So an invalidation made in another instance is seen here within
 //! that bound, and one made in this instance at once (it clears this tier).
+//!
+//! Values are kept decoded, behind an `Arc`: a hit clones the caller's type (a reference count
+//! for `Arc`-backed values) and parses nothing, so it costs the same at any size.
 
+use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache as Moka;
 use moka::Expiry;
-use serde::de::DeserializeOwned;
 
 use crate::envelope::Envelope;
+use crate::freshness::{shared_draw, unix_now_ms, xfetch_due, Freshness};
+use crate::key::EntryKey;
 use crate::outcome::{CacheState, Lookup};
-use crate::ttl::{unix_now_ms, xfetch_due, Freshness};
-use crate::EntryKey;
 
 /// One value as Redis confirmed it.
-#[derive(Debug)]
 pub(crate) struct Remembered {
-    /// The Redis key it was read from (its generations are part of it).
-    value_key: String,
-    /// The envelope's JSON (decompressed).
-    json: Vec<u8>,
+    /// The decoded value, of the type the caller read it as.
+    value: Arc<dyn Any + Send + Sync>,
+    /// What it weighs against the tier's budget: its stored JSON's length.
+    bytes: usize,
+    /// The XFetch draw every reader of this value shares.
+    draw: f64,
     fresh_until_ms: u64,
     created_ms: u64,
     load_ms: u64,
@@ -90,7 +94,7 @@ impl MemoryTier {
         let values = Moka::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &String, value: &Arc<Remembered>| {
-                let bytes = key.len() + value.value_key.len() + value.json.len() + OVERHEAD_BYTES;
+                let bytes = key.len() + value.bytes + OVERHEAD_BYTES;
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
             .expire_after(KeepFor)
@@ -122,7 +126,7 @@ impl MemoryTier {
     /// A fresh hit from memory, if `entry` was confirmed by Redis within its trust, under the
     /// current connection, and is neither expired nor due for early refresh (that decision
     /// needs Redis, where the refresh lock lives).
-    pub(crate) fn hit<T: DeserializeOwned>(
+    pub(crate) fn hit<T: Clone + 'static>(
         &self,
         entry: &EntryKey,
         freshness: &Freshness,
@@ -141,33 +145,40 @@ impl MemoryTier {
         {
             return None;
         }
-        let draw = crate::fill::shared_draw(&value.value_key, value.created_ms);
         if now >= value.fresh_until_ms
             || xfetch_due(
                 now,
                 value.fresh_until_ms,
                 value.load_ms,
                 freshness.early_refresh_beta,
-                draw,
+                value.draw,
             )
         {
             return None;
         }
-        let envelope = Envelope::<T>::decode(&value.json).ok()?;
-        let mut lookup = crate::cache::from_envelope(envelope, CacheState::Hit, now);
-        lookup.from_memory = true;
-        Some(lookup)
+        // Another type under the same entry (a caller reading it differently): not a hit.
+        let decoded = value.value.downcast_ref::<T>()?.clone();
+        Some(Lookup {
+            value: decoded,
+            state: CacheState::Hit,
+            bypass_reason: None,
+            ttl_remaining: Some(Duration::from_millis(value.fresh_until_ms - now)),
+            loaded_at_ms: value.created_ms,
+            load_duration: Duration::from_millis(value.load_ms),
+            too_large_to_store: false,
+            from_memory: true,
+        })
     }
 
-    /// Keeps what Redis just confirmed: `json` (the envelope read from `value_key`) of `entry`,
-    /// read by a request that took `marks` before it started. Nothing is kept when the
-    /// connection was replaced or this instance invalidated anything since.
-    pub(crate) fn remember<T>(
+    /// Keeps what Redis just confirmed: `envelope` of `entry`, read from `value_key` where its
+    /// JSON is `bytes` long, by a request that took `marks` before it started. Nothing is kept
+    /// when the connection was replaced or this instance invalidated anything since.
+    pub(crate) fn remember<T: Clone + Send + Sync + 'static>(
         &self,
         entry: &EntryKey,
-        value_key: String,
+        value_key: &str,
         envelope: &Envelope<T>,
-        json: Vec<u8>,
+        bytes: usize,
         freshness: &Freshness,
         marks: Marks,
     ) {
@@ -180,8 +191,9 @@ impl MemoryTier {
         self.values.insert(
             entry.identity(),
             Arc::new(Remembered {
-                value_key,
-                json,
+                value: Arc::new(envelope.value.clone()),
+                bytes: bytes + value_key.len(),
+                draw: shared_draw(value_key, envelope.created_ms),
                 fresh_until_ms: envelope.fresh_until_ms,
                 created_ms: envelope.created_ms,
                 load_ms: envelope.load_ms,
@@ -221,25 +233,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_hit_shares_the_decoded_value_instead_of_copying_it() {
+        let tier = MemoryTier::new(1 << 20, Duration::from_secs(5), Arc::new(AtomicU64::new(0)));
+        let entry = EntryKey::new("q", "shared", &()).unwrap();
+        let rows: Arc<Vec<u32>> = Arc::new((0..500).collect());
+        let envelope = Envelope::new(
+            Arc::clone(&rows),
+            unix_now_ms(),
+            Duration::from_secs(60),
+            Duration::ZERO,
+        );
+        let freshness = Freshness::ttl(Some(Duration::from_secs(60)));
+        tier.remember(&entry, "k", &envelope, 2_000, &freshness, tier.marks());
+        let hit = tier.hit::<Arc<Vec<u32>>>(&entry, &freshness).unwrap();
+        assert!(Arc::ptr_eq(&hit.value, &rows), "the same allocation, not a copy");
+        assert!(hit.from_memory && hit.state == CacheState::Hit);
+    }
+
+    #[test]
     fn a_value_is_trusted_only_while_both_clocks_agree_it_is_recent() {
         let tier = MemoryTier::new(1 << 20, Duration::from_secs(5), Arc::new(AtomicU64::new(0)));
         let entry = EntryKey::new("q", "memory", &()).unwrap();
         let envelope = Envelope::new(7u8, unix_now_ms(), Duration::from_secs(60), Duration::ZERO);
-        let json = envelope.encode().unwrap();
         let freshness = Freshness::ttl(Some(Duration::from_secs(60)));
-        tier.remember(
-            &entry,
-            "k".into(),
-            &envelope,
-            json.clone(),
-            &freshness,
-            tier.marks(),
-        );
+        tier.remember(&entry, "k", &envelope, 40, &freshness, tier.marks());
         assert!(tier.hit::<u8>(&entry, &freshness).is_some(), "just confirmed");
+        assert!(
+            tier.hit::<u16>(&entry, &freshness).is_none(),
+            "read as another type"
+        );
         // The monotonic clock says a moment ago; the wall clock says 10 s (a frozen sandbox).
         let mut thawed = tier.marks();
         thawed.taken_unix_ms -= 10_000;
-        tier.remember(&entry, "k".into(), &envelope, json, &freshness, thawed);
+        tier.remember(&entry, "k", &envelope, 40, &freshness, thawed);
         assert!(
             tier.hit::<u8>(&entry, &freshness).is_none(),
             "past the trust by the wall clock"

@@ -11,8 +11,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::cache::log_store_error;
-use crate::{Cache, CacheState, ReadMode, StoreError};
+use crate::cache::Cache;
+use crate::error::StoreError;
+use crate::outcome::CacheState;
+use crate::read::ReadMode;
 
 /// How long a drop's fence outlives it: longer than any fill can run (a Lambda invocation
 /// lasts at most 15 minutes), so every fill that started before the drop sees it moved.
@@ -111,7 +113,7 @@ impl Cache {
                     CacheState::Miss
                 }
                 Err(e) => {
-                    log_store_error(&e, "object read failed; serving from the origin");
+                    e.log("object read failed; serving from the origin");
                     CacheState::Bypass
                 }
             },
@@ -127,7 +129,7 @@ impl Cache {
             if let Some(ttl) = ttl {
                 match self.write_object_fenced(key, &fence, &object, ttl).await {
                     Ok(written) => cached = written,
-                    Err(e) => log_store_error(&e, "object write failed; served uncached"),
+                    Err(e) => e.log("object write failed; served uncached"),
                 }
             }
         }
@@ -206,7 +208,7 @@ impl Cache {
     pub async fn object_fences(&self, keys: &[&str], budget: Duration) -> Result<Vec<String>, StoreError> {
         let groups: Vec<Vec<redis::Cmd>> = keys
             .iter()
-            .map(|key| vec![crate::cache::get(&self.keys.object_fence_key(key))])
+            .map(|key| vec![crate::store::get(&self.keys.object_fence_key(key))])
             .collect();
         let replies = self
             .store

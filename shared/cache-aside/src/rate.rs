@@ -85,7 +85,7 @@ impl Cache {
                 admission
             }
             Err(e) => {
-                crate::cache::log_store_error(&e, "rate limit unavailable; the local guard decides");
+                e.log("rate limit unavailable; the local guard decides");
                 Admission::Unchecked
             }
         }

@@ -1,4 +1,5 @@
-//! TTL policy and time helpers.
+//! How entries age: the TTL policy, the caller's freshness windows, XFetch early refresh and
+//! the one draw every reader of a value shares, and the wall clock they are measured on.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -92,6 +93,29 @@ pub fn xfetch_due(now_ms: u64, fresh_until_ms: u64, load_ms: u64, beta: f64, dra
     now_ms as f64 + head_start >= fresh_until_ms as f64
 }
 
+/// The XFetch draw of one stored value, in (0, e^-0.1]: the same for every reader in every
+/// process (it depends only on the key and the value's creation time), so all agree on the one
+/// instant the value becomes due for refresh, and the first reader past it is the one that
+/// tries. Independent draws per read would make a hot key refresh early with many readers,
+/// since each read is another chance for an early draw. A new value brings a new draw. The cap
+/// below 1 gives every value a head start of at least a tenth of `delta * beta`, so a reader
+/// arrives inside it and the refresh starts before expiry.
+pub(crate) fn shared_draw(key: &str, created_ms: u64) -> f64 {
+    // FNV-1a over the key, then SplitMix64's finalizer over it and the creation time.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut z = h ^ created_ms.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64 * MIN_HEAD_START_DRAW
+}
+
+/// `e^-0.1`: the largest shared draw, for a head start of at least `0.1 * delta * beta`.
+const MIN_HEAD_START_DRAW: f64 = 0.904_837_418_035_959_6;
+
 /// Milliseconds since the Unix epoch. Envelopes use wall time because they are read by other
 /// processes (other Lambda instances), where a monotonic clock means nothing.
 pub fn unix_now_ms() -> u64 {
@@ -133,6 +157,20 @@ mod tests {
         assert!(
             xfetch_due(10_000, 10_000, 0, 1.0, 0.5),
             "at expiry it is always due"
+        );
+    }
+
+    #[test]
+    fn every_reader_draws_the_same_for_one_value_and_anew_for_the_next() {
+        let key = "ns:v1:{q:hot:g1:abc}";
+        assert_eq!(shared_draw(key, 1_000), shared_draw(key, 1_000));
+        let draws: Vec<f64> = (0..1000).map(|t| shared_draw(key, 1_000 + t)).collect();
+        assert!(draws.iter().all(|d| *d > 0.0 && *d <= MIN_HEAD_START_DRAW));
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64 / MIN_HEAD_START_DRAW;
+        assert!((0.45..0.55).contains(&mean), "uniform: mean {mean}");
+        assert_ne!(
+            shared_draw(key, 1_000),
+            shared_draw("ns:v1:{q:other:g1:abc}", 1_000)
         );
     }
 
