@@ -43,7 +43,7 @@ const CITY: &str = "paris";
 const TAG: &str = "tag:weather";
 
 /// What the origin answers, and what is cached.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Weather {
     city: String,
     temperature_c: f64,

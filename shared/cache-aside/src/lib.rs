@@ -82,7 +82,7 @@
 //! use cache_aside::{Cache, CacheSettings, EntryKey, Freshness, ReadMode};
 //! use serde::{Deserialize, Serialize};
 //!
-//! #[derive(Debug, Serialize, Deserialize)]
+//! #[derive(Debug, Clone, Serialize, Deserialize)]
 //! struct Profile {
 //!     id: u64,
 //!     name: String,

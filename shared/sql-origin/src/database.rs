@@ -25,13 +25,13 @@ pub enum Pool {
 }
 
 /// Rows of a query result, already serialized: a cache hit hands the bytes on without
-/// building JSON values again.
-#[derive(Debug, Serialize, Deserialize)]
+/// building JSON values again, and a clone (a memory hit) shares them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueryRows {
     /// Number of rows.
     pub row_count: usize,
     /// A JSON array of row objects.
-    pub rows: Box<RawValue>,
+    pub rows: std::sync::Arc<RawValue>,
 }
 
 /// One named database behind the catalog's queries.
@@ -323,7 +323,7 @@ impl Database {
             .map_err(|e| DbError::Other(format!("rows cannot be encoded: {e}")))?;
         Ok(QueryRows {
             row_count: json_rows.len(),
-            rows: raw,
+            rows: raw.into(),
         })
     }
 

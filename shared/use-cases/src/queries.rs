@@ -171,7 +171,7 @@ impl Clients {
         load: impl FnOnce() -> Fut,
     ) -> Result<Lookup<T>, LoadError<E>>
     where
-        T: serde::Serialize + serde::de::DeserializeOwned,
+        T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<T, E>>,
     {
         let read = Read::until(read.mode, self.due(read.deadline));
