@@ -14,6 +14,12 @@ say "OpenAPI description (openapi-spec-validator)"
 openapi-spec-validator functions/query-api/openapi.json
 say "cargo test --workspace"
 cargo test --workspace --locked "$@"
+# The cache-aside crate on its own: its example caches an HTTP origin under a tagged key and
+# exits non-zero unless the origin was called once for the miss, not for the hit, and again
+# after the tag's invalidation.
+say "cache-aside example (examples/http_cache.rs) against its own redis-server"
+start_redis
+cargo run -q -p cache-aside --example http_cache --locked -- "$REDIS_URL"
 # The same query API, restaurant, object and change-stream suites again over a TLS + AUTH
 # redis-server (token from Secrets Manager, certificate from a throwaway CA), a 3-master Redis
 # Cluster (the drains' lease scripts keep their keys in one slot) and ElastiCache Serverless's shape.

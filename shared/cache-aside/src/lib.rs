@@ -134,6 +134,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 mod breaker;
 mod cache;
 mod codec;

@@ -81,6 +81,10 @@ impl Cache {
     ///   `miss`; every other request meanwhile gets the current value (`hit`) or the old one
     ///   (`stale`);
     /// - expired and the origin fails within `stale_if_error`: the old value, `stale`.
+    ///
+    /// The memory tier keeps the decoded value and a memory hit hands out a clone of it: make
+    /// large values `Arc`-backed (an `Arc<RawValue>`, an `Arc` of rows) so that the clone is a
+    /// reference count and a hit costs the same at any size.
     pub async fn get_or_load_with<T, E, F, Fut>(
         &self,
         entry: &EntryKey,
