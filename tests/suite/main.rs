@@ -3,6 +3,7 @@
 
 mod changes;
 mod concurrency;
+mod docs;
 mod fleet;
 mod functions;
 mod hardening;

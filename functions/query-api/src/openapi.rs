@@ -85,7 +85,7 @@ struct Operation {
     errors: &'static [&'static str],
 }
 
-/// The operations, in the order of the README's route table.
+/// The operations, in the order of the route table in docs/http-api.md.
 fn operations() -> Vec<Operation> {
     let path_param = |name: &str, what: &str| json!({"name": name, "in": "path", "required": true, "description": what, "schema": {"type": "string"}});
     let source = |origin: &str| {
