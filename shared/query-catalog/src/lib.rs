@@ -11,12 +11,17 @@ mod catalog;
 pub mod demo_sql;
 mod error;
 mod params;
+mod placeholders;
+mod query;
+mod scopes;
 mod tables;
+mod tag_coverage;
+mod validate;
 
-pub use catalog::{
-    entity_scope, query_scope, tag_scope, Catalog, NamedQuery, PlaceholderStyle, ScopeColumn,
-    BUNDLED_CATALOG, DEFAULT_MAX_CACHED_BYTES, DEFAULT_MAX_ROWS, MAIN_DATABASE,
-};
+pub use catalog::{Catalog, BUNDLED_CATALOG};
 pub use error::{CatalogError, ParamError};
 pub use params::{escape_like, ParamSpec, ParamType, ParamValue, ResolvedParams};
+pub use placeholders::PlaceholderStyle;
+pub use query::{NamedQuery, ScopeColumn, DEFAULT_MAX_CACHED_BYTES, DEFAULT_MAX_ROWS, MAIN_DATABASE};
+pub use scopes::{entity_scope, query_scope, tag_scope};
 pub use tables::tables_read;
