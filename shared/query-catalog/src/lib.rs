@@ -6,8 +6,12 @@
 //! ([`ResolvedParams`]) and checked against limits. Each query's SQL is parsed at load time
 //! ([`tables_read`]) so that a table it reads but its tags forget is refused. Running the SQL is
 //! an origin's job; this crate has no database code.
+//!
+//! The demo that goes with the bundled catalog lives here too: its SQL scripts ([`demo_sql`])
+//! and its restaurants and reviews ([`demo_data`]), the one source of both origins' seeds.
 
 mod catalog;
+pub mod demo_data;
 pub mod demo_sql;
 mod error;
 mod params;
