@@ -51,6 +51,7 @@ fn expand_views(read: &BTreeSet<String>, views: &BTreeMap<String, Vec<String>>) 
         }
     }
     tables
+}
 
 /// Checks the `[views]` table: view and table names are bare lower-case names, like tags.
 pub(crate) fn check_views(views: &BTreeMap<String, Vec<String>>) -> Result<(), CatalogError> {
