@@ -8,8 +8,17 @@
 """
 import json
 import sys
+from pathlib import Path
 
 import boto3
+
+# The table's key schema has one definition, shared with the Rust crate (dynamo_origin::KEY_SCHEMA)
+# and checked against template.yaml by the integration suite.
+KEY_SCHEMA = json.loads(
+    (Path(__file__).resolve().parent.parent / "shared/dynamo-origin/key-schema.json").read_text()
+)
+PK = next(k["AttributeName"] for k in KEY_SCHEMA["KeySchema"] if k["KeyType"] == "HASH")
+SK = next(k["AttributeName"] for k in KEY_SCHEMA["KeySchema"] if k["KeyType"] == "RANGE")
 
 
 def client(service):
@@ -21,32 +30,26 @@ def create_table(name):
     ddb.create_table(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "PK", "AttributeType": "S"},
-            {"AttributeName": "SK", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "PK", "KeyType": "HASH"},
-            {"AttributeName": "SK", "KeyType": "RANGE"},
-        ],
+        AttributeDefinitions=KEY_SCHEMA["AttributeDefinitions"],
+        KeySchema=KEY_SCHEMA["KeySchema"],
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
     )
-    print(f"   table {name} created (PK/SK, keys-only stream)")
+    print(f"   table {name} created ({PK}/{SK}, keys-only stream)")
 
 
 def put_review(name, restaurant, text):
     stamp = "2026-12-31T23:59:59.000Z"
-    key = {"PK": {"S": f"RESTAURANT#{restaurant}"}}
+    key = {PK: {"S": f"RESTAURANT#{restaurant}"}}
     client("dynamodb").transact_write_items(TransactItems=[
         {"Update": {
             "TableName": name,
-            "Key": {**key, "SK": {"S": "RESTAURANT"}},
+            "Key": {**key, SK: {"S": "RESTAURANT"}},
             "UpdateExpression": "ADD review_count :one, rating_sum :rating",
             "ExpressionAttributeValues": {":one": {"N": "1"}, ":rating": {"N": "5"}},
         }},
         {"Put": {"TableName": name, "Item": {
             **key,
-            "SK": {"S": f"REVIEW#{stamp}#console"},
+            SK: {"S": f"REVIEW#{stamp}#console"},
             "id": {"S": "console"},
             "author": {"S": "console"},
             "rating": {"N": "5"},

@@ -9,6 +9,7 @@ mod functions;
 mod hardening;
 mod iam_auth;
 mod invalidation_events;
+mod key_schema;
 mod layout;
 mod mysql;
 mod objects;

@@ -1,11 +1,9 @@
 //! The restaurant scenario on DynamoDB (moto): the tutorial's single table, seeded by the
 //! ingester, served through the cache, written through on POST, and invalidated by its stream.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, StreamSpecification, StreamViewType};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use dynamo_origin::{PARTITION_KEY, SORT_KEY};
 use ingester::Ingester;
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
@@ -23,32 +21,18 @@ async fn sdk(moto: &Moto) -> aws_clients::SdkConfig {
     aws_clients::load_sdk_config(&settings).await
 }
 
-/// A new table in the template's shape (PK/SK strings, keys-only stream when `stream`);
-/// returns its name and stream ARN ("" without a stream). moto copies a table, stream
-/// included, on every transaction: tables that take many writes go without one.
+/// A new table in the template's shape (the key schema of shared/dynamo-origin/key-schema.json,
+/// keys-only stream when `stream`); returns its name and stream ARN ("" without a stream). moto
+/// copies a table, stream included, on every transaction: tables that take many writes go
+/// without one.
 async fn create_table(moto: &Moto, stream: bool) -> (String, String) {
     let name = unique("restaurants-");
-    let key = |attribute: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(attribute)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let string = |attribute: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(attribute)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
+    let (keys, attributes) = crate::key_schema::key_schema();
     let created = aws_sdk_dynamodb::Client::new(&sdk(moto).await)
         .create_table()
         .table_name(&name)
-        .key_schema(key("PK", KeyType::Hash))
-        .key_schema(key("SK", KeyType::Range))
-        .attribute_definitions(string("PK"))
-        .attribute_definitions(string("SK"))
+        .set_key_schema(Some(keys))
+        .set_attribute_definitions(Some(attributes))
         .billing_mode(BillingMode::PayPerRequest)
         .set_stream_specification(stream.then(|| {
             StreamSpecification::builder()
@@ -333,9 +317,9 @@ async fn a_stream_event_drops_only_the_changed_restaurants_summary() {
     aws_sdk_dynamodb::Client::new(&sdk(moto).await)
         .put_item()
         .table_name(table)
-        .item("PK", AttributeValue::S("RESTAURANT#Saffron".into()))
+        .item(PARTITION_KEY, AttributeValue::S("RESTAURANT#Saffron".into()))
         .item(
-            "SK",
+            SORT_KEY,
             AttributeValue::S("REVIEW#2026-12-01T00:00:00.000Z#outside".into()),
         )
         .item("id", AttributeValue::S("outside".into()))
@@ -359,8 +343,8 @@ async fn a_stream_event_drops_only_the_changed_restaurants_summary() {
     *records = latest;
     // A request record of the partition (expired by TTL) changes no summary.
     let mut request_record = records[0].clone();
-    request_record["dynamodb"]["Keys"]["PK"]["S"] = "RESTAURANT#Olive Tree".into();
-    request_record["dynamodb"]["Keys"]["SK"]["S"] = "REQUEST#some-key".into();
+    request_record["dynamodb"]["Keys"][PARTITION_KEY]["S"] = "RESTAURANT#Olive Tree".into();
+    request_record["dynamodb"]["Keys"][SORT_KEY]["S"] = "REQUEST#some-key".into();
     request_record["eventName"] = "REMOVE".into();
     records.push(request_record);
 
@@ -390,7 +374,10 @@ async fn a_stream_batch_that_cannot_reach_redis_reports_its_first_record() {
             "eventID": sequence, "eventName": "INSERT", "eventVersion": "1.1",
             "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
             "dynamodb": {
-                "Keys": {"PK": {"S": format!("RESTAURANT#{name}")}, "SK": {"S": "REVIEW#x#y"}},
+                "Keys": {
+                    PARTITION_KEY: {"S": format!("RESTAURANT#{name}")},
+                    SORT_KEY: {"S": "REVIEW#x#y"}
+                },
                 "SequenceNumber": sequence, "SizeBytes": 10, "StreamViewType": "KEYS_ONLY"
             }
         })

@@ -1,10 +1,12 @@
 //! `{"dataset": "restaurants"}`: the restaurant scenario's sample data in the DynamoDB table
-//! (`RESTAURANTS_TABLE`): the same 10 restaurants and 250 reviews as the PostgreSQL seed, so
-//! both origins answer the same summaries. Idempotent: every item has a fixed key.
+//! (`RESTAURANTS_TABLE`): the 10 restaurants and 250 reviews of the demo data file
+//! (`query_catalog::demo_data`), which the PostgreSQL seed carries too, so both origins answer
+//! the same summaries. Idempotent: every item has a fixed key.
 
 use std::time::Instant;
 
 use dynamo_origin::{SeedRestaurant, SeedReview};
+use query_catalog::demo_data::DemoData;
 use serde_json::{json, Value};
 use use_cases::Clients;
 
@@ -13,65 +15,42 @@ use crate::IngestError;
 /// The payload's dataset name.
 pub const RESTAURANTS_DATASET: &str = "restaurants";
 
-const NAMES: [&str; 10] = [
-    "Blue Fig",
-    "Casa Luna",
-    "Golden Wok",
-    "Harbor Grill",
-    "Juniper",
-    "Little Saigon",
-    "Olive Tree",
-    "Saffron",
-    "The Copper Pot",
-    "Umami House",
-];
-const CUISINES: [&str; 10] = [
-    "mediterranean",
-    "mexican",
-    "chinese",
-    "seafood",
-    "nordic",
-    "vietnamese",
-    "greek",
-    "indian",
-    "bistro",
-    "japanese",
-];
-const CITIES: [&str; 10] = [
-    "Lisbon", "Austin", "Osaka", "Perth", "Oslo", "Hanoi", "Athens", "Delhi", "Lyon", "Kyoto",
-];
-/// Reviews in the sample.
-const REVIEWS: usize = 250;
-
-/// The sample restaurants.
-pub fn sample_restaurants() -> Vec<SeedRestaurant> {
-    (0..NAMES.len())
-        .map(|i| SeedRestaurant {
-            name: NAMES[i].to_owned(),
-            cuisine: CUISINES[i].to_owned(),
-            city: CITIES[i].to_owned(),
+/// The demo data file's restaurants and reviews, as the DynamoDB seed takes them.
+fn sample() -> Result<(Vec<SeedRestaurant>, Vec<SeedReview>), IngestError> {
+    let data = DemoData::bundled().map_err(|e| IngestError::Partial(format!("no sample to seed: {e}")))?;
+    let restaurants = data
+        .restaurants
+        .into_iter()
+        .map(|r| SeedRestaurant {
+            name: r.name,
+            cuisine: r.cuisine,
+            city: r.city,
         })
-        .collect()
+        .collect();
+    let reviews = data
+        .reviews
+        .into_iter()
+        .map(|r| SeedReview {
+            restaurant: r.restaurant,
+            id: r.id,
+            author: r.author,
+            rating: r.rating,
+            body: r.body,
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok((restaurants, reviews))
 }
 
-/// The sample reviews: review `i` (1-based) goes to restaurant `1 + i % 10`, is rated
-/// `1 + 7i % 5` and was written `i` hours into 2026, as in the PostgreSQL seed.
+/// The sample restaurants (none if the bundled data file were unreadable, which the catalog's
+/// tests rule out; seeding reports that case).
+pub fn sample_restaurants() -> Vec<SeedRestaurant> {
+    sample().map(|(restaurants, _)| restaurants).unwrap_or_default()
+}
+
+/// The sample reviews, oldest first (none if the bundled data file were unreadable).
 pub fn sample_reviews() -> Vec<SeedReview> {
-    let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-        .map(|t| t.to_utc())
-        .unwrap_or_default();
-    (1..=REVIEWS)
-        .map(|i| SeedReview {
-            restaurant: NAMES[i % NAMES.len()].to_owned(),
-            id: format!("seed-{i:04}"),
-            author: format!("reviewer {i}"),
-            rating: 1 + (i as i64 * 7) % 5,
-            body: format!("Seed review {i}"),
-            created_at: (start + chrono::Duration::hours(i as i64))
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                .to_string(),
-        })
-        .collect()
+    sample().map(|(_, reviews)| reviews).unwrap_or_default()
 }
 
 /// Seeds the configured table.
@@ -80,10 +59,11 @@ pub(crate) async fn run(clients: &Clients) -> Result<Value, IngestError> {
         .restaurant_table
         .as_ref()
         .ok_or(IngestError::NotConfigured("RESTAURANTS_TABLE"))?;
+    let (restaurants, reviews) = sample()?;
     let started = Instant::now();
     tracing::info!(table = table.name(), "seeding the restaurants table");
     let report = table
-        .seed(&sample_restaurants(), &sample_reviews())
+        .seed(&restaurants, &reviews)
         .await
         .map_err(|e| IngestError::Partial(format!("seeding table {:?} failed: {e}", table.name())))?;
     tracing::info!(table = table.name(), ?report, "restaurants table seeded");

@@ -1,9 +1,15 @@
 //! The table's key layout. Every item of a restaurant shares its partition; the sort key says
 //! what the item is.
 
-/// Partition key attribute.
+/// The table's key schema, in `CreateTable`'s shape (`KeySchema`, `AttributeDefinitions`): the
+/// one definition of the key attributes. `scripts/dynamodb_local.py` creates its table from it,
+/// the integration suite checks template.yaml's table against it, and a test below checks the
+/// constants that follow.
+pub const KEY_SCHEMA: &str = include_str!("../key-schema.json");
+
+/// Partition key attribute (the `HASH` key of [`KEY_SCHEMA`]).
 pub const PARTITION_KEY: &str = "PK";
-/// Sort key attribute.
+/// Sort key attribute (the `RANGE` key of [`KEY_SCHEMA`]).
 pub const SORT_KEY: &str = "SK";
 
 const RESTAURANT_PREFIX: &str = "RESTAURANT#";
@@ -67,6 +73,27 @@ mod tests {
             Some("Saffron")
         );
         assert_eq!(summary_affected_by(&request_partition("k"), REQUEST_ITEM), None);
+    }
+
+    #[test]
+    fn the_key_constants_are_the_key_schema_file() {
+        let schema: serde_json::Value = serde_json::from_str(KEY_SCHEMA).unwrap();
+        let named = |list: &str, field: &str, value: &str| -> Vec<String> {
+            let entries = schema[list].as_array().unwrap();
+            entries
+                .iter()
+                .filter(|e| e[field] == value)
+                .map(|e| e["AttributeName"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(named("KeySchema", "KeyType", "HASH"), [PARTITION_KEY]);
+        assert_eq!(named("KeySchema", "KeyType", "RANGE"), [SORT_KEY]);
+        assert_eq!(
+            named("AttributeDefinitions", "AttributeType", "S"),
+            [PARTITION_KEY, SORT_KEY],
+            "both keys are strings, and nothing else is defined"
+        );
+        assert_eq!(schema["AttributeDefinitions"].as_array().unwrap().len(), 2);
     }
 
     #[test]

@@ -17,6 +17,6 @@ mod seed;
 mod table;
 
 pub use error::TableError;
-pub use keys::{restaurant_of_key, summary_affected_by, PARTITION_KEY, SORT_KEY};
+pub use keys::{restaurant_of_key, summary_affected_by, KEY_SCHEMA, PARTITION_KEY, SORT_KEY};
 pub use seed::{SeedReport, SeedRestaurant, SeedReview};
 pub use table::{NewReview, RequestKey, RestaurantTable};

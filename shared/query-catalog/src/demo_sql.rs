@@ -2,7 +2,8 @@
 //! read, and the change triggers that report writes to the invalidator. Text only: whoever
 //! loads a demo database (the ingester, tests, scripts) runs them.
 
-/// Schema and seed data of the bundled catalog's `main` queries (idempotent).
+/// Schema and seed data of the bundled catalog's `main` queries (idempotent). Its restaurants
+/// and reviews are [`crate::demo_data::RESTAURANTS_JSON`], carried verbatim.
 pub const POSTGRES_SEED: &str = include_str!("../sql/postgres-seed.sql");
 
 /// The change-trigger function: `aws_lambda.invoke` on RDS, `pg_notify` elsewhere (idempotent).

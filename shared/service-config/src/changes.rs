@@ -82,3 +82,40 @@ pub(crate) fn change_settings(v: &Vars) -> Result<ChangeSettings, ConfigError> {
         )?),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{vars, BASE};
+    use crate::ServiceConfig;
+
+    #[test]
+    fn the_change_source_and_its_slot_are_checked() {
+        let c = ServiceConfig::from_map(&vars(&BASE)).unwrap();
+        assert_eq!(c.changes, ChangeSettings::default());
+        let mut more = vars(&BASE);
+        more.insert("INVALIDATION_SOURCE".into(), "Logical".into());
+        more.insert("CACHE_SLOT_NAME".into(), "cache_slot_2".into());
+        more.insert("INVALIDATOR_POLL_MS".into(), "50".into());
+        let c = ServiceConfig::from_map(&more).unwrap();
+        assert_eq!(
+            (c.changes.source, c.changes.slot_name.as_str(), c.changes.poll),
+            (
+                InvalidationSource::Logical,
+                "cache_slot_2",
+                Duration::from_millis(50)
+            )
+        );
+        for (name, value) in [
+            ("INVALIDATION_SOURCE", "binlog"),
+            ("CACHE_SLOT_NAME", "Cache-Slot"),
+            ("CACHE_SLOT_NAME", "2slot"),
+            ("INVALIDATOR_DRAIN_SECONDS", "900"),
+        ] {
+            let mut bad = vars(&BASE);
+            bad.insert(name.into(), value.into());
+            let e = ServiceConfig::from_map(&bad).unwrap_err().to_string();
+            assert!(e.contains(name), "{e}");
+        }
+    }
+}

@@ -159,3 +159,49 @@ fn sources(
     found.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{vars, BASE};
+    use crate::ServiceConfig;
+
+    #[test]
+    fn databases_come_from_urls_and_secrets() {
+        let mut more = vars(&BASE);
+        more.insert("DB_SECRET_ID_ARTICLES".into(), "arn:aws:secretsmanager:x".into());
+        more.insert("DB_HOST_ARTICLES".into(), "db.internal".into());
+        more.insert("DB_PORT_ARTICLES".into(), "5433".into());
+        more.insert("DATABASE_URL_REPORTS".into(), "mysql://r@h/db".into());
+        let c = ServiceConfig::from_map(&more).unwrap();
+        let names: Vec<&str> = c.databases.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["articles", "main", "reports"]);
+        let DatabaseSource::Secret { endpoint, .. } = &c.databases[0].1 else {
+            panic!("articles comes from a secret")
+        };
+        assert_eq!(
+            (
+                endpoint.host.as_deref(),
+                endpoint.port,
+                endpoint.engine.as_deref()
+            ),
+            (Some("db.internal"), Some(5433), None)
+        );
+        more.insert("DB_SECRET_ID".into(), "also-main".into());
+        assert!(ServiceConfig::from_map(&more)
+            .unwrap_err()
+            .to_string()
+            .contains("both a URL and a secret"));
+        more.remove("DATABASE_URL");
+        assert!(
+            ServiceConfig::from_map(&more).is_ok(),
+            "a secret alone is enough for main"
+        );
+    }
+
+    #[test]
+    fn endpoint_variables_carry_the_database_suffix() {
+        assert_eq!(DbEndpoint::variable("host", "main"), "DB_HOST");
+        assert_eq!(DbEndpoint::variable("dbname", "articles"), "DB_NAME_ARTICLES");
+    }
+}

@@ -1,5 +1,6 @@
-//! Each settings group read from its variables, over its defaults, and the checks across
-//! groups (every budget inside the function's timeout).
+//! The remaining settings groups, each read from its variables over its defaults: the cache,
+//! the database pools, objects, metrics, the restaurants' origin and AWS. Redis and serving
+//! budgets have their own modules.
 
 use std::time::Duration;
 
@@ -7,10 +8,7 @@ use cache_aside::{CacheSettings, Compression};
 use sql_origin::{DatabaseSettings, DbTls, DbTlsMode};
 
 use crate::vars::Vars;
-use crate::{
-    ConfigError, MetricsSettings, ObjectSettings, RedisIam, RedisSettings, RestaurantOrigin, ReviewsAuth,
-    ServingSettings,
-};
+use crate::{ConfigError, MetricsSettings, ObjectSettings, RestaurantOrigin};
 
 /// `CACHE_*` and `REDIS_*` tunables over [`CacheSettings::default`].
 pub(crate) fn cache_settings(v: &Vars) -> Result<CacheSettings, ConfigError> {
@@ -81,132 +79,6 @@ fn compression(v: &Vars, defaults: Compression) -> Result<Compression, ConfigErr
         }),
     }
 }
-
-/// `CACHE_PUBLIC_BYPASS`, `CACHE_MAX_ORIGIN_LOADS`, `CACHE_ANSWER_RESERVE_MS`,
-/// `FUNCTION_TIMEOUT_SECONDS` over [`ServingSettings::default`].
-pub(crate) fn serving_settings(
-    v: &Vars,
-    database: &DatabaseSettings,
-) -> Result<ServingSettings, ConfigError> {
-    let defaults = ServingSettings::default();
-    Ok(ServingSettings {
-        public_bypass: v.flag("CACHE_PUBLIC_BYPASS")?,
-        max_origin_loads: v.number(
-            "CACHE_MAX_ORIGIN_LOADS",
-            u64::from(database.max_connections),
-            1,
-            1000,
-        )? as usize,
-        origin_limit: cache_aside::RateLimit {
-            per_second: v.number(
-                "CACHE_ORIGIN_LOADS_PER_SECOND",
-                defaults.origin_limit.per_second as u64,
-                1,
-                100_000,
-            )? as f64,
-            burst: v.number(
-                "CACHE_ORIGIN_BURST",
-                u64::from(defaults.origin_limit.burst),
-                1,
-                100_000,
-            )? as u32,
-        },
-        negative_ttl: Duration::from_secs(v.number(
-            "CACHE_NEGATIVE_TTL_SECONDS",
-            defaults.negative_ttl.as_secs(),
-            1,
-            86_400,
-        )?),
-        reviews_auth: match v.text("REVIEWS_AUTH").map(|a| a.to_ascii_lowercase()).as_deref() {
-            None | Some("jwt") => ReviewsAuth::Jwt,
-            Some("iam") => ReviewsAuth::Iam,
-            Some("none") => ReviewsAuth::None,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "REVIEWS_AUTH",
-                    value: other.to_owned(),
-                    problem: "expected jwt, iam or none".into(),
-                })
-            }
-        },
-        reviews_per_author_per_minute: v.number(
-            "REVIEWS_PER_AUTHOR_PER_MINUTE",
-            u64::from(defaults.reviews_per_author_per_minute),
-            1,
-            100_000,
-        )? as u32,
-        answer_reserve: v.millis("CACHE_ANSWER_RESERVE_MS", defaults.answer_reserve, 60_000)?,
-        function_timeout: match v.text("FUNCTION_TIMEOUT_SECONDS") {
-            None => None,
-            Some(_) => Some(Duration::from_secs(v.number(
-                "FUNCTION_TIMEOUT_SECONDS",
-                0,
-                1,
-                900,
-            )?)),
-        },
-    })
-}
-
-/// Every budget must end before the function is killed, or the fallbacks never get to act:
-/// a statement, a wait for another request's fill, and the time kept to answer.
-pub(crate) fn check_budgets(
-    cache: &CacheSettings,
-    database: &DatabaseSettings,
-    serving: &ServingSettings,
-) -> Result<(), ConfigError> {
-    let Some(timeout) = serving.function_timeout else {
-        return Ok(());
-    };
-    let ms = |d: Duration| d.as_millis();
-    let too_long = |name: &'static str, value: Duration, what: &str| ConfigError::Invalid {
-        name,
-        value: ms(value).to_string(),
-        problem: format!(
-            "{what} must end before the function times out: below FUNCTION_TIMEOUT_SECONDS ({} s) \
-             minus CACHE_ANSWER_RESERVE_MS ({} ms)",
-            timeout.as_secs(),
-            ms(serving.answer_reserve)
-        ),
-    };
-    let usable = timeout.saturating_sub(serving.answer_reserve);
-    if usable.is_zero() {
-        return Err(too_long(
-            "CACHE_ANSWER_RESERVE_MS",
-            serving.answer_reserve,
-            "the time kept to answer",
-        ));
-    }
-    let budgets = [
-        (
-            "DB_STATEMENT_TIMEOUT_MS",
-            database.statement_timeout,
-            "a statement",
-        ),
-        (
-            "DB_STATEMENT_TIMEOUT_MS",
-            database.statement_timeout + database.connect_timeout,
-            "a statement after the longest wait for a pooled connection (DB_CONNECT_TIMEOUT_MS)",
-        ),
-        (
-            "CACHE_FILL_WAIT_MS",
-            cache.fill_wait,
-            "a wait for another request's fill",
-        ),
-        (
-            "DB_CONNECT_TIMEOUT_MS",
-            database.connect_timeout,
-            "a database connection attempt",
-        ),
-    ];
-    for (name, value, what) in budgets {
-        if value >= usable {
-            return Err(too_long(name, value, what));
-        }
-    }
-    Ok(())
-}
-
 /// `DB_*` pool, timeout and TLS settings over [`DatabaseSettings::default`].
 pub(crate) fn database_settings(v: &Vars) -> Result<DatabaseSettings, ConfigError> {
     let defaults = DatabaseSettings::default();
@@ -303,74 +175,6 @@ pub(crate) fn metrics_settings(v: &Vars) -> Result<MetricsSettings, ConfigError>
 
 /// `RESTAURANT_ORIGIN` (`sql` or `dynamodb`) and `RESTAURANTS_TABLE`. Naming a table alone
 /// selects DynamoDB; `dynamodb` without a table is refused.
-/// `REDIS_*`: where Redis is and how to authenticate. IAM tokens and Serverless both need TLS;
-/// Serverless speaks the cluster protocol whatever `REDIS_CLUSTER` says.
-pub(crate) fn redis_settings(v: &Vars) -> Result<RedisSettings, ConfigError> {
-    let url = v.required(
-        "REDIS_URL",
-        "set it to redis://host:port or rediss://host:port (TLS)",
-    )?;
-    let serverless = v.flag("REDIS_SERVERLESS")?;
-    let auth_secret_id = v.text("REDIS_AUTH_SECRET_ID");
-    let iam = match (v.text("REDIS_IAM_USER"), v.text("REDIS_IAM_CACHE_NAME")) {
-        (None, None) => None,
-        (Some(user), Some(cache_name)) => Some(RedisIam { user, cache_name }),
-        (Some(_), None) => {
-            return Err(ConfigError::Missing {
-                name: "REDIS_IAM_CACHE_NAME",
-                hint: "IAM authentication signs its tokens for one cache: set the replication group ID or serverless cache name",
-            })
-        }
-        (None, Some(_)) => {
-            return Err(ConfigError::Missing {
-                name: "REDIS_IAM_USER",
-                hint: "IAM authentication needs the IAM-enabled ElastiCache user ID",
-            })
-        }
-    };
-    let tls_needed = |name: &'static str, value: String| ConfigError::Invalid {
-        name,
-        value,
-        problem: "ElastiCache accepts it only over TLS: REDIS_URL must be rediss://".into(),
-    };
-    if let Some(iam) = &iam {
-        if !url.starts_with("rediss://") {
-            return Err(tls_needed("REDIS_IAM_USER", iam.user.clone()));
-        }
-        if auth_secret_id.is_some() {
-            return Err(ConfigError::Invalid {
-                name: "REDIS_AUTH_SECRET_ID",
-                value: "(set)".into(),
-                problem: "choose one of an AUTH token and IAM authentication (REDIS_IAM_USER)".into(),
-            });
-        }
-        let valid_name = !iam.cache_name.is_empty()
-            && iam.cache_name.len() <= 63
-            && iam
-                .cache_name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !valid_name {
-            return Err(ConfigError::Invalid {
-                name: "REDIS_IAM_CACHE_NAME",
-                value: iam.cache_name.clone(),
-                problem: "an ElastiCache cache name is 1 to 63 of a-z, 0-9 and -, lower case".into(),
-            });
-        }
-    }
-    if serverless && !url.starts_with("rediss://") {
-        return Err(tls_needed("REDIS_SERVERLESS", "true".into()));
-    }
-    Ok(RedisSettings {
-        url,
-        cluster: serverless || v.flag("REDIS_CLUSTER")?,
-        auth_secret_id,
-        ca_pem: v.file("REDIS_CA_PATH")?,
-        serverless,
-        iam,
-    })
-}
-
 pub(crate) fn restaurant_origin(v: &Vars) -> Result<RestaurantOrigin, ConfigError> {
     let table = v.text("RESTAURANTS_TABLE");
     if let Some(name) = &table {
@@ -399,5 +203,90 @@ pub(crate) fn restaurant_origin(v: &Vars) -> Result<RestaurantOrigin, ConfigErro
             value: other.to_owned(),
             problem: "expected sql or dynamodb".into(),
         }),
+    }
+}
+
+/// `AWS_ENDPOINT_URL`, `AWS_REGION` (or `AWS_DEFAULT_REGION`) and static credentials, as found.
+pub(crate) fn aws_settings(v: &Vars) -> aws_clients::AwsSettings {
+    aws_clients::AwsSettings {
+        endpoint_url: v.text("AWS_ENDPOINT_URL"),
+        region: v.text("AWS_REGION").or_else(|| v.text("AWS_DEFAULT_REGION")),
+        static_credentials: v
+            .text("AWS_ACCESS_KEY_ID")
+            .zip(v.text("AWS_SECRET_ACCESS_KEY"))
+            .map(|(key, secret)| (key, secret, v.text("AWS_SESSION_TOKEN"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{vars, BASE};
+    use crate::{RestaurantOrigin, ServiceConfig};
+
+    #[test]
+    fn metrics_follow_the_switch_and_the_lambda_environment() {
+        let mut v = vars(&BASE);
+        v.insert("AWS_LAMBDA_FUNCTION_NAME".into(), "f".into());
+        assert!(ServiceConfig::from_map(&v).unwrap().metrics.enabled);
+        v.insert("CACHE_METRICS".into(), "off".into());
+        assert!(!ServiceConfig::from_map(&v).unwrap().metrics.enabled);
+        v.insert("CACHE_METRICS".into(), "sometimes".into());
+        assert!(ServiceConfig::from_map(&v)
+            .unwrap_err()
+            .to_string()
+            .starts_with("CACHE_METRICS"));
+    }
+
+    #[test]
+    fn a_restaurants_table_selects_dynamodb_unless_sql_is_asked_for() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut all = vars(&BASE);
+            all.extend(vars(extra));
+            ServiceConfig::from_map(&all).map(|c| c.restaurants)
+        };
+        let table = RestaurantOrigin::DynamoDb {
+            table: "restaurants-demo".into(),
+        };
+        assert_eq!(with(&[("RESTAURANTS_TABLE", "restaurants-demo")]).unwrap(), table);
+        assert_eq!(
+            with(&[
+                ("RESTAURANTS_TABLE", "restaurants-demo"),
+                ("RESTAURANT_ORIGIN", "DynamoDB")
+            ])
+            .unwrap(),
+            table
+        );
+        assert_eq!(
+            with(&[
+                ("RESTAURANTS_TABLE", "restaurants-demo"),
+                ("RESTAURANT_ORIGIN", "sql")
+            ])
+            .unwrap(),
+            RestaurantOrigin::Sql
+        );
+        let refused = |extra: &[(&str, &str)]| with(extra).unwrap_err().to_string();
+        assert!(refused(&[("RESTAURANT_ORIGIN", "dynamodb")]).contains("RESTAURANTS_TABLE is not set"));
+        assert!(refused(&[("RESTAURANT_ORIGIN", "mongo")]).contains("expected sql or dynamodb"));
+        assert!(refused(&[("RESTAURANTS_TABLE", "a b")]).contains("3 to 255"));
+    }
+
+    #[test]
+    fn compression_is_lz4_above_a_threshold_or_off() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut all = vars(&BASE);
+            all.extend(vars(extra));
+            ServiceConfig::from_map(&all).map(|c| c.cache.compression)
+        };
+        assert_eq!(with(&[]).unwrap(), cache_aside::Compression::default());
+        assert_eq!(
+            with(&[("CACHE_COMPRESS_MIN_BYTES", "4096")]).unwrap().min_bytes,
+            Some(4096)
+        );
+        assert_eq!(with(&[("CACHE_COMPRESSION", "off")]).unwrap().min_bytes, None);
+        assert!(with(&[("CACHE_COMPRESSION", "zstd")])
+            .unwrap_err()
+            .to_string()
+            .contains("expected lz4 or off"));
+        assert!(with(&[("CACHE_COMPRESS_MIN_BYTES", "1")]).is_err());
     }
 }

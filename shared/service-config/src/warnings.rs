@@ -43,3 +43,27 @@ impl ServiceConfig {
         warnings
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{vars, BASE};
+    use crate::ServiceConfig;
+
+    #[test]
+    fn clear_text_secrets_and_data_are_warned_about() {
+        let warnings = ServiceConfig::from_map(&vars(&BASE)).unwrap().warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("rediss://") && warnings[1].starts_with("DATABASE_URL sets no TLS"));
+        let mut safe = vars(&[
+            ("REDIS_URL", "rediss://default:pw@host:1"),
+            ("DATABASE_URL", "postgres://u:p@h/db?sslmode=verify-full"),
+        ]);
+        assert!(ServiceConfig::from_map(&safe).unwrap().warnings().is_empty());
+        safe.insert("DATABASE_URL_ARTICLES".into(), "mysql://u:p@h/db".into());
+        let warnings = ServiceConfig::from_map(&safe).unwrap().warnings();
+        assert!(warnings[0].starts_with("DATABASE_URL_ARTICLES"), "{warnings:?}");
+        safe.insert("DB_SSL_MODE".into(), "require".into());
+        assert!(ServiceConfig::from_map(&safe).unwrap().warnings().is_empty());
+        assert!(!format!("{warnings:?}").contains(":p@"), "no URL is echoed");
+    }
+}

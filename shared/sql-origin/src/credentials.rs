@@ -43,3 +43,21 @@ pub trait CredentialSource: Send + Sync + std::fmt::Debug {
     /// The current credentials.
     fn fetch(&self) -> CredentialsFuture<'_>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_print_the_password() {
+        let credentials = DbCredentials {
+            engine: Engine::MySql,
+            host: "h".into(),
+            port: None,
+            username: "u".into(),
+            password: "hunter2".into(),
+            dbname: None,
+        };
+        assert!(!format!("{credentials:?}").contains("hunter2"));
+    }
+}

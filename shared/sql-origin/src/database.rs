@@ -1,38 +1,19 @@
-//! The SQL origins: PostgreSQL or MySQL/MariaDB pools, built once per process, with credentials
-//! from a URL or from a rotating source (Secrets Manager), re-read once when authentication fails.
+//! One named database: its pool, rebuilt once when rotated credentials are refused (at most once
+//! per backoff), a client-side deadline on every statement, and running SQL to rows.
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Arguments, Executor};
+use sqlx::mysql::MySqlArguments;
+use sqlx::postgres::PgArguments;
+use sqlx::Executor;
 
+use crate::bind::bind_all;
 use crate::error::classify;
-use crate::rows::{mysql_row_to_json, pg_row_to_json};
-use crate::{CredentialSource, DatabaseSettings, DbCredentials, DbError, DbTls, Engine};
-
-/// A connection pool of either engine; cheap to clone.
-#[derive(Debug, Clone)]
-pub enum Pool {
-    /// PostgreSQL.
-    Postgres(PgPool),
-    /// MySQL / MariaDB.
-    MySql(MySqlPool),
-}
-
-/// Rows of a query result, already serialized: a cache hit hands the bytes on without
-/// building JSON values again, and a clone (a memory hit) shares them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct QueryRows {
-    /// Number of rows.
-    pub row_count: usize,
-    /// A JSON array of row objects.
-    pub rows: std::sync::Arc<RawValue>,
-}
+use crate::pool::{pool_for, pool_for_url};
+use crate::rows::{collect_rows, mysql_row_to_json, pg_row_to_json};
+use crate::{CredentialSource, DatabaseSettings, DbError, Engine, Pool, QueryRows, SqlValue};
 
 /// One named database behind the catalog's queries.
 #[derive(Debug)]
@@ -52,134 +33,10 @@ pub struct Database {
 /// Least time between two credential re-reads of one database.
 pub const CREDENTIAL_RELOAD_BACKOFF: Duration = Duration::from_secs(30);
 
-fn pg_pool(options: PgConnectOptions, settings: &DatabaseSettings) -> Pool {
-    let timeout_ms = settings.statement_timeout.as_millis().to_string();
-    let options = options
-        .application_name("cache-aside")
-        .options([("statement_timeout", timeout_ms.as_str())]);
-    Pool::Postgres(
-        PgPoolOptions::new()
-            .max_connections(settings.max_connections.max(1))
-            .acquire_timeout(settings.connect_timeout)
-            .idle_timeout(Some(settings.idle_timeout))
-            .connect_lazy_with(options),
-    )
-}
-
-fn mysql_pool(options: MySqlConnectOptions, settings: &DatabaseSettings) -> Pool {
-    let seconds = settings.statement_timeout.as_secs_f64();
-    let millis = settings.statement_timeout.as_millis();
-    Pool::MySql(
-        MySqlPoolOptions::new()
-            .max_connections(settings.max_connections.max(1))
-            .acquire_timeout(settings.connect_timeout)
-            .idle_timeout(Some(settings.idle_timeout))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    // MariaDB calls it max_statement_time (s), MySQL max_execution_time (ms).
-                    let mariadb = format!("SET SESSION max_statement_time = {seconds}");
-                    if conn.execute(mariadb.as_str()).await.is_err() {
-                        conn.execute(format!("SET SESSION max_execution_time = {millis}").as_str())
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_lazy_with(options),
-    )
-}
-
-fn pool_for(credentials: &DbCredentials, settings: &DatabaseSettings) -> Pool {
-    let tls = settings.tls.clone().unwrap_or_else(DbTls::rds);
-    match credentials.engine {
-        Engine::Postgres => {
-            let mut options = PgConnectOptions::new()
-                .host(&credentials.host)
-                .username(&credentials.username)
-                .password(&credentials.password);
-            if let Some(port) = credentials.port {
-                options = options.port(port);
-            }
-            if let Some(db) = &credentials.dbname {
-                options = options.database(db);
-            }
-            pg_pool(tls.apply_pg(options), settings)
-        }
-        Engine::MySql => {
-            let mut options = MySqlConnectOptions::new()
-                .host(&credentials.host)
-                .username(&credentials.username)
-                .password(&credentials.password);
-            if let Some(port) = credentials.port {
-                options = options.port(port);
-            }
-            if let Some(db) = &credentials.dbname {
-                options = options.database(db);
-            }
-            mysql_pool(tls.apply_mysql(options), settings)
-        }
-    }
-}
-
-/// A value bound to a placeholder. Borrowed: binding copies nothing.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SqlValue<'a> {
-    /// 64-bit integer.
-    Int(i64),
-    /// 64-bit float.
-    Float(f64),
-    /// Text.
-    Text(&'a str),
-    /// Boolean.
-    Bool(bool),
-}
-
-/// Binds `values` in order into an engine's argument buffer.
-fn bind_all<'q, A: Arguments<'q>>(values: &[SqlValue<'q>]) -> Result<A, DbError>
-where
-    i64: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-    f64: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-    bool: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-    &'q str: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-{
-    let mut args = A::default();
-    for value in values {
-        match *value {
-            SqlValue::Int(i) => args.add(i),
-            SqlValue::Float(f) => args.add(f),
-            SqlValue::Text(s) => args.add(s),
-            SqlValue::Bool(b) => args.add(b),
-        }
-        .map_err(|e| DbError::Other(format!("cannot bind parameter: {e}")))?;
-    }
-    Ok(args)
-}
-
 impl Database {
     /// A database reached by `url` (`postgres://` or `mysql://`), without connecting yet.
     pub fn connect_lazy(name: &str, url: &str, settings: &DatabaseSettings) -> Result<Self, DbError> {
-        let engine = Engine::of_url(url)
-            .ok_or_else(|| DbError::InvalidUrl("the scheme must be postgres:// or mysql://".into()))?;
-        let invalid = || DbError::InvalidUrl("it does not parse".into());
-        let tls = settings.tls.as_ref();
-        let pool = match engine {
-            Engine::Postgres => {
-                let options: PgConnectOptions = url.parse().map_err(|_| invalid())?;
-                let options = match tls {
-                    Some(tls) => tls.apply_pg(options),
-                    None => options,
-                };
-                pg_pool(options, settings)
-            }
-            Engine::MySql => {
-                let options: MySqlConnectOptions = url.parse().map_err(|_| invalid())?;
-                let options = match tls {
-                    Some(tls) => tls.apply_mysql(options),
-                    None => options,
-                };
-                mysql_pool(options, settings)
-            }
-        };
+        let (engine, pool) = pool_for_url(url, settings)?;
         Ok(Self::with_pool(name, engine, pool, None, settings))
     }
 
@@ -319,12 +176,7 @@ impl Database {
                 }
             })
             .await?;
-        let raw = serde_json::value::to_raw_value(&json_rows)
-            .map_err(|e| DbError::Other(format!("rows cannot be encoded: {e}")))?;
-        Ok(QueryRows {
-            row_count: json_rows.len(),
-            rows: raw.into(),
-        })
+        QueryRows::from_objects(&json_rows)
     }
 
     /// `SELECT 1`, returning the round-trip time.
@@ -342,55 +194,10 @@ impl Database {
     }
 }
 
-/// Up to `limit` rows of `rows` as JSON; one more is [`DbError::TooManyRows`].
-async fn collect_rows<R>(
-    mut rows: impl futures::Stream<Item = Result<R, sqlx::Error>> + Unpin,
-    limit: usize,
-    to_json: impl Fn(&R) -> Result<serde_json::Map<String, serde_json::Value>, DbError>,
-) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, DbError> {
-    use futures::TryStreamExt;
-    let mut out = Vec::new();
-    while let Some(row) = rows.try_next().await.map_err(classify)? {
-        if out.len() == limit {
-            return Err(DbError::TooManyRows { limit });
-        }
-        out.push(to_json(&row)?);
-    }
-    Ok(out)
-}
-
-/// The configured databases, by name.
-#[derive(Debug, Default)]
-pub struct Databases {
-    list: Vec<Database>,
-}
-
-impl Databases {
-    /// Wraps the list.
-    pub fn new(list: Vec<Database>) -> Self {
-        Self { list }
-    }
-
-    /// The database called `name`.
-    pub fn get(&self, name: &str) -> Option<&Database> {
-        self.list.iter().find(|d| d.name == name)
-    }
-
-    /// The database called `name`, or [`DbError::NotConfigured`] naming it.
-    pub fn require(&self, name: &str) -> Result<&Database, DbError> {
-        self.get(name)
-            .ok_or_else(|| DbError::NotConfigured(name.to_owned()))
-    }
-
-    /// All of them.
-    pub fn iter(&self) -> impl Iterator<Item = &Database> {
-        self.list.iter()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{DbCredentials, DbTls};
 
     /// Settings that give up fast on a closed port.
     fn quick() -> DatabaseSettings {
@@ -398,20 +205,6 @@ mod tests {
             connect_timeout: Duration::from_millis(300),
             ..DatabaseSettings::default()
         }
-    }
-
-    #[test]
-    fn values_bind_in_order_whatever_their_type() {
-        let values = [
-            SqlValue::Int(1),
-            SqlValue::Float(0.5),
-            SqlValue::Text("t"),
-            SqlValue::Bool(true),
-        ];
-        let pg: PgArguments = bind_all(&values).unwrap();
-        assert_eq!(pg.len(), 4);
-        let my: MySqlArguments = bind_all(&values).unwrap();
-        assert_eq!(my.len(), 4);
     }
 
     #[tokio::test]
@@ -435,17 +228,6 @@ mod tests {
             assert!(started.elapsed() < db.deadline(), "{url}");
             assert!(db.ping().await.is_err());
         }
-    }
-
-    #[tokio::test]
-    async fn databases_are_found_by_name() {
-        let main = Database::connect_lazy("main", "postgres://u:p@127.0.0.1:1/db", &quick()).unwrap();
-        let databases = Databases::new(vec![main]);
-        assert_eq!(databases.require("main").unwrap().engine(), Engine::Postgres);
-        assert!(matches!(
-            databases.require("articles"),
-            Err(DbError::NotConfigured(name)) if name == "articles"
-        ));
     }
 
     /// Hands out the shared test server's user with a wrong password, counting the reads.
@@ -498,18 +280,5 @@ mod tests {
             reads, 2,
             "one read at start-up, one re-read, then the backoff holds"
         );
-    }
-
-    #[test]
-    fn credentials_never_print_the_password() {
-        let credentials = DbCredentials {
-            engine: Engine::MySql,
-            host: "h".into(),
-            port: None,
-            username: "u".into(),
-            password: "hunter2".into(),
-            dbname: None,
-        };
-        assert!(!format!("{credentials:?}").contains("hunter2"));
     }
 }

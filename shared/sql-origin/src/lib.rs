@@ -7,19 +7,26 @@
 //! the rows as JSON objects with faithful types ([`QueryRows`]). It knows nothing of catalogs
 //! or caches.
 
+mod bind;
 mod credentials;
 mod database;
+mod databases;
 mod engine;
 mod error;
+mod pool;
 mod roles;
 mod rows;
 mod settings;
 mod tls;
 
+pub use bind::SqlValue;
 pub use credentials::{CredentialSource, CredentialsFuture, DbCredentials};
-pub use database::{Database, Databases, Pool, QueryRows, SqlValue, CREDENTIAL_RELOAD_BACKOFF};
+pub use database::{Database, CREDENTIAL_RELOAD_BACKOFF};
+pub use databases::Databases;
 pub use engine::Engine;
 pub use error::DbError;
+pub use pool::Pool;
 pub use roles::{RoleGrants, RoleLogin, RoleReport};
+pub use rows::QueryRows;
 pub use settings::DatabaseSettings;
 pub use tls::{DbTls, DbTlsMode, RDS_CA_BUNDLE};

@@ -1,14 +1,57 @@
-//! Rows as JSON objects with faithful types, for PostgreSQL and MySQL/MariaDB.
+//! Reading a result's rows: one at a time, up to a limit, each as a JSON object with faithful
+//! types (PostgreSQL and MySQL/MariaDB), handed on already serialized.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 use sqlx::mysql::MySqlRow;
 use sqlx::postgres::PgRow;
 use sqlx::{Column, Decode, Row, Type, TypeInfo, ValueRef};
 
+use crate::error::classify;
 use crate::DbError;
+
+/// Rows of a query result, already serialized: a cache hit hands the bytes on without
+/// building JSON values again, and a clone (a memory hit) shares them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueryRows {
+    /// Number of rows.
+    pub row_count: usize,
+    /// A JSON array of row objects.
+    pub rows: std::sync::Arc<RawValue>,
+}
+
+/// Up to `limit` rows of `rows` as JSON; one more is [`DbError::TooManyRows`].
+pub(crate) async fn collect_rows<R>(
+    mut rows: impl futures::Stream<Item = Result<R, sqlx::Error>> + Unpin,
+    limit: usize,
+    to_json: impl Fn(&R) -> Result<Map<String, Value>, DbError>,
+) -> Result<Vec<Map<String, Value>>, DbError> {
+    use futures::TryStreamExt;
+    let mut out = Vec::new();
+    while let Some(row) = rows.try_next().await.map_err(classify)? {
+        if out.len() == limit {
+            return Err(DbError::TooManyRows { limit });
+        }
+        out.push(to_json(&row)?);
+    }
+    Ok(out)
+}
+
+impl QueryRows {
+    /// `rows`, serialized once: what a cache stores and answers with.
+    pub(crate) fn from_objects(rows: &[Map<String, Value>]) -> Result<Self, DbError> {
+        let raw = serde_json::value::to_raw_value(rows)
+            .map_err(|e| DbError::Other(format!("rows cannot be encoded: {e}")))?;
+        Ok(Self {
+            row_count: rows.len(),
+            rows: raw.into(),
+        })
+    }
+}
 
 /// Why one column could not be mapped.
 enum ColumnError {
