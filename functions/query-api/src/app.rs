@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use cache_aside::Read;
+use use_cases::{CacheState, Read};
 use lambda_http::{Body, Request, Response};
 use query_catalog::Catalog;
 use service_config::{ReviewsAuth, ServiceConfig};
@@ -10,7 +10,7 @@ use tracing::Instrument;
 use use_cases::{Clients, StartupError};
 
 use crate::handlers::{health, invalidation, objects, queries, restaurants};
-use crate::http::{self, json_response, millis, request_path};
+use crate::http::{self, json_response, millis, request_path, Answer};
 use crate::metrics::MetricsSink;
 use crate::routes::{route, Route};
 use crate::ApiError;
@@ -109,32 +109,30 @@ impl App {
         let kind = route.kind();
         // Inside the runtime's span, which carries the Lambda request id.
         let span = tracing::info_span!("request", route = kind, method = %req.method());
-        let response = self
+        let Answer { response, cache } = self
             .dispatch(route, &req, &path)
             .instrument(span.clone())
             .await
-            .unwrap_or_else(ApiError::into_response);
+            .unwrap_or_else(|e| e.into_response().into());
         let response = within_response_limit(response);
-        let cache = response.headers().get("x-cache").and_then(|v| v.to_str().ok());
         span.in_scope(|| {
             tracing::info!(
                 path = %path,
                 status = response.status().as_u16(),
-                cache = cache.unwrap_or("-"),
+                cache = cache.map_or("-", CacheState::header_value),
                 elapsed_ms = millis(started.elapsed()),
                 "request"
             )
         });
-        let counts = self.clients.cache.metrics().take();
+        let counts = self.clients.cache_metrics();
         if let Some(sink) = &self.metrics {
-            let state = cache.map(str::to_ascii_lowercase);
-            sink.emit(&sink.request_line(kind, state.as_deref(), &counts));
+            sink.emit(&sink.request_line(kind, cache.map(CacheState::as_str), &counts));
         }
         response
     }
 
     /// Routing in one place: the route decides the method it takes, then its handler runs.
-    async fn dispatch(&self, route: Route, req: &Request, path: &str) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(&self, route: Route, req: &Request, path: &str) -> Result<Answer, ApiError> {
         if req.body().len() > MAX_BODY_BYTES {
             return Err(ApiError::too_large(MAX_BODY_BYTES));
         }
@@ -142,20 +140,20 @@ impl App {
             return Err(ApiError::method_not_allowed(req.method().as_str(), allow));
         }
         if let Some(redirect) = http::without_trailing_slash(path, req.uri().query().unwrap_or_default()) {
-            return Ok(redirect);
+            return Ok(redirect.into());
         }
         let c = &self.clients;
         match route {
-            Route::Index => Ok(http::html_response(200, crate::pages::index(&c.catalog))),
-            Route::Health => Ok(health::get(c).await),
-            Route::HealthDetail => Ok(health::detail(c).await),
-            Route::OpenApi => Ok(json_response(200, crate::openapi::document().to_string())),
-            Route::Catalog => Ok(queries::list(c)),
+            Route::Index => Ok(http::html_response(200, crate::pages::index(c.catalog())).into()),
+            Route::Health => Ok(health::get(c).await.into()),
+            Route::HealthDetail => Ok(health::detail(c).await.into()),
+            Route::OpenApi => Ok(json_response(200, crate::openapi::document().to_string()).into()),
+            Route::Catalog => Ok(queries::list(c).into()),
             Route::Query(name) => queries::run(self, &name, req).await,
-            Route::QueryCache(name) => invalidation::query(c, &name).await,
-            Route::TagCache(tag) => invalidation::tag(c, &tag).await,
+            Route::QueryCache(name) => invalidation::query(c, &name).await.map(Answer::from),
+            Route::TagCache(tag) => invalidation::tag(c, &tag).await.map(Answer::from),
             Route::RestaurantSummary(name) => restaurants::summary(self, &name, req).await,
-            Route::RestaurantReviews(name) => restaurants::add_review(self, &name, req).await,
+            Route::RestaurantReviews(name) => restaurants::add_review(self, &name, req).await.map(Answer::from),
             Route::Object(key) => objects::get(self, &key, req).await,
             Route::BadObjectKey(problem) => Err(ApiError::bad_key(&problem)),
             Route::NotFound => Err(ApiError::no_route(path)),

@@ -133,13 +133,38 @@ pub(crate) fn html_response(status: u16, body: String) -> Response<Body> {
     response
 }
 
-/// `response` with `X-Cache` set to `state` (`HIT`, `MISS`, `STALE`, `BYPASS`).
-pub(crate) fn with_cache_state(mut response: Response<Body>, state: CacheState) -> Response<Body> {
-    response.headers_mut().insert(
-        "x-cache",
-        lambda_http::http::HeaderValue::from_static(state.header_value()),
-    );
-    response
+/// A handler's answer: the response, and where a cached read took it from. The state travels
+/// typed to the request log and the metrics; the `X-Cache` header is written from it, never
+/// read back.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) response: Response<Body>,
+    pub(crate) cache: Option<CacheState>,
+}
+
+impl Answer {
+    /// `response` as answered by a cached read in `state`, with `X-Cache` set to match (`HIT`,
+    /// `MISS`, `STALE`, `BYPASS`).
+    pub(crate) fn cached(mut response: Response<Body>, state: CacheState) -> Self {
+        response.headers_mut().insert(
+            "x-cache",
+            lambda_http::http::HeaderValue::from_static(state.header_value()),
+        );
+        Self {
+            response,
+            cache: Some(state),
+        }
+    }
+}
+
+impl From<Response<Body>> for Answer {
+    /// A response no cached read made.
+    fn from(response: Response<Body>) -> Self {
+        Self {
+            response,
+            cache: None,
+        }
+    }
 }
 
 /// Milliseconds with µs precision, as JSON bodies report durations.
@@ -248,8 +273,9 @@ mod tests {
 
     #[test]
     fn cache_state_header_and_times() {
-        let response = with_cache_state(json_response(200, "{}".into()), CacheState::Stale);
-        assert_eq!(response.headers()["x-cache"], "STALE");
+        let answer = Answer::cached(json_response(200, "{}".into()), CacheState::Stale);
+        assert_eq!(answer.response.headers()["x-cache"], "STALE");
+        assert_eq!(answer.cache, Some(CacheState::Stale));
         assert_eq!(response.headers()["content-type"], "application/json");
         assert_eq!(millis(Duration::from_micros(1_234_567)), 1234.567);
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");

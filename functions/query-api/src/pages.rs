@@ -9,6 +9,7 @@ use std::fmt::Write;
 use query_catalog::{Catalog, NamedQuery};
 use serde_json::Value;
 
+use crate::handlers::queries::QueryResponse;
 use crate::ApiError;
 
 /// `text` with `& < > " '` escaped: safe in element content and in quoted attributes.
@@ -93,8 +94,8 @@ pub(crate) fn index(catalog: &Catalog) -> String {
 
 /// What a query page shows about one run.
 pub(crate) struct Run<'a> {
-    /// The body of the JSON answer (`rows`, `cache`, `elapsed_ms`, ...).
-    pub answer: Result<&'a Value, &'a ApiError>,
+    /// The answer, as the JSON route would give it.
+    pub answer: Result<&'a QueryResponse<'a>, &'a ApiError>,
     /// The parameters as the request gave them (source excluded).
     pub given: Vec<(String, String)>,
     /// Whether `?source=database` is allowed.
@@ -163,28 +164,28 @@ pub(crate) fn query(query: &NamedQuery, run: &Run) -> String {
 }
 
 /// The run's facts (cache state, times, TTL) and its rows as a table.
-fn facts_and_rows(answer: &Value) -> String {
+fn facts_and_rows(answer: &QueryResponse) -> String {
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
         Value::Null => "—".to_owned(),
         other => other.to_string(),
     };
-    let cache = answer["cache"].as_str().unwrap_or("?");
-    let ttl = answer["ttl_seconds"]
-        .as_u64()
+    let ttl = answer
+        .ttl_seconds
         .map_or("—".to_owned(), |s| format!("{s} s"));
     let mut out = format!(
         "<p class=\"facts\"><span>Came from: <b class=\"badge {0}\" id=\"cache\">{0}</b></span>\
          <span>Run time: <b id=\"elapsed\">{1} ms</b></span><span>TTL left: <b id=\"ttl\">{2}</b></span>\
          <span>Load time: <b>{3} ms</b></span><span>Loaded at: {4}</span><span>Rows: {5}</span></p>",
-        escape(cache),
-        escape(&text(&answer["elapsed_ms"])),
+        escape(answer.cache),
+        answer.elapsed_ms,
         escape(&ttl),
-        escape(&text(&answer["load_ms"])),
-        escape(&text(&answer["loaded_at"])),
-        escape(&text(&answer["row_count"])),
+        answer.load_ms,
+        escape(&answer.loaded_at),
+        answer.row_count,
     );
-    let rows = answer["rows"].as_array().map(Vec::as_slice).unwrap_or_default();
+    // The rows are one raw JSON value; the table needs them as values.
+    let rows: Vec<Value> = serde_json::from_str(answer.rows.get()).unwrap_or_default();
     let columns: Vec<&String> = rows
         .first()
         .and_then(Value::as_object)

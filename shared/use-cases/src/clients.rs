@@ -105,24 +105,24 @@ impl CredentialSource for SecretCredentials {
 #[derive(Debug)]
 pub struct Clients {
     /// Redis cache.
-    pub cache: Cache,
+    pub(crate) cache: Cache,
     /// Named queries.
-    pub catalog: Catalog,
+    pub(crate) catalog: Catalog,
     /// The configured databases.
-    pub databases: Databases,
+    pub(crate) databases: Databases,
     /// Logins for the service's statements, where they differ from `databases`'.
     pub(crate) writers: Databases,
     /// The least-privilege roles' logins (the reading one, the writing one), when this
     /// function creates them (the ingester).
     pub(crate) role_logins: Option<RoleLogins>,
     /// The DynamoDB restaurant table, when restaurants live there rather than in SQL.
-    pub restaurant_table: Option<RestaurantTable>,
+    pub(crate) restaurant_table: Option<RestaurantTable>,
     /// S3 objects, when a bucket is configured.
-    pub objects: Option<ObjectStore>,
+    pub(crate) objects: Option<ObjectStore>,
     /// How objects are cached.
-    pub object_policy: ObjectPolicy,
+    pub(crate) object_policy: ObjectPolicy,
     /// Largest object served; larger ones are never read.
-    pub max_object_bytes: u64,
+    pub(crate) max_object_bytes: u64,
     /// One permit per origin load allowed to run at once.
     pub(crate) origin_permits: tokio::sync::Semaphore,
     /// Kept back from a deadline to answer.
@@ -138,6 +138,32 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// The Redis cache (administration, health, benchmarks).
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The named queries.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The S3 bucket, when one is configured.
+    pub fn objects(&self) -> Option<&ObjectStore> {
+        self.objects.as_ref()
+    }
+
+    /// Largest object served; larger ones are never read.
+    pub fn max_object_bytes(&self) -> u64 {
+        self.max_object_bytes
+    }
+
+    /// What the cache did since the last call (Redis operations, loads, waits): read once per
+    /// request for its metrics.
+    pub fn cache_metrics(&self) -> cache_aside::MetricsSnapshot {
+        self.cache.metrics().take()
+    }
+
     /// Builds every client. Redis and the databases are connected lazily (start-up succeeds
     /// while they are down); credentials held in Secrets Manager are read now.
     pub async fn build(config: &ServiceConfig) -> Result<Self, StartupError> {

@@ -18,9 +18,17 @@ mod queries;
 mod restaurants;
 mod roles;
 
+/// The lower crates' types that cross this door (answers, parameters, cache states): the
+/// functions name them through here and import no other crate of the workspace.
+pub use cache_aside::{
+    unix_now_ms, BypassReason, CacheState, CachedObject, Lookup, MetricsSnapshot, ObjectState, Read, ReadMode,
+};
+pub use query_catalog::{Catalog, NamedQuery, ParamError, ParamValue, ResolvedParams, MAIN_DATABASE};
+pub use sql_origin::QueryRows;
+
 pub use changes::{ChangeSource, DrainReport, DrainSettings};
 pub use clients::{cache_only, change_sources, open_redis_connection, Clients, StartupError};
-pub use error::UseCaseError;
+pub use error::{ErrorClass, Failure, UseCaseError};
 pub use health::{DatabaseProbe, Health, Probe, HEALTH_KEPT, PROBE_BUDGET};
 pub use invalidation::{Invalidation, TagInvalidated};
 pub use queries::{query_entry, QueryAnswer};

@@ -5,11 +5,11 @@ use std::time::Instant;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use crate::http::{deadline, iso8601, json_response, millis, with_cache_state};
+use crate::http::{deadline, iso8601, json_response, millis, Answer};
 use crate::{ApiError, App};
 
 /// The restaurant's cached summary.
-pub(crate) async fn summary(app: &App, name: &str, req: &Request) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn summary(app: &App, name: &str, req: &Request) -> Result<Answer, ApiError> {
     let started = Instant::now();
     let lookup = app
         .clients()
@@ -23,7 +23,7 @@ pub(crate) async fn summary(app: &App, name: &str, req: &Request) -> Result<Resp
         "ttl_seconds": lookup.ttl_seconds(),
         "loaded_at": iso8601(lookup.loaded_at_ms),
     });
-    Ok(with_cache_state(
+    Ok(Answer::cached(
         json_response(200, body.to_string()),
         lookup.state,
     ))
