@@ -24,4 +24,6 @@ pub use error::UseCaseError;
 pub use health::{DatabaseProbe, Health, Probe, HEALTH_KEPT, PROBE_BUDGET};
 pub use invalidation::{Invalidation, TagInvalidated};
 pub use queries::{query_entry, QueryAnswer};
-pub use restaurants::{ReviewAdded, ReviewWrite, ADD_REVIEW_STATEMENT, REVIEW_FIELDS, SUMMARY_QUERY};
+pub use restaurants::{
+    Review, ReviewAdded, ReviewError, ReviewWrite, ADD_REVIEW_STATEMENT, REVIEW_FIELDS, SUMMARY_QUERY,
+};
