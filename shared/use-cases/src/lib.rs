@@ -5,7 +5,8 @@
 //! methods: [`Clients::run_named_query`], [`Clients::restaurant_summary`],
 //! [`Clients::add_review`], [`Clients::get_object`], [`Clients::health`], and
 //! [`Invalidation`] for queries, tags, entities and objects. The functions translate HTTP
-//! requests and events into these calls and their results back into responses.
+//! requests and events into these calls and their results back into responses (a review body
+//! into a [`Review`], checked once, whichever origin then stores it).
 
 mod budget;
 mod changes;
