@@ -5,7 +5,8 @@
 //! methods: [`Clients::run_named_query`], [`Clients::restaurant_summary`],
 //! [`Clients::add_review`], [`Clients::get_object`], [`Clients::health`], and
 //! [`Invalidation`] for queries, tags, entities and objects. The functions translate HTTP
-//! requests and events into these calls and their results back into responses.
+//! requests and events into these calls and their results back into responses (a review body
+//! into a [`Review`], checked once, whichever origin then stores it).
 
 mod budget;
 mod changes;
@@ -32,4 +33,6 @@ pub use error::{ErrorClass, Failure, UseCaseError};
 pub use health::{DatabaseProbe, Health, Probe, HEALTH_KEPT, PROBE_BUDGET};
 pub use invalidation::{Invalidation, TagInvalidated};
 pub use queries::{query_entry, QueryAnswer};
-pub use restaurants::{ReviewAdded, ReviewWrite, ADD_REVIEW_STATEMENT, REVIEW_FIELDS, SUMMARY_QUERY};
+pub use restaurants::{
+    Review, ReviewAdded, ReviewError, ReviewWrite, ADD_REVIEW_STATEMENT, REVIEW_FIELDS, SUMMARY_QUERY,
+};

@@ -2,39 +2,44 @@
 //! 5 newest reviews) and a review write path that keeps it current (write-through).
 //!
 //! The data lives in the SQL database (the catalog's `restaurant_summary` query and
-//! `add_review` statement) or in a DynamoDB table, as configured. Either way the catalog query
-//! gives the cache entry its TTL, early-refresh and stale settings and its scopes, so the
-//! restaurant's entity scope drops its summary whatever the origin, and the statement's
-//! parameters validate a review.
+//! `add_review` statement) or in a DynamoDB table, as configured: each is a
+//! [`RestaurantStore`], and the use cases here call the one configured without asking which.
+//! Either way the catalog query gives the cache entry its TTL, early-refresh and stale settings
+//! and its scopes, so the restaurant's entity scope drops its summary whatever the origin. A
+//! review is parsed once into a [`Review`] (every field checked) and reaches either store as
+//! that typed value.
+
+mod review;
+mod store;
+
+#[cfg(test)]
+mod memory;
+
+pub use review::{Review, ReviewError, REVIEW_FIELDS};
 
 use std::time::Duration;
 
 use cache_aside::{Admission, CacheState, Lookup, Read, ReadMode};
-use dynamo_origin::{NewReview, RequestKey, RestaurantTable, TableError};
-use query_catalog::{NamedQuery, ParamValue, ResolvedParams};
-use serde_json::{Map, Value};
+use query_catalog::{NamedQuery, ParamError, ResolvedParams};
+use serde_json::Value;
+use tokio::time::Instant;
 
-use crate::budget::FleetBudget;
-use crate::queries::entry_of;
+use self::review::{KEY_LENGTH, RESTAURANT_LENGTH};
+use self::store::{Idempotency, RestaurantStore, ReviewRequest, SummaryRead};
 use crate::{Clients, UseCaseError};
 
 /// The catalog query that builds a summary.
 pub const SUMMARY_QUERY: &str = "restaurant_summary";
 /// The catalog statement that stores a review.
 pub const ADD_REVIEW_STATEMENT: &str = "add_review";
-/// The fields a review may have.
-pub const REVIEW_FIELDS: [&str; 3] = ["author", "rating", "body"];
 
-/// Who writes a review, under which idempotency key, and by when it must be answered.
+/// How a review is written: under which idempotency key, and by when it must be answered.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReviewWrite<'a> {
-    /// The author from the caller's verified identity; it replaces any author the body names.
-    /// `None`: the body names the author (no identity required).
-    pub author: Option<&'a str>,
     /// The client's `Idempotency-Key`.
     pub idempotency_key: Option<&'a str>,
     /// The invocation's deadline.
-    pub deadline: Option<tokio::time::Instant>,
+    pub deadline: Option<Instant>,
 }
 
 /// A stored review and the summary read right after it.
@@ -52,69 +57,96 @@ pub struct ReviewAdded {
     pub summary_fresh: bool,
 }
 
-/// A digest of what a review request asks for (the restaurant and the review, as resolved):
-/// stored with its idempotency key, so a retry is told apart from another request reusing it.
-fn request_digest(params: &ResolvedParams) -> String {
+/// A digest of what a review request asks for (the restaurant and the review): stored with its
+/// idempotency key, so a retry is told apart from another request reusing it. The text hashed
+/// is the `add_review` statement's parameters by name, as digests were first computed: rows
+/// and items stored under a key keep theirs, and a retry across a deploy must still match.
+fn request_digest(restaurant: &str, review: &Review) -> String {
     use sha2::Digest as _;
-    let asked: Vec<(&str, &ParamValue)> = params
-        .as_map()
-        .into_iter()
-        .filter(|(name, _)| !matches!(*name, "request_id" | "request_digest"))
-        .collect();
-    let canonical = serde_json::to_string(&asked).unwrap_or_default();
-    hex::encode(sha2::Sha256::digest(canonical.as_bytes()))
+    let asked = serde_json::json!([
+        ["author", review.author()],
+        ["body", review.body()],
+        ["name", restaurant],
+        ["rating", review.rating()],
+    ]);
+    hex::encode(sha2::Sha256::digest(asked.to_string().as_bytes()))
 }
 
-/// The stored `row`, unless the key it was stored under was first used for another request
-/// (its digest differs; rows stored before digests were kept have none and are taken as the
-/// same). The digest is not part of the answer.
-fn same_request(mut row: Value, digest: Option<&str>) -> Result<Value, UseCaseError> {
-    let stored = row
-        .as_object_mut()
-        .and_then(|r| r.remove("request_digest"))
-        .and_then(|d| d.as_str().map(str::to_owned));
-    match (stored, digest) {
-        (Some(stored), Some(digest)) if stored != digest => Err(UseCaseError::IdempotencyKeyReused),
-        _ => Ok(row),
+/// A review write, checked: the restaurant's name and the idempotency key (an empty key is
+/// none: it never matched another request), with the request's digest when a key came.
+fn review_request<'a>(
+    restaurant: &'a str,
+    review: &'a Review,
+    key: Option<&'a str>,
+) -> Result<ReviewRequest<'a>, ParamError> {
+    RESTAURANT_LENGTH.check("name", restaurant)?;
+    if let Some(key) = key {
+        KEY_LENGTH.check("Idempotency-Key", key)?;
     }
+    Ok(ReviewRequest {
+        restaurant,
+        review,
+        idempotency: key.filter(|k| !k.is_empty()).map(|key| Idempotency {
+            key,
+            digest: request_digest(restaurant, review),
+        }),
+    })
 }
 
-/// The first row of `rows` (a JSON array), or `None` when it is empty.
-fn first_row(rows: &str) -> Result<Option<Value>, UseCaseError> {
-    let rows: Vec<Value> = serde_json::from_str(rows).map_err(|e| UseCaseError::Internal(e.to_string()))?;
-    Ok(rows.into_iter().next())
+/// Restaurant `at.name`'s summary from `store`, or "no such restaurant".
+async fn summary_from<S: RestaurantStore>(
+    store: &S,
+    at: SummaryRead<'_>,
+) -> Result<Lookup<Value>, UseCaseError> {
+    found(store.summary(at).await?, at.name)
 }
 
-/// The statement's raw parameters from a review body: `name` plus the known fields, numbers
-/// given as text so the catalog's types decide.
-fn review_params(
-    restaurant: &str,
-    review: &Map<String, Value>,
-) -> Result<Vec<(String, String)>, UseCaseError> {
-    if let Some(unknown) = review.keys().find(|k| !REVIEW_FIELDS.contains(&k.as_str())) {
-        return Err(query_catalog::ParamError {
-            param: unknown.clone(),
-            problem: "unknown field; expected author, rating, body".into(),
-        }
-        .into());
+/// Stores `request`'s review in `store` by `due`: the review as stored, or for a retry (same
+/// key, same digest) the review its first request stored. A key first used for another
+/// restaurant or review is refused ([`UseCaseError::IdempotencyKeyReused`]).
+async fn store_review<S: RestaurantStore>(
+    store: &S,
+    request: &ReviewRequest<'_>,
+    due: Option<Instant>,
+) -> Result<Value, UseCaseError> {
+    let stored = store
+        .add_review(request, due)
+        .await?
+        .ok_or_else(|| UseCaseError::RestaurantNotFound(request.restaurant.to_owned()))?;
+    let asked = request.idempotency.as_ref().map(|i| i.digest.as_str());
+    let reused = matches!((stored.digest.as_deref(), asked), (Some(kept), Some(asked)) if kept != asked);
+    if reused {
+        return Err(UseCaseError::IdempotencyKeyReused);
     }
-    let mut given = vec![("name".to_owned(), restaurant.to_owned())];
-    for field in REVIEW_FIELDS {
-        let text = match review.get(field) {
-            None => continue,
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) if field == "rating" => n.to_string(),
-            Some(_) => {
-                return Err(query_catalog::ParamError {
-                    param: field.to_owned(),
-                    problem: "has the wrong JSON type".into(),
-                }
-                .into())
-            }
-        };
-        given.push((field.to_owned(), text));
+    Ok(stored.review)
+}
+
+/// The answer to a stored `review`, given whether the restaurant's summaries were invalidated
+/// and the summary reloaded after the write: [`UseCaseError::SummaryMayBeStale`] (carrying the
+/// review) only when neither reached Redis, since nothing then keeps the old summary from
+/// being read.
+fn review_added(
+    name: &str,
+    review: Value,
+    invalidated: bool,
+    summary: Option<Lookup<Value>>,
+) -> Result<ReviewAdded, UseCaseError> {
+    let summary_fresh = summary
+        .as_ref()
+        .is_some_and(|s| matches!(s.state, CacheState::Miss | CacheState::Hit));
+    if !invalidated && !summary_fresh {
+        tracing::error!(
+            restaurant = name,
+            "review stored; its cached summary could be neither invalidated nor replaced"
+        );
+        return Err(UseCaseError::SummaryMayBeStale { review });
     }
-    Ok(given)
+    Ok(ReviewAdded {
+        review,
+        summary,
+        summary_invalidated: invalidated,
+        summary_fresh,
+    })
 }
 
 impl Clients {
@@ -125,13 +157,15 @@ impl Clients {
     /// The summary of restaurant `name` through the cache (`read` as for any query), from the
     /// configured origin, within the summaries' fleet-wide load budget.
     pub async fn restaurant_summary(&self, name: &str, read: Read) -> Result<Lookup<Value>, UseCaseError> {
-        self.summary_within(name, read, true).await
+        let store = self.restaurant_store();
+        self.summary_within(&store, name, read, true).await
     }
 
-    /// [`Self::restaurant_summary`]; `budgeted: false` for the reload a write causes (the
-    /// writer's own budget paid for it).
-    async fn summary_within(
+    /// [`Self::restaurant_summary`] from `store`; `budgeted: false` for the reload a write
+    /// causes (the writer's own budget paid for it).
+    async fn summary_within<S: RestaurantStore>(
         &self,
+        store: &S,
         name: &str,
         read: Read,
         budgeted: bool,
@@ -139,55 +173,14 @@ impl Clients {
         let query = self.summary_query()?;
         let params = ResolvedParams::resolve(&query.params, [("name", name)])?;
         let fleet = budgeted.then(|| self.fleet_budget(query));
-        match &self.restaurant_table {
-            Some(table) => self.table_summary(table, query, &params, name, read, fleet).await,
-            None => self.sql_summary(query, &params, name, read, fleet).await,
-        }
-    }
-
-    /// The summary from DynamoDB, cached as the summary itself (`null` for no restaurant).
-    async fn table_summary(
-        &self,
-        table: &RestaurantTable,
-        query: &NamedQuery,
-        params: &ResolvedParams,
-        name: &str,
-        read: Read,
-        fleet: Option<FleetBudget<'_>>,
-    ) -> Result<Lookup<Value>, UseCaseError> {
-        // Its own kind, so it never mixes with SQL-loaded entries.
-        let entry = entry_of("ddb", query, params).map_err(|e| UseCaseError::Internal(e.to_string()))?;
-        let lookup = self
-            .cached(&entry, query, read, fleet, Value::is_null, || async {
-                Ok::<_, TableError>(table.summary(name).await?.unwrap_or(Value::Null))
-            })
-            .await?;
-        found(lookup, name)
-    }
-
-    /// The summary from the catalog query. An entry that is not a summary (damaged, or written
-    /// by something else) is replaced once.
-    async fn sql_summary(
-        &self,
-        query: &NamedQuery,
-        params: &ResolvedParams,
-        name: &str,
-        read: Read,
-        fleet: Option<FleetBudget<'_>>,
-    ) -> Result<Lookup<Value>, UseCaseError> {
-        let lookup = self.run_query_within(query, params, read, fleet).await?;
-        let row = match first_row(lookup.value.rows.get()) {
-            Ok(row) => row,
-            Err(e) if read.mode == ReadMode::Cached && lookup.state != CacheState::Miss => {
-                tracing::warn!(error = %e, restaurant = name, "cached summary unreadable; reloading it");
-                let refreshed = Read::until(ReadMode::Refresh, read.deadline);
-                let lookup = self.run_query_within(query, params, refreshed, fleet).await?;
-                let row = first_row(lookup.value.rows.get())?;
-                return found(lookup.map(|_| row.unwrap_or_default()), name);
-            }
-            Err(e) => return Err(e),
+        let at = SummaryRead {
+            name,
+            query,
+            params: &params,
+            read,
+            fleet,
         };
-        found(lookup.map(|_| row.unwrap_or_default()), name)
+        summary_from(store, at).await
     }
 
     /// Stores `review` for restaurant `name` (once per `idempotency_key`), then makes sure the
@@ -204,70 +197,23 @@ impl Clients {
     pub async fn add_review(
         &self,
         name: &str,
-        review: &Map<String, Value>,
+        review: &Review,
         write: ReviewWrite<'_>,
     ) -> Result<ReviewAdded, UseCaseError> {
         let ReviewWrite {
-            author,
             idempotency_key,
             deadline,
         } = write;
-        let statement = self
-            .catalog
-            .statement(ADD_REVIEW_STATEMENT)
-            .ok_or_else(|| UseCaseError::UnknownQuery(ADD_REVIEW_STATEMENT.to_owned()))?;
-        let mut given = review_params(name, review)?;
-        if let Some(author) = author {
-            given.retain(|(field, _)| field != "author");
-            given.push(("author".to_owned(), author.to_owned()));
-        }
-        if let Some(key) = idempotency_key {
-            given.push(("request_id".to_owned(), key.to_owned()));
-        }
-        let resolve = |given: &[(String, String)]| {
-            ResolvedParams::resolve(
-                &statement.params,
-                given.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            )
-            .map_err(|mut e| {
-                if e.param == "request_id" {
-                    e.param = "Idempotency-Key".into();
-                }
-                e
-            })
-        };
-        let mut params = resolve(&given)?;
-        let writer = match params.as_map().get("author") {
-            Some(ParamValue::Text(author)) => author.clone(),
-            _ => String::new(),
-        };
+        let request = review_request(name, review, idempotency_key)?;
         if let Admission::Refused { retry_after } = self
             .cache
-            .take_token(&format!("reviews:author:{writer}"), self.author_limit)
+            .take_token(&format!("reviews:author:{}", review.author()), self.author_limit)
             .await
         {
             return Err(UseCaseError::RateLimited { retry_after });
         }
-        let digest = idempotency_key.map(|_| request_digest(&params));
-        if let Some(digest) = &digest {
-            given.push(("request_digest".to_owned(), digest.clone()));
-            params = resolve(&given)?;
-        }
-        let stored = match &self.restaurant_table {
-            Some(table) => {
-                self.store_review_in_table(table, name, &params, digest.as_deref(), deadline)
-                    .await?
-            }
-            None => {
-                let inserted = self
-                    .within_budget(self.due(deadline), None, self.write_rows(statement, &params))
-                    .await?;
-                first_row(inserted.rows.get())?
-                    .map(|row| same_request(row, digest.as_deref()))
-                    .transpose()?
-            }
-        }
-        .ok_or_else(|| UseCaseError::RestaurantNotFound(name.to_owned()))?;
+        let store = self.restaurant_store();
+        let stored = store_review(&store, &request, self.due(deadline)).await?;
         let invalidated = self.invalidate_summary(name, self.due(deadline)).await;
         let mode = if invalidated {
             ReadMode::Cached
@@ -275,7 +221,7 @@ impl Clients {
             ReadMode::Refresh
         };
         let summary = match self
-            .summary_within(name, Read::until(mode, deadline), false)
+            .summary_within(&store, name, Read::until(mode, deadline), false)
             .await
         {
             Ok(summary) => Some(summary),
@@ -284,61 +230,7 @@ impl Clients {
                 None
             }
         };
-        let summary_fresh = summary
-            .as_ref()
-            .is_some_and(|s| matches!(s.state, CacheState::Miss | CacheState::Hit));
-        if !invalidated && !summary_fresh {
-            tracing::error!(
-                restaurant = name,
-                "review stored; its cached summary could be neither invalidated nor replaced"
-            );
-            return Err(UseCaseError::SummaryMayBeStale { review: stored });
-        }
-        Ok(ReviewAdded {
-            review: stored,
-            summary,
-            summary_invalidated: invalidated,
-            summary_fresh,
-        })
-    }
-
-    /// Stores a review, validated by the catalog statement's parameters, in the table.
-    async fn store_review_in_table(
-        &self,
-        table: &RestaurantTable,
-        name: &str,
-        params: &ResolvedParams,
-        digest: Option<&str>,
-        deadline: Option<tokio::time::Instant>,
-    ) -> Result<Option<Value>, UseCaseError> {
-        let values = params.as_map();
-        let text = |field: &str| match values.get(field) {
-            Some(ParamValue::Text(s)) => Ok(s.as_str()),
-            _ => Err(UseCaseError::Internal(format!(
-                "statement {ADD_REVIEW_STATEMENT} has no string parameter {field}"
-            ))),
-        };
-        let rating = match values.get("rating") {
-            Some(ParamValue::Int(rating)) => *rating,
-            _ => {
-                return Err(UseCaseError::Internal(format!(
-                    "statement {ADD_REVIEW_STATEMENT} has no int parameter rating"
-                )))
-            }
-        };
-        let review = NewReview {
-            author: text("author")?,
-            rating,
-            body: text("body")?,
-        };
-        let request = text("request_id")
-            .ok()
-            .filter(|k| !k.is_empty())
-            .zip(digest)
-            .map(|(key, digest)| RequestKey { key, digest });
-        Ok(self
-            .within_budget(self.due(deadline), None, table.add_review(name, review, request))
-            .await?)
+        review_added(name, stored, invalidated, summary)
     }
 
     /// Drops restaurant `name`'s cached summaries; three tries, a short pause between them,
@@ -377,45 +269,277 @@ fn found(lookup: Lookup<Value>, name: &str) -> Result<Lookup<Value>, UseCaseErro
 
 #[cfg(test)]
 mod tests {
+    use super::memory::MemoryStore;
     use super::*;
+    use query_catalog::{Catalog, ParamValue};
+    use serde_json::{json, Map};
 
-    fn body(json: &str) -> Map<String, Value> {
-        serde_json::from_str(json).unwrap()
+    fn review(fields: Value) -> Review {
+        Review::parse(fields.as_object().unwrap(), None).unwrap()
     }
 
-    #[test]
-    fn review_fields_become_statement_parameters() {
-        let given = review_params("Saffron", &body(r#"{"author": "A", "rating": 4, "body": "ok"}"#)).unwrap();
-        assert_eq!(
-            given,
-            [
-                ("name", "Saffron"),
-                ("author", "A"),
-                ("rating", "4"),
-                ("body", "ok")
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        );
-    }
-
-    #[test]
-    fn unknown_or_mistyped_fields_are_refused_by_name() {
-        let refused = |json: &str| match review_params("x", &body(json)) {
-            Err(UseCaseError::BadParameter(e)) => e.param,
-            other => panic!("{other:?}"),
+    /// Restaurant `name`'s summary from `store`, read as the use case reads it.
+    async fn summary(store: &MemoryStore, name: &str) -> Result<Lookup<Value>, UseCaseError> {
+        let catalog = Catalog::load(None).unwrap();
+        let query = catalog.get(SUMMARY_QUERY).unwrap();
+        let params = ResolvedParams::resolve(&query.params, [("name", name)]).unwrap();
+        let at = SummaryRead {
+            name,
+            query,
+            params: &params,
+            read: Read::from(ReadMode::Cached),
+            fleet: None,
         };
-        assert_eq!(refused(r#"{"stars": 5}"#), "stars");
-        assert_eq!(refused(r#"{"author": 7}"#), "author");
-        assert_eq!(refused(r#"{"rating": [5]}"#), "rating");
+        summary_from(store, at).await
+    }
+
+    /// Posts `review` for `restaurant` to `store` as the use case does, under `key`.
+    async fn post(
+        store: &MemoryStore,
+        restaurant: &str,
+        review: &Review,
+        key: Option<&str>,
+    ) -> Result<Value, UseCaseError> {
+        let request = review_request(restaurant, review, key)?;
+        store_review(store, &request, None).await
+    }
+
+    #[tokio::test]
+    async fn the_summary_of_no_restaurant_is_not_found() {
+        let store = MemoryStore::with_restaurants(&["Saffron"]);
+        assert!(matches!(
+            summary(&store, "Nowhere").await,
+            Err(UseCaseError::RestaurantNotFound(name)) if name == "Nowhere"
+        ));
+        let saffron = summary(&store, "Saffron").await.unwrap();
+        assert_eq!(saffron.value["review_count"], 0);
+    }
+
+    #[tokio::test]
+    async fn a_stored_review_is_in_the_next_summary() {
+        let store = MemoryStore::with_restaurants(&["Saffron", "Juniper"]);
+        let great = review(json!({"author": "a", "rating": 5, "body": "great"}));
+        let stored = post(&store, "Saffron", &great, None).await.unwrap();
+        assert_eq!(
+            (
+                stored["author"].as_str(),
+                stored["rating"].as_i64(),
+                stored["body"].as_str()
+            ),
+            (Some("a"), Some(5), Some("great"))
+        );
+        let after = summary(&store, "Saffron").await.unwrap();
+        assert_eq!(after.value["review_count"], 1);
+        assert_eq!(after.value["latest_reviews"][0], stored);
+        assert_eq!(
+            store.review_count("Juniper"),
+            Some(0),
+            "other restaurants are untouched"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_review_of_no_restaurant_stores_nothing() {
+        let store = MemoryStore::with_restaurants(&["Saffron"]);
+        let great = review(json!({"author": "a", "rating": 5, "body": "great"}));
+        assert!(matches!(
+            post(&store, "Nowhere", &great, Some("k")).await,
+            Err(UseCaseError::RestaurantNotFound(_))
+        ));
+        assert_eq!(store.review_count("Nowhere"), None);
+        assert!(
+            post(&store, "Saffron", &great, Some("k")).await.is_ok(),
+            "the key was not taken"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retry_answers_the_first_review_and_a_reused_key_is_refused() {
+        let store = MemoryStore::with_restaurants(&["Saffron", "Juniper"]);
+        let once = review(json!({"author": "a", "rating": 3, "body": "once"}));
+        let first = post(&store, "Saffron", &once, Some("client-7f3a")).await.unwrap();
+        let retry = post(&store, "Saffron", &once, Some("client-7f3a")).await.unwrap();
+        assert_eq!(retry, first, "the retry answers the first review");
+        assert_eq!(store.review_count("Saffron"), Some(1), "stored once");
+        let twice = review(json!({"author": "a", "rating": 4, "body": "twice"}));
+        for (restaurant, reused) in [("Saffron", &twice), ("Juniper", &once)] {
+            assert!(
+                matches!(
+                    post(&store, restaurant, reused, Some("client-7f3a")).await,
+                    Err(UseCaseError::IdempotencyKeyReused)
+                ),
+                "{restaurant}"
+            );
+        }
+        assert_eq!(
+            (store.review_count("Saffron"), store.review_count("Juniper")),
+            (Some(1), Some(0)),
+            "nothing more was stored"
+        );
+        let unkeyed = post(&store, "Saffron", &once, None).await.unwrap();
+        assert_ne!(unkeyed["id"], first["id"], "without a key a review is a new one");
+        let empty = post(&store, "Saffron", &once, Some("")).await.unwrap();
+        assert_ne!(empty["id"], unkeyed["id"], "an empty key is none");
     }
 
     #[test]
-    fn first_row_of_an_array() {
+    fn a_bad_name_or_key_is_refused_by_name() {
+        let great = review(json!({"author": "a", "rating": 5, "body": "great"}));
+        let refused = |name: &str, key: Option<&str>| review_request(name, &great, key).unwrap_err().param;
+        assert_eq!(refused("n".repeat(101).as_str(), None), "name");
         assert_eq!(
-            first_row(r#"[{"a": 1}, {"a": 2}]"#).unwrap(),
-            Some(serde_json::json!({"a": 1}))
+            refused("Saffron", Some("k".repeat(129).as_str())),
+            "Idempotency-Key"
         );
-        assert_eq!(first_row("[]").unwrap(), None);
-        assert!(matches!(first_row("{}"), Err(UseCaseError::Internal(_))));
+        assert_eq!(refused("Saffron", Some("k\0")), "Idempotency-Key");
+        assert!(review_request("Saffron", &great, Some("k".repeat(128).as_str())).is_ok());
+        let empty = review_request("Saffron", &great, Some("")).unwrap();
+        assert!(empty.idempotency.is_none(), "an empty key is none");
+    }
+
+    #[test]
+    fn a_review_is_stale_only_when_neither_invalidated_nor_reloaded() {
+        let stored = json!({"id": 1});
+        assert!(matches!(
+            review_added("Saffron", stored.clone(), false, None),
+            Err(UseCaseError::SummaryMayBeStale { review }) if review == stored
+        ));
+        let added = review_added("Saffron", stored.clone(), true, None).unwrap();
+        assert_eq!(
+            (added.review, added.summary_invalidated, added.summary_fresh),
+            (stored, true, false)
+        );
+    }
+
+    #[test]
+    fn the_digest_is_the_one_stored_keys_keep() {
+        // As digests were first computed: the statement's resolved parameters by name, less
+        // the key and the digest.
+        use sha2::Digest as _;
+        let catalog = Catalog::load(None).unwrap();
+        let statement = catalog.statement(ADD_REVIEW_STATEMENT).unwrap();
+        let author = "A \"quoted\" é";
+        let given = [
+            ("name", "Blue Fig"),
+            ("author", author),
+            ("rating", "4"),
+            ("body", "ok\n"),
+            ("request_id", "k"),
+        ];
+        let params = ResolvedParams::resolve(&statement.params, given).unwrap();
+        let asked: Vec<(&str, &ParamValue)> = params
+            .as_map()
+            .into_iter()
+            .filter(|(name, _)| !matches!(*name, "request_id" | "request_digest"))
+            .collect();
+        let before = hex::encode(sha2::Sha256::digest(
+            serde_json::to_string(&asked).unwrap().as_bytes(),
+        ));
+        let asked = review(json!({"author": author, "rating": 4, "body": "ok\n"}));
+        assert_eq!(request_digest("Blue Fig", &asked), before);
+        assert_ne!(
+            request_digest("Saffron", &asked),
+            before,
+            "the restaurant is part of it"
+        );
+    }
+
+    /// A review checked as it was before it was parsed into a [`Review`]: its fields became
+    /// the `add_review` statement's raw parameters, which the catalog resolved.
+    fn checked_by_the_statement(
+        fields: &Map<String, Value>,
+        identity: Option<&str>,
+    ) -> Result<(String, i64, String), ParamError> {
+        let fail = |param: &str, problem: &str| ParamError {
+            param: param.to_owned(),
+            problem: problem.to_owned(),
+        };
+        if let Some(unknown) = fields.keys().find(|k| !REVIEW_FIELDS.contains(&k.as_str())) {
+            return Err(fail(
+                unknown.as_str(),
+                "unknown field; expected author, rating, body",
+            ));
+        }
+        let mut given = vec![("name".to_owned(), "Saffron".to_owned())];
+        for field in REVIEW_FIELDS {
+            let text = match fields.get(field) {
+                None => continue,
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) if field == "rating" => n.to_string(),
+                Some(_) => return Err(fail(field, "has the wrong JSON type")),
+            };
+            given.push((field.to_owned(), text));
+        }
+        if let Some(author) = identity {
+            given.retain(|(field, _)| field != "author");
+            given.push(("author".to_owned(), author.to_owned()));
+        }
+        let catalog = Catalog::load(None).unwrap();
+        let statement = catalog.statement(ADD_REVIEW_STATEMENT).unwrap();
+        let params = ResolvedParams::resolve(
+            &statement.params,
+            given.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )?;
+        let values = params.as_map();
+        match (values["author"], values["rating"], values["body"]) {
+            (ParamValue::Text(author), ParamValue::Int(rating), ParamValue::Text(body)) => {
+                Ok((author.clone(), *rating, body.clone()))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reviews_are_refused_as_the_statement_refused_them() {
+        let long_author = format!(r#"{{"author": "{}", "rating": 3, "body": "b"}}"#, "a".repeat(257));
+        let long_body = format!(
+            r#"{{"author": "a", "rating": 3, "body": "{}"}}"#,
+            "b".repeat(2001)
+        );
+        let longest_body = format!(
+            r#"{{"author": "a", "rating": 3, "body": "{}"}}"#,
+            "b".repeat(2000)
+        );
+        let mut bodies = vec![
+            r#"{"author": "a", "rating": 5, "body": "b"}"#,
+            r#"{"author": "a", "rating": "5", "body": "b"}"#,
+            r#"{"author": "a", "rating": "+5", "body": "b"}"#,
+            r#"{"author": "a", "rating": 6, "body": "b"}"#,
+            r#"{"author": "a", "rating": 0, "body": "b"}"#,
+            r#"{"author": "a", "rating": -1, "body": "b"}"#,
+            r#"{"author": "a", "rating": "three", "body": "b"}"#,
+            r#"{"author": "a", "rating": 4.5, "body": "b"}"#,
+            r#"{"author": "a", "rating": 4.0, "body": "b"}"#,
+            r#"{"author": "a", "rating": 1e2, "body": "b"}"#,
+            r#"{"author": "a", "rating": 99999999999999999999, "body": "b"}"#,
+            r#"{"author": "a", "rating": true, "body": "b"}"#,
+            r#"{"rating": 3, "body": "b"}"#,
+            r#"{"author": "a", "body": "b"}"#,
+            r#"{"author": "a", "rating": 3}"#,
+            r#"{"author": "", "rating": 3, "body": "b"}"#,
+            r#"{"author": "a\u0000", "rating": 3, "body": "b"}"#,
+            r#"{"author": "a", "rating": 3, "body": ""}"#,
+            r#"{"author": "a", "rating": 3, "body": "b\u0000"}"#,
+            r#"{"author": "a", "rating": 3, "body": null}"#,
+            r#"{"author": ["a"], "rating": 3, "body": "b"}"#,
+            r#"{"stars": 5}"#,
+            r#"{"author": "a", "rating": 3, "body": "b", "stars": 5}"#,
+            r#"{"rating": "x"}"#,
+            r#"{}"#,
+        ];
+        bodies.extend([long_author.as_str(), long_body.as_str(), longest_body.as_str()]);
+        for identity in [None, Some("alice"), Some("")] {
+            for body in &bodies {
+                let fields: Map<String, Value> = serde_json::from_str(body).unwrap();
+                let parsed = Review::parse(&fields, identity)
+                    .map(|r| (r.author().to_owned(), r.rating(), r.body().to_owned()))
+                    .map_err(ParamError::from);
+                assert_eq!(
+                    parsed,
+                    checked_by_the_statement(&fields, identity),
+                    "{body} by {identity:?}"
+                );
+            }
+        }
     }
 }

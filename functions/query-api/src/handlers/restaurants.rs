@@ -34,7 +34,7 @@ pub(crate) async fn add_review(app: &App, name: &str, req: &Request) -> Result<R
     let author =
         crate::identity::author(req, app.reviews_auth()).map_err(|()| ApiError::unauthenticated())?;
     let clients = app.clients();
-    let review: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(req.body().as_ref())
+    let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(req.body().as_ref())
         .map_err(|e| ApiError::bad_body(&format!("expected a JSON object {{author, rating, body}}: {e}")))?;
     let idempotency_key = req
         .headers()
@@ -44,8 +44,9 @@ pub(crate) async fn add_review(app: &App, name: &str, req: &Request) -> Result<R
                 .map_err(|_| ApiError::bad_parameter("Idempotency-Key", "must be visible ASCII"))
         })
         .transpose()?;
+    let review =
+        use_cases::Review::parse(&fields, author.as_deref()).map_err(use_cases::UseCaseError::from)?;
     let write = use_cases::ReviewWrite {
-        author: author.as_deref(),
         idempotency_key,
         deadline: deadline(req),
     };
