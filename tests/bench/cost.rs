@@ -11,6 +11,8 @@ pub const ARM64_USD_PER_GB_SECOND: f64 = 0.000_013_333_4;
 pub const USD_PER_MILLION_REQUESTS: f64 = 0.20;
 /// The memory sizes compared.
 pub const MEMORY_MB: [u32; 3] = [128, 256, 512];
+/// Lambda's memory per vCPU: CPU is given in proportion to memory, one vCPU at 1,769 MB.
+pub const MB_PER_VCPU: u32 = 1769;
 
 /// USD per million requests lasting `duration` each at `memory_mb`.
 pub fn per_million(duration: Duration, memory_mb: u32) -> f64 {
@@ -19,8 +21,9 @@ pub fn per_million(duration: Duration, memory_mb: u32) -> f64 {
     1e6 * gb_seconds * ARM64_USD_PER_GB_SECOND + USD_PER_MILLION_REQUESTS
 }
 
-/// The cost table for the measured rows, from their p50 and p99 server times.
-pub fn table(rows: &[(String, Summary)]) -> String {
+/// The cost table for the measured rows, from their p50 and p99 server times. `quota` is the D of
+/// rows measured at 1/D of a core (`--cpu-quota`), priced as measured; the note says what they are.
+pub fn table(rows: &[(String, Summary)], quota: Option<u32>) -> String {
     let mut out = format!(
         "Lambda cost per million requests (arm64, ${ARM64_USD_PER_GB_SECOND}/GB-s, 1 ms billing, \
          ${USD_PER_MILLION_REQUESTS:.2}/M requests), if each request took the p50 (p99) server time above\n\n\
@@ -45,6 +48,14 @@ pub fn table(rows: &[(String, Summary)]) -> String {
          about 1/14 of a vCPU (a full one at 1,769 MB), so CPU-bound time grows at small sizes; a \
          cache hit here is mostly waiting on Redis, which does not.\n",
     );
+    if let Some(d) = quota {
+        out.push_str(&format!(
+            "\nRows ending in \", 1/{d} core\" were measured under a cgroup CPU quota of 1/{d} of a core, \
+             the share of about {:.0} MB: at that size their price needs no CPU estimate; at larger \
+             sizes, which get more CPU, it is an upper bound.\n",
+            f64::from(MB_PER_VCPU) / f64::from(d)
+        ));
+    }
     out
 }
 

@@ -57,7 +57,7 @@ pub async fn commit_to_fresh_read(
             return Err(format!("the slot could not be created: {:?}", report.errors));
         }
     }
-    let query = clients.catalog.get("product").ok_or("no product query")?;
+    let query = clients.catalog().get("product").ok_or("no product query")?;
     let mut writer = sqlx::PgConnection::connect(database_url)
         .await
         .map_err(|e| e.to_string())?;

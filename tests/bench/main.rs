@@ -4,12 +4,17 @@
 //! percentiles, and writes `latency.md` and `latency.svg` into the output folder.
 //!
 //! cargo run --release -p integration-tests --bin bench -- [--n 200] [--origin-samples 30]
-//!     [--slow-misses 2] [--fresh-samples 50] [--out results] [--seed-python PYTHON]
+//!     [--slow-misses 2] [--fresh-samples 50] [--out results] [--seed-python PYTHON] [--cpu-quota D]
 //!
 //! `--fresh-samples` commits timed from commit to first fresh read through the logical source
 //! (a drain polling a replication slot every 200 ms, then every 50 ms).
 //!
 //! `--seed-python` also times a seed-style Python handler (`seed_handler.py`) on the same services.
+//!
+//! `--cpu-quota D` (1..=64, needs root) times the hit paths (object, query from Redis and from
+//! memory, the Python handler's hits) a second time under a cgroup CPU quota of 1/D of a core, as
+//! extra rows: Lambda gives 128 MB about 1/14 of a vCPU, so `--cpu-quota 14` measures what the
+//! full-core rows leave to an estimate. Misses and ingest stay at full speed.
 //!
 //! `bench init` measures cold starts instead (see `init.rs`).
 
@@ -29,7 +34,7 @@ use query_catalog::ResolvedParams;
 use serde_json::json;
 use service_config::ServiceConfig;
 use test_support::stats::{summarize, table_row, Summary, TABLE_HEADER};
-use test_support::{MariaDb, Moto, Postgres, RedisServer};
+use test_support::{CpuQuota, MariaDb, Moto, Postgres, RedisServer};
 use use_cases::Clients;
 
 struct Args {
@@ -41,11 +46,14 @@ struct Args {
     out: std::path::PathBuf,
     /// A Python with `redis` and `pymysql`: also time the seed-style handler.
     seed_python: Option<std::path::PathBuf>,
+    /// Also time the hits at 1/D of a core.
+    cpu_quota: Option<u32>,
 }
 
 const USAGE: &str =
     "usage: bench [--n N (200)] [--origin-samples N (30)] [--slow-misses N (2)] [--fresh-samples N (50)] \
-     [--out DIR (results)] [--seed-python PYTHON (with redis and pymysql)]";
+     [--out DIR (results)] [--seed-python PYTHON (with redis and pymysql)] \
+     [--cpu-quota D (1..=64: hits again at 1/D of a core; needs root)]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -55,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
         fresh_samples: 50,
         out: "results".into(),
         seed_python: None,
+        cpu_quota: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -75,6 +84,13 @@ fn parse_args() -> Result<Args, String> {
                         .ok_or(format!("--seed-python needs a value; {USAGE}"))?
                         .into(),
                 )
+            }
+            "--cpu-quota" => {
+                let d = number("--cpu-quota")?;
+                if !(1..=64).contains(&d) {
+                    return Err(format!("--cpu-quota must be 1..=64, got {d}; {USAGE}"));
+                }
+                args.cpu_quota = Some(d as u32);
             }
             "--bench" => {} // passed by `cargo bench`
             "-h" | "--help" => return Err(USAGE.into()),
@@ -156,6 +172,51 @@ where
     samples
 }
 
+/// `--cpu-quota D`: hit paths timed a second time at 1/D of a core, one fresh cgroup per section
+/// so each section's throttling counters are its own. Entering failing once (not root, no cpu
+/// controller) is reported and the bench goes on without quota rows.
+struct QuotaSections {
+    /// `None` without the flag, or once entering failed.
+    denominator: Option<u32>,
+    /// The denominator once a section ran under the quota, for the cost table's note.
+    measured: Option<u32>,
+    /// How often the quota stopped each section, for the report.
+    notes: Vec<String>,
+}
+
+impl QuotaSections {
+    /// Enters the quota for one section: its guard, and the suffix of the section's row labels.
+    fn enter(&mut self) -> Option<(CpuQuota, String)> {
+        let d = self.denominator?;
+        match CpuQuota::enter(d) {
+            Ok(guard) => {
+                self.measured = Some(d);
+                Some((guard, format!(", 1/{d} core")))
+            }
+            Err(e) => {
+                eprintln!("bench: --cpu-quota {d}: {e}; going on without the 1/{d} core rows");
+                self.denominator = None;
+                None
+            }
+        }
+    }
+
+    /// Leaves the quota (dropping `guard`) and returns, and keeps, how often it stopped `section`:
+    /// no throttling means the section never used up its share, so the quota did not bite.
+    fn leave(&mut self, section: &str, guard: CpuQuota) -> String {
+        let note = match guard.throttled() {
+            Some((count, time)) => format!(
+                "{section}: throttled {count} times, {:.1} ms in all",
+                time.as_secs_f64() * 1e3
+            ),
+            None => format!("{section}: no throttling counters (cpu.stat unreadable)"),
+        };
+        drop(guard);
+        self.notes.push(note.clone());
+        note
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let argv: Vec<String> = std::env::args().collect();
@@ -214,15 +275,15 @@ async fn run() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
 
-    let store = clients.objects.as_ref().ok_or("objects are not configured")?;
+    let store = clients.objects().ok_or("objects are not configured")?;
     let key = |i: usize| format!("filename{}.txt", i % args.n);
-    let mut raw = clients.cache.store().connection();
+    let mut raw = clients.cache().store().connection();
     let policy = ObjectPolicy {
         ttl: config.objects.ttl,
         missing_ttl: config.objects.missing_ttl,
         max_cached_bytes: config.objects.max_cached_bytes,
     };
-    let catalog = &clients.catalog;
+    let catalog = clients.catalog();
     let query = |name: &str| catalog.get(name).ok_or(format!("{name} is not in the catalog"));
     let (slow, articles, articles_pg) = (
         query("slow_version")?,
@@ -242,7 +303,7 @@ async fn run() -> Result<(), String> {
             _ => None,
         };
         let cached: Option<Vec<u8>> = redis::cmd("HGET")
-            .arg(clients.cache.key_space().object_key(&key(i)))
+            .arg(clients.cache().key_space().object_key(&key(i)))
             .arg("b")
             .query_async(&mut raw)
             .await
@@ -269,6 +330,11 @@ async fn run() -> Result<(), String> {
             .map_err(|e| e.to_string())?,
     );
 
+    let mut quota = QuotaSections {
+        denominator: args.cpu_quota,
+        measured: None,
+        notes: Vec::new(),
+    };
     let mut rows: Vec<(String, Summary)> = Vec::new();
     let mut record =
         |label: &str, mut samples: Vec<Duration>| rows.push((label.to_owned(), summarize(&mut samples)));
@@ -290,7 +356,7 @@ async fn run() -> Result<(), String> {
         for i in 0..args.n {
             let started = Instant::now();
             let bytes: Option<Vec<u8>> = redis::cmd("HGET")
-                .arg(clients.cache.key_space().object_key(&key(i)))
+                .arg(clients.cache().key_space().object_key(&key(i)))
                 .arg("b")
                 .query_async(&mut raw)
                 .await
@@ -302,23 +368,31 @@ async fn run() -> Result<(), String> {
         samples
     };
     record("Redis HGET (raw)", raw_samples);
+    let object_hit = |i: usize| {
+        let key = key(i);
+        let cache = clients.cache();
+        async move {
+            let lookup = cache
+                .get_or_load_object(&key, policy, ReadMode::Cached, || async {
+                    Ok::<ObjectState, String>(ObjectState::Missing)
+                })
+                .await
+                .expect("no origin error");
+            assert_eq!(lookup.state.as_str(), "hit", "ingested objects are cached");
+        }
+    };
     record(
         "cache-aside object hit",
-        sample(&bar, "cache-aside object hit", args.n, |i| {
-            let key = key(i);
-            let cache = &clients.cache;
-            async move {
-                let lookup = cache
-                    .get_or_load_object(&key, policy, ReadMode::Cached, || async {
-                        Ok::<ObjectState, String>(ObjectState::Missing)
-                    })
-                    .await
-                    .expect("no origin error");
-                assert_eq!(lookup.state.as_str(), "hit", "ingested objects are cached");
-            }
-        })
-        .await,
+        sample(&bar, "cache-aside object hit", args.n, &object_hit).await,
     );
+    // The same hits again at the `--cpu-quota` share of a core.
+    if let Some((guard, suffix)) = quota.enter() {
+        let label = format!("cache-aside object hit{suffix}");
+        bar.inc_length(args.n as u64);
+        record(&label, sample(&bar, &label, args.n, &object_hit).await);
+        let note = quota.leave(&label, guard);
+        bar.suspend(|| eprintln!("  {note}"));
+    }
 
     let run_on = |clients, q, p, mode: ReadMode| async move {
         let clients: &Clients = clients;
@@ -365,12 +439,46 @@ async fn run() -> Result<(), String> {
             })
             .await,
         );
+        // Both hits again at the `--cpu-quota` share of a core; the misses stay at full speed.
+        if let Some((guard, suffix)) = quota.enter() {
+            bar.inc_length(2 * args.n as u64);
+            let redis_hit = format!("{redis_hit}{suffix}");
+            record(
+                &redis_hit,
+                sample(&bar, &redis_hit, args.n, |_| {
+                    run_on(&redis_only, q, params, ReadMode::Cached)
+                })
+                .await,
+            );
+            let memory_hit = format!("{memory_hit}{suffix}");
+            record(
+                &memory_hit,
+                sample(&bar, &memory_hit, args.n, |_| {
+                    run_query(q, params, ReadMode::Cached)
+                })
+                .await,
+            );
+            let note = quota.leave(&format!("{name} hits{suffix}"), guard);
+            bar.suspend(|| eprintln!("  {note}"));
+        }
     }
     bar.finish_and_clear();
     if let Some(python) = &args.seed_python {
         eprintln!("timing the seed-style Python handler ({}) ...", python.display());
         for (label, samples) in seed::run(python, &redis.url(), &articles_url, args.n, args.origin_samples)? {
             record(&label, samples);
+        }
+        // Its hits again at the `--cpu-quota` share: the Python process, spawned inside, starts in
+        // the quota's cgroup.
+        if let Some((guard, suffix)) = quota.enter() {
+            eprintln!("timing its hits again{suffix} ...");
+            let hits = seed::hits(python, &redis.url(), &articles_url, args.n);
+            let note = quota.leave(&format!("Python seed handler hits{suffix}"), guard);
+            eprintln!("  {note}");
+            match hits {
+                Ok((label, samples)) => record(&format!("{label}{suffix}"), samples),
+                Err(e) => eprintln!("bench: the Python seed handler failed under the CPU quota: {e}"),
+            }
         }
     }
 
@@ -426,6 +534,13 @@ async fn run() -> Result<(), String> {
         table.push('\n');
     }
     table.push('\n');
+    if !quota.notes.is_empty() {
+        table.push_str("Throttling under the CPU quota, per section (cgroup cpu.stat):\n\n");
+        for note in &quota.notes {
+            table.push_str(&format!("- {note}\n"));
+        }
+        table.push('\n');
+    }
     table.push_str(&bytes_table);
     table.push('\n');
     // Freshness lags are no request's duration: they have no price.
@@ -434,7 +549,7 @@ async fn run() -> Result<(), String> {
         .filter(|(label, _)| !label.starts_with("commit to"))
         .cloned()
         .collect();
-    table.push_str(&cost::table(&priced));
+    table.push_str(&cost::table(&priced, quota.measured));
     println!("\n{table}");
     std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let md = args.out.join("latency.md");

@@ -192,7 +192,7 @@ async fn committed_changes_reach_the_cache(plugin: &str) {
     assert_eq!(product_name(app, "3").await, ("miss".into(), "Committed".into()));
 
     // The last LSN applied is in Redis, and drains never apply below it.
-    let mark = clients.cache.lease_mark(&source.lease_name()).await.unwrap();
+    let mark = clients.cache().lease_mark(&source.lease_name()).await.unwrap();
     let applied: change_feed::Lsn = report.last_lsn.as_deref().unwrap().parse().unwrap();
     assert_eq!(mark, cache_aside::Mark::At(applied.0));
 
@@ -473,7 +473,7 @@ async fn two_drains_at_once_one_runs_and_the_other_exits() {
     );
 
     // Fencing: a holder whose lease expired and went to another cannot raise the mark.
-    let cache = &first.cache;
+    let cache = first.cache();
     let stale = cache
         .acquire_lease("fence-test", Duration::from_millis(100))
         .await

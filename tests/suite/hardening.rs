@@ -108,7 +108,7 @@ async fn random_restaurant_names_leave_no_key_without_a_ttl() {
         immortal.len(),
         &immortal[..immortal.len().min(3)]
     );
-    assert!(app.clients().cache.tracked_scopes() <= cache_aside::MAX_TRACKED_SCOPES);
+    assert!(app.clients().cache().tracked_scopes() <= cache_aside::MAX_TRACKED_SCOPES);
 }
 
 #[tokio::test]
@@ -375,7 +375,7 @@ async fn objects_too_large_to_serve_are_a_cached_413_and_never_read() {
         ("CACHE_OBJECT_MAX_BYTES", "1000"),
     ]);
     let app = app(&redis.url(), &db, &extra).await;
-    let store = app.clients().objects.clone().unwrap();
+    let store = app.clients().objects().cloned().unwrap();
     store.ensure_bucket().await.unwrap();
     store
         .put("huge.bin", vec![1u8; 50_000], "application/octet-stream")

@@ -87,7 +87,7 @@ async fn s3_notifications_drop_object_entries() {
     let vars = aws_vars(&unique("events"));
     let clients = clients(&redis.url(), &db, &pairs(&vars)).await;
     let app = app(&redis.url(), &db, &pairs(&vars)).await;
-    let store = clients.objects.clone().unwrap();
+    let store = clients.objects().cloned().unwrap();
     store.ensure_bucket().await.unwrap();
     store
         .put("docs/a b+c.txt", b"v1".to_vec(), "text/plain")

@@ -26,7 +26,7 @@ async fn ingested_objects_are_identical_in_s3_and_redis_and_a_rerun_changes_noth
     let (_, db) = seeded_database();
     let vars = aws_vars(&unique("ingest"));
     let clients = clients(&redis.url(), &db, &pairs(&vars)).await;
-    let store = clients.objects.clone().expect("bucket configured");
+    let store = clients.objects().cloned().expect("bucket configured");
     let ingester = ingester::Ingester::new(clients);
 
     let job = json!({"objects": {"count": 1500, "min_bytes": 200, "max_bytes": 400, "prefix": "filename"}});
@@ -92,7 +92,11 @@ async fn objects_are_served_from_redis_else_s3_then_cached() {
         crate::support::PUBLIC_BYPASS,
     ]);
     let app = app(&redis.url(), &db, &extra).await;
-    let store = clients(&redis.url(), &db, &pairs(&vars)).await.objects.unwrap();
+    let store = clients(&redis.url(), &db, &pairs(&vars))
+        .await
+        .objects()
+        .cloned()
+        .unwrap();
     store.ensure_bucket().await.unwrap();
     store
         .put(

@@ -77,7 +77,7 @@ async fn every_documented_operation_answers_as_documented() {
     let (_, db) = seeded_database();
     let vars = aws_vars(&unique("openapi"));
     let app = app(&redis.url(), &db, &pairs(&vars)).await;
-    let store = app.clients().objects.clone().unwrap();
+    let store = app.clients().objects().cloned().unwrap();
     store.ensure_bucket().await.unwrap();
     store
         .put("docs/a.txt", b"hello".to_vec(), "text/plain")

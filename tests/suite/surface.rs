@@ -39,11 +39,11 @@ async fn health_is_bounded_kept_briefly_and_says_only_its_status_in_public() {
         "a silent database is probed within its budget, not the pool's 10 s: {took:?}"
     );
 
-    app.clients().cache.metrics().take();
+    app.clients().cache().metrics().take();
     let again = call(&app, request("GET", "/health", &[], &[])).await;
     assert_eq!(again.body["status"], "degraded");
     assert_eq!(
-        app.clients().cache.metrics().take().redis_ops,
+        app.clients().cache().metrics().take().redis_ops,
         0,
         "kept from the last probe: no round trip"
     );
@@ -96,7 +96,11 @@ async fn objects_a_browser_would_run_are_downloads_in_a_sandbox() {
     let (_, db) = seeded_database();
     let vars = aws_vars(&unique("active"));
     let app = app(&redis.url(), &db, &pairs(&vars)).await;
-    let store = clients(&redis.url(), &db, &pairs(&vars)).await.objects.unwrap();
+    let store = clients(&redis.url(), &db, &pairs(&vars))
+        .await
+        .objects()
+        .cloned()
+        .unwrap();
     store.ensure_bucket().await.unwrap();
     let script = b"<script>document.title='owned'</script>".to_vec();
     for (key, kind) in [
@@ -158,7 +162,11 @@ async fn an_object_load_past_the_invocation_budget_is_a_504() {
     let (_, db) = seeded_database();
     let vars = aws_vars(&unique("late"));
     let app = app(&redis.url(), &db, &pairs(&vars)).await;
-    let store = clients(&redis.url(), &db, &pairs(&vars)).await.objects.unwrap();
+    let store = clients(&redis.url(), &db, &pairs(&vars))
+        .await
+        .objects()
+        .cloned()
+        .unwrap();
     store.ensure_bucket().await.unwrap();
     store
         .put("late.txt", b"late".to_vec(), "text/plain")

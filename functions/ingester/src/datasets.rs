@@ -6,15 +6,14 @@
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use query_catalog::demo_sql::{
+use serde_json::{json, Value};
+use service_config::InvalidationSource;
+use sqlx::QueryBuilder;
+use use_cases::demo_sql::{
     mysql_change_outbox, POSTGRES_CHANGE_EVENTS, POSTGRES_DEMO_TRIGGERS, POSTGRES_DEMO_TRIGGERS_DROP,
     POSTGRES_SEED,
 };
-use serde_json::{json, Value};
-use service_config::InvalidationSource;
-use sql_origin::Pool;
-use sqlx::QueryBuilder;
-use use_cases::Clients;
+use use_cases::{Clients, Pool};
 
 use crate::IngestError;
 
@@ -256,12 +255,12 @@ pub(crate) async fn run(
     source: InvalidationSource,
 ) -> Result<Value, IngestError> {
     let targets: Vec<_> = if job.databases.is_empty() {
-        clients.databases.iter().collect()
+        clients.databases().iter().collect()
     } else {
         job.databases
             .iter()
             .map(|name| {
-                clients.databases.get(name).ok_or_else(|| {
+                clients.databases().get(name).ok_or_else(|| {
                     IngestError::Payload(format!("database {name:?} is not configured; nothing was loaded"))
                 })
             })
@@ -299,10 +298,10 @@ pub(crate) async fn run(
         match load(&database.pool(), job.rows, database.name()).await {
             Ok(inserted) => {
                 let events = match source {
-                    InvalidationSource::Logical if database.engine() == sql_origin::Engine::Postgres => {
+                    InvalidationSource::Logical if database.engine() == use_cases::Engine::Postgres => {
                         "logical"
                     }
-                    _ if database.engine() == sql_origin::Engine::MySql => "outbox",
+                    _ if database.engine() == use_cases::Engine::MySql => "outbox",
                     _ => "none",
                 };
                 report.insert(

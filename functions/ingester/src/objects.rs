@@ -1,13 +1,12 @@
 //! `{"objects": ...}`: generated objects written to S3 and, byte for byte, to the object cache.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use cache_aside::CachedObject;
 use futures::stream::{self, StreamExt};
 use md5::{Digest, Md5};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use use_cases::Clients;
+use use_cases::{CachedObject, Clients};
 
 use crate::IngestError;
 
@@ -17,8 +16,6 @@ const CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 const PUT_CONCURRENCY: usize = 16;
 /// Objects per Redis pipeline.
 const REDIS_BATCH: usize = 200;
-/// Budget of one Redis batch.
-const REDIS_BATCH_BUDGET: Duration = Duration::from_secs(5);
 /// Failed keys listed by name in an error (the count is always given).
 const LISTED_FAILURES: usize = 20;
 
@@ -118,9 +115,8 @@ fn describe_failures(failed: &[(String, String)]) -> String {
 pub(crate) async fn run(clients: &Clients, job: &ObjectsJob) -> Result<Value, IngestError> {
     job.validate()?;
     let store = clients
-        .objects
-        .as_ref()
-        .ok_or(IngestError::NotConfigured("OBJECTS_BUCKET"))?;
+        .object_store()
+        .map_err(|_| IngestError::NotConfigured("OBJECTS_BUCKET"))?;
     let started = Instant::now();
     store
         .ensure_bucket()
@@ -145,13 +141,7 @@ pub(crate) async fn run(clients: &Clients, job: &ObjectsJob) -> Result<Value, In
     let mut fences: Vec<Vec<String>> = Vec::new();
     for batch in objects.chunks(REDIS_BATCH) {
         let keys: Vec<&str> = batch.iter().map(|(key, _)| key.as_str()).collect();
-        fences.push(
-            clients
-                .cache
-                .object_fences(&keys, REDIS_BATCH_BUDGET)
-                .await
-                .unwrap_or_else(|_| vec![String::new(); keys.len()]),
-        );
+        fences.push(clients.object_fences(&keys).await);
     }
 
     // S3: only what is missing or different, PUT_CONCURRENCY at a time (the SDK retries each).
@@ -196,11 +186,7 @@ pub(crate) async fn run(clients: &Clients, job: &ObjectsJob) -> Result<Value, In
                 (key.clone(), object, fence.clone())
             })
             .collect();
-        match clients
-            .cache
-            .put_objects(&batch, clients.object_policy.ttl, REDIS_BATCH_BUDGET)
-            .await
-        {
+        match clients.cache_objects(&batch).await {
             Ok(written) => {
                 cached += written;
                 fenced_out += batch.len() - written;

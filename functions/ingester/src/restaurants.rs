@@ -1,14 +1,14 @@
 //! `{"dataset": "restaurants"}`: the restaurant scenario's sample data in the DynamoDB table
 //! (`RESTAURANTS_TABLE`): the 10 restaurants and 250 reviews of the demo data file
-//! (`query_catalog::demo_data`), which the PostgreSQL seed carries too, so both origins answer
+//! (`use_cases::demo_data`), which the PostgreSQL seed carries too, so both origins answer
 //! the same summaries. Idempotent: every item has a fixed key.
 
 use std::time::Instant;
 
-use dynamo_origin::{SeedRestaurant, SeedReview};
-use query_catalog::demo_data::DemoData;
 use serde_json::{json, Value};
+use use_cases::demo_data::DemoData;
 use use_cases::Clients;
+use use_cases::{SeedRestaurant, SeedReview};
 
 use crate::IngestError;
 
@@ -56,8 +56,7 @@ pub fn sample_reviews() -> Vec<SeedReview> {
 /// Seeds the configured table.
 pub(crate) async fn run(clients: &Clients) -> Result<Value, IngestError> {
     let table = clients
-        .restaurant_table
-        .as_ref()
+        .restaurant_table()
         .ok_or(IngestError::NotConfigured("RESTAURANTS_TABLE"))?;
     let (restaurants, reviews) = sample()?;
     let started = Instant::now();

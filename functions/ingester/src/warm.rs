@@ -1,7 +1,5 @@
 //! `{"warm": [...]}`: refresh named queries with their default parameters.
 
-use cache_aside::ReadMode;
-use query_catalog::ResolvedParams;
 use serde_json::{json, Value};
 use use_cases::Clients;
 
@@ -22,15 +20,10 @@ pub(crate) async fn run(clients: &Clients, names: &[String]) -> Result<Value, In
                 "query {name:?} cannot be warmed: {problem}; warmed before it: {warmed:?}"
             ))
         };
-        let query = clients
-            .catalog
-            .get(name)
-            .ok_or_else(|| fail("not in the catalog".into()))?;
-        let params = ResolvedParams::resolve(&query.params, []).map_err(|e| fail(e.to_string()))?;
-        let lookup = clients
-            .run_query(query, &params, ReadMode::Refresh.into())
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        let lookup = clients.warm(name).await.map_err(|e| match e {
+            use_cases::UseCaseError::UnknownQuery(_) => fail("not in the catalog".into()),
+            other => fail(other.to_string()),
+        })?;
         report.push(json!({
             "query": name,
             "rows": lookup.value.row_count,

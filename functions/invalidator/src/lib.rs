@@ -2,7 +2,7 @@
 //!
 //! - S3 notifications (`ObjectCreated:*`, `ObjectRemoved:*`): drop that object's cache entry;
 //! - database change events `{"table", "operation", "keys"}` (from the PostgreSQL trigger in
-//!   `query_catalog::demo_sql::POSTGRES_CHANGE_EVENTS`): invalidate the table's tag, so
+//!   `use_cases::demo_sql::POSTGRES_CHANGE_EVENTS`): invalidate the table's tag, so
 //!   every query depending on it reloads; twice, the second time once the change's
 //!   transaction has surely committed (see `Invalidation::table_changed`);
 //! - DynamoDB stream batches from the restaurants table: drop the summary of each restaurant
@@ -22,10 +22,10 @@ use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use query_catalog::{query_scope, tag_scope};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+use use_cases::{query_scope, tag_scope};
 
 use use_cases::{ChangeSource, DrainSettings, Invalidation, UseCaseError};
 
@@ -330,11 +330,6 @@ async fn s3(invalidation: Invalidation<'_>, event: S3Event) -> Result<Value, Inv
     Ok(json!({"dropped": dropped, "ignored": ignored}))
 }
 
-/// String key attribute `name` of a stream record's keys (`{"PK": {"S": "..."}}`).
-fn string_key(keys: &Value, name: &str) -> Option<String> {
-    keys.get(name)?.get("S")?.as_str().map(str::to_owned)
-}
-
 /// Drops the summary of every restaurant the batch changed, once per restaurant (each record
 /// arrives after its write committed, so one drop covers all the batch's writes to it). On a
 /// failure the record is reported, and the stream resumes from it.
@@ -343,22 +338,20 @@ async fn dynamodb(invalidation: Invalidation<'_>, batch: DynamoDbEvent) -> Dynam
     let mut response = DynamoDbEventResponse::default();
     for record in &batch.records {
         let keys = serde_json::to_value(&record.change.keys).unwrap_or_default();
-        let partition = string_key(&keys, dynamo_origin::PARTITION_KEY).unwrap_or_default();
-        let sort = string_key(&keys, dynamo_origin::SORT_KEY).unwrap_or_default();
-        let Some(name) = dynamo_origin::summary_affected_by(&partition, &sort) else {
+        let Some(name) = use_cases::restaurant_changed_by(&keys) else {
             continue;
         };
-        if dropped.iter().any(|done| done == name) {
+        if dropped.contains(&name) {
             continue;
         }
-        if let Err(e) = invalidation.restaurant(name).await {
-            tracing::warn!(error = %e, restaurant = name, "summary invalidation from the stream failed");
+        if let Err(e) = invalidation.restaurant(&name).await {
+            tracing::warn!(error = %e, restaurant = %name, "summary invalidation from the stream failed");
             let mut failure = DynamoDbBatchItemFailure::default();
             failure.item_identifier = record.change.sequence_number.clone();
             response.batch_item_failures.push(failure);
             break;
         }
-        dropped.push(name.to_owned());
+        dropped.push(name);
     }
     tracing::info!(
         restaurants = dropped.len(),

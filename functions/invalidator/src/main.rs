@@ -4,9 +4,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use invalidator::Drains;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use query_catalog::Catalog;
 use serde_json::Value;
 use service_config::ServiceConfig;
+use use_cases::Catalog;
 use use_cases::{DrainSettings, Invalidation};
 
 /// The invocation's deadline (milliseconds since the epoch) as an `Instant`.

@@ -2,11 +2,11 @@
 
 use std::time::Instant;
 
-use use_cases::{CacheState, Read};
 use lambda_http::{Body, Request, Response};
-use query_catalog::Catalog;
 use service_config::{ReviewsAuth, ServiceConfig};
 use tracing::Instrument;
+use use_cases::Catalog;
+use use_cases::{CacheState, Read};
 use use_cases::{Clients, StartupError};
 
 use crate::handlers::{health, invalidation, objects, queries, restaurants};
@@ -43,7 +43,7 @@ impl App {
             .with_public_bypass(config.serving.public_bypass)
             .with_reviews_auth(config.serving.reviews_auth)
             .with_metrics(MetricsSink::from_settings(&config.metrics, "query-api"));
-        use_cases::open_redis_connection(&app.clients.cache).await;
+        use_cases::open_redis_connection(app.clients.cache()).await;
         Ok(app)
     }
 
@@ -98,7 +98,7 @@ impl App {
 
     /// The catalog.
     pub fn catalog(&self) -> &Catalog {
-        &self.clients.catalog
+        self.clients.catalog()
     }
 
     /// Answers one request. Never fails and never panics on input: errors are JSON responses.
@@ -153,7 +153,9 @@ impl App {
             Route::QueryCache(name) => invalidation::query(c, &name).await.map(Answer::from),
             Route::TagCache(tag) => invalidation::tag(c, &tag).await.map(Answer::from),
             Route::RestaurantSummary(name) => restaurants::summary(self, &name, req).await,
-            Route::RestaurantReviews(name) => restaurants::add_review(self, &name, req).await.map(Answer::from),
+            Route::RestaurantReviews(name) => {
+                restaurants::add_review(self, &name, req).await.map(Answer::from)
+            }
             Route::Object(key) => objects::get(self, &key, req).await,
             Route::BadObjectKey(problem) => Err(ApiError::bad_key(&problem)),
             Route::NotFound => Err(ApiError::no_route(path)),

@@ -1,12 +1,8 @@
 //! The API's JSON errors: `{"error": {"code": "...", "message": "..."}}` with the right status.
 
-use cache_aside::CacheError;
-use dynamo_origin::TableError;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
-use query_catalog::ParamError;
-use sql_origin::DbError;
-use use_cases::UseCaseError;
+use use_cases::{ErrorClass, Failure, ParamError, UseCaseError};
 
 /// An error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,26 +217,6 @@ impl ApiError {
         )
     }
 
-    /// 503 when S3 fails and nothing is cached.
-    pub fn object_store(e: aws_clients::ObjectStoreError) -> Self {
-        tracing::warn!(error = %e, "object store failed");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "origin_unavailable",
-            "S3 is unavailable and the object is not cached",
-        )
-    }
-
-    /// 503 when Redis must work for the operation (invalidation).
-    pub fn cache_unavailable(e: &CacheError) -> Self {
-        tracing::warn!(error = %e, "cache operation failed");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "cache_unavailable",
-            "Redis is unavailable; nothing was invalidated, retry later",
-        )
-    }
-
     /// 500 for our own bugs; details go to the log only.
     pub fn internal(detail: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
@@ -278,11 +254,15 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::UnknownTag(tag) => Self::unknown_tag(&tag),
             UseCaseError::BadParameter(e) => Self::from(e),
             UseCaseError::RestaurantNotFound(name) => Self::restaurant_not_found(&name),
-            UseCaseError::Origin(e) => Self::from(e),
             UseCaseError::OriginTimeout => Self::origin_timeout(),
             UseCaseError::OriginBusy { retry_after } => Self::origin_busy(retry_after),
-            UseCaseError::Table(e) => Self::from(e),
-            UseCaseError::Cache(e) => Self::cache_unavailable(&e),
+            e @ (UseCaseError::Origin(_)
+            | UseCaseError::Table(_)
+            | UseCaseError::Cache(_)
+            | UseCaseError::ObjectStore(_)) => match e.failure() {
+                Some(failure) => Self::from(failure),
+                None => Self::internal(&e),
+            },
             UseCaseError::ObjectsNotConfigured => Self::objects_not_configured(),
             UseCaseError::RateLimited { retry_after } => Self::rate_limited(retry_after),
             UseCaseError::IdempotencyKeyReused => Self::new(
@@ -291,65 +271,23 @@ impl From<UseCaseError> for ApiError {
                 "this Idempotency-Key was used for another restaurant or another review; use a new key",
             ),
             UseCaseError::SummaryMayBeStale { review } => Self::summary_may_be_stale(&review),
-            UseCaseError::ObjectStore(e) => Self::object_store(e),
             UseCaseError::Internal(detail) => Self::internal(&detail),
             e @ UseCaseError::RolesNotConfigured => Self::internal(&e),
         }
     }
 }
 
-impl From<TableError> for ApiError {
-    fn from(e: TableError) -> Self {
-        tracing::warn!(error = %e, "restaurant table failed");
-        match e {
-            TableError::Timeout { .. } => Self::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "origin_timeout",
-                "the restaurant table did not answer within the request's time budget, and nothing usable is cached",
-            ),
-            TableError::Throttled { .. } | TableError::Unavailable { .. } => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "origin_unavailable",
-                "the restaurant table is unavailable and no cached result exists",
-            ),
-            other => Self::internal(&other),
-        }
-    }
-}
-
-impl From<DbError> for ApiError {
-    fn from(e: DbError) -> Self {
-        tracing::warn!(error = %e, "origin failed");
-        match e {
-            DbError::Unavailable(_) | DbError::AuthFailed | DbError::Credentials(_) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "origin_unavailable",
-                "the database is unavailable and no cached result exists",
-            ),
-            DbError::Timeout => Self::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "origin_timeout",
-                "the database did not answer within the request's time budget, and nothing usable is cached",
-            ),
-            DbError::Rejected { code } => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "origin_error",
-                format!("the database rejected the query (SQLSTATE {code})"),
-            ),
-            DbError::TooManyRows { limit } => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "result_too_large",
-                format!("the result has more than {limit} rows, this query's limit; narrow it with its parameters"),
-            ),
-            DbError::NotConfigured(name) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "origin_unavailable",
-                format!(
-                    "database {name:?} is not configured (set {})",
-                    service_config::database_variable("DATABASE_URL", &name)
-                ),
-            ),
-            other => Self::internal(&other),
-        }
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        let status = match failure.class {
+            ErrorClass::BadInput => StatusCode::BAD_REQUEST,
+            ErrorClass::NotFound => StatusCode::NOT_FOUND,
+            ErrorClass::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorClass::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorClass::Unavailable | ErrorClass::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorClass::Conflict => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, failure.code, failure.message)
     }
 }

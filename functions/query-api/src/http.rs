@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use cache_aside::{unix_now_ms, CacheState, Read, ReadMode};
 use lambda_http::http::{HeaderMap, HeaderValue};
 use lambda_http::{Body, Request, RequestExt, Response};
+use use_cases::{unix_now_ms, CacheState, Read, ReadMode};
 
 use crate::ApiError;
 
@@ -276,7 +276,7 @@ mod tests {
         let answer = Answer::cached(json_response(200, "{}".into()), CacheState::Stale);
         assert_eq!(answer.response.headers()["x-cache"], "STALE");
         assert_eq!(answer.cache, Some(CacheState::Stale));
-        assert_eq!(response.headers()["content-type"], "application/json");
+        assert_eq!(answer.response.headers()["content-type"], "application/json");
         assert_eq!(millis(Duration::from_micros(1_234_567)), 1234.567);
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
     }

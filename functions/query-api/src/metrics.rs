@@ -4,9 +4,9 @@
 
 use std::io::Write;
 
-use cache_aside::MetricsSnapshot;
 use serde_json::{json, Map, Value};
 use service_config::MetricsSettings;
+use use_cases::MetricsSnapshot;
 
 /// Where metric lines go.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ impl MetricsSink {
             .iter()
             .map(|(name, _, unit)| json!({"Name": name, "Unit": unit}))
             .collect();
-        let timestamp = cache_aside::unix_now_ms();
+        let timestamp = use_cases::unix_now_ms();
         let mut root = Map::new();
         root.insert(
             "_aws".into(),

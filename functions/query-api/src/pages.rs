@@ -6,8 +6,8 @@
 
 use std::fmt::Write;
 
-use query_catalog::{Catalog, NamedQuery};
 use serde_json::Value;
+use use_cases::{Catalog, NamedQuery};
 
 use crate::handlers::queries::QueryResponse;
 use crate::ApiError;
@@ -170,9 +170,7 @@ fn facts_and_rows(answer: &QueryResponse) -> String {
         Value::Null => "—".to_owned(),
         other => other.to_string(),
     };
-    let ttl = answer
-        .ttl_seconds
-        .map_or("—".to_owned(), |s| format!("{s} s"));
+    let ttl = answer.ttl_seconds.map_or("—".to_owned(), |s| format!("{s} s"));
     let mut out = format!(
         "<p class=\"facts\"><span>Came from: <b class=\"badge {0}\" id=\"cache\">{0}</b></span>\
          <span>Run time: <b id=\"elapsed\">{1} ms</b></span><span>TTL left: <b id=\"ttl\">{2}</b></span>\
@@ -196,7 +194,7 @@ fn facts_and_rows(answer: &QueryResponse) -> String {
         let _ = write!(out, "<th>{}</th>", escape(c));
     }
     out.push_str("</tr>");
-    for row in rows {
+    for row in &rows {
         out.push_str("<tr>");
         for c in &columns {
             let _ = write!(out, "<td>{}</td>", escape(&text(&row[c.as_str()])));
@@ -222,12 +220,26 @@ mod tests {
             escape("<script>alert('x')</script> & \""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;"
         );
-        let answer = serde_json::json!({
-            "cache": "miss", "elapsed_ms": 1.5, "ttl_seconds": 60, "load_ms": 1.0,
-            "loaded_at": "now", "row_count": 1,
-            "rows": [{"<b>col</b>": "<script>alert(1)</script>"}],
-        });
+        let rows = serde_json::value::to_raw_value(&serde_json::json!([
+            {"<b>col</b>": "<script>alert(1)</script>"}
+        ]))
+        .unwrap();
+        let answer = QueryResponse {
+            query: "q",
+            params: Default::default(),
+            rows: &rows,
+            row_count: 1,
+            cache: "miss",
+            tier: None,
+            bypass_reason: None,
+            cache_skipped: None,
+            elapsed_ms: 1.5,
+            ttl_seconds: Some(60),
+            loaded_at: "<now>".into(),
+            load_ms: 1.0,
+        };
         let html = facts_and_rows(&answer);
+        assert!(html.contains("&lt;now&gt;"), "{html}");
         assert!(!html.contains("<script>") && !html.contains("<b>col"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     }

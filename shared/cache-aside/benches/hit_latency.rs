@@ -34,7 +34,9 @@ fn sample_rows(n: usize) -> Arc<RawValue> {
                 "price": 10.99 + i as f64, "stock": i * 3, "created_at": "2026-01-02T00:00:00Z"})
         })
         .collect();
-    serde_json::value::to_raw_value(&rows).expect("rows encode").into()
+    serde_json::value::to_raw_value(&rows)
+        .expect("rows encode")
+        .into()
 }
 
 /// The figures of one entry size.
@@ -159,7 +161,10 @@ async fn main() {
         println!("{}", table_row(&label("raw Redis GET (floor)"), &m.raw));
         println!("{}", table_row(&label("cache-aside hit (Redis)"), &m.redis));
         println!("{}", table_row(&label("cache-aside hit (memory)"), &m.memory));
-        println!("{}", table_row(&label("memory hit, back to back"), &m.back_to_back));
+        println!(
+            "{}",
+            table_row(&label("memory hit, back to back"), &m.back_to_back)
+        );
         measured.push(m);
     }
     println!();

@@ -10,10 +10,7 @@ use crate::{tables_read, CatalogError, NamedQuery};
 impl NamedQuery {
     /// The tables the SQL reads, views expanded, sorted; an error when the SQL cannot be read
     /// or reads a table its tags do not declare (a write to it would leave this query stale).
-    pub(crate) fn derive_tables(
-        &self,
-        views: &BTreeMap<String, Vec<String>>,
-    ) -> Result<Vec<String>, String> {
+    pub(crate) fn derive_tables(&self, views: &BTreeMap<String, Vec<String>>) -> Result<Vec<String>, String> {
         let direct = tables_read(&self.sql).map_err(|e| format!("its sql cannot be read: {e}"))?;
         let tables = expand_views(&direct, views);
         if let Some(missing) = tables.iter().find(|t| !self.depends_on(t)) {

@@ -116,8 +116,13 @@ impl CpuQuota {
     pub fn throttled(&self) -> Option<(u64, Duration)> {
         let stat = fs::read_to_string(self.dir.join("cpu.stat")).ok()?;
         let field = |name: &str| {
-            stat.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
+            stat.lines().find_map(|l| {
+                l.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
         };
         let count = field("nr_throttled")?;
         let time = match self.layout {
@@ -180,9 +185,11 @@ fn hierarchy() -> Result<(Layout, Mount), String> {
     {
         return Ok((Layout::V1, m.clone()));
     }
-    Err("no cpu controller: /proc/self/mountinfo shows neither a cgroup2 mount whose \
+    Err(
+        "no cpu controller: /proc/self/mountinfo shows neither a cgroup2 mount whose \
          cgroup.controllers lists cpu nor a cgroup v1 mount of cpu"
-        .into())
+            .into(),
+    )
 }
 
 /// The cgroup and cgroup2 mounts of this process's mount namespace.
@@ -237,8 +244,8 @@ fn unescape(field: &str) -> String {
 /// This process's cgroup as /proc/self/cgroup names it: in the v1 hierarchy holding
 /// `controller`, or with `None` in the unified (v2) one.
 fn current_cgroup(controller: Option<&str>) -> Result<String, String> {
-    let text = fs::read_to_string("/proc/self/cgroup")
-        .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
+    let text =
+        fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
     text.lines()
         .find_map(|line| {
             // `hierarchy-id:controllers:path`; the path may hold colons.
@@ -313,7 +320,10 @@ mod tests {
         };
         assert_eq!(dir_of(&mount("/"), "/"), Path::new("/sys/fs/cgroup/cpu"));
         assert_eq!(dir_of(&mount("/"), "/a/b"), Path::new("/sys/fs/cgroup/cpu/a/b"));
-        assert_eq!(dir_of(&mount("/docker/x"), "/docker/x/b"), Path::new("/sys/fs/cgroup/cpu/b"));
+        assert_eq!(
+            dir_of(&mount("/docker/x"), "/docker/x/b"),
+            Path::new("/sys/fs/cgroup/cpu/b")
+        );
         assert_eq!(unescape(r"/mnt/a\040b"), "/mnt/a b");
         assert_eq!(unescape(r"/plain\x"), r"/plain\x");
     }

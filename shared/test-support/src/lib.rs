@@ -4,7 +4,10 @@
 //!
 //! Children are spawned from one long-lived thread with `PR_SET_PDEATHSIG`, so the kernel kills
 //! them if the test process dies without running destructors (a timeout, a SIGKILL).
+//!
+//! [`CpuQuota`] holds the process to a share of one core, to measure a small Lambda's CPU.
 
+pub mod cpu_quota;
 pub mod iam_proxy;
 mod mariadb;
 mod moto;
@@ -14,6 +17,7 @@ mod redis_server;
 mod server;
 pub mod stats;
 
+pub use cpu_quota::CpuQuota;
 pub use mariadb::MariaDb;
 pub use moto::Moto;
 pub use postgres::Postgres;

@@ -153,6 +153,16 @@ impl Clients {
         self.objects.as_ref()
     }
 
+    /// The DynamoDB restaurant table, when restaurants live there.
+    pub fn restaurant_table(&self) -> Option<&dynamo_origin::RestaurantTable> {
+        self.restaurant_table.as_ref()
+    }
+
+    /// The configured databases (bulk loads of demo data).
+    pub fn databases(&self) -> &Databases {
+        &self.databases
+    }
+
     /// Largest object served; larger ones are never read.
     pub fn max_object_bytes(&self) -> u64 {
         self.max_object_bytes

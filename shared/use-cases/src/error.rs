@@ -81,3 +81,141 @@ impl From<TableError> for UseCaseError {
         }
     }
 }
+
+/// What a caller can do about a failure: the classes a protocol maps onto its own answers
+/// (HTTP statuses, event replies) without knowing the origins behind the use case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The request is wrong (a parameter, a body); sending it again will not help.
+    BadInput,
+    /// What was asked for does not exist.
+    NotFound,
+    /// The answer would be larger than allowed; narrow the request.
+    TooLarge,
+    /// The origin did not answer in time; a retry may succeed.
+    Timeout,
+    /// A dependency (database, table, S3, Redis) is down or not configured; retry later.
+    Unavailable,
+    /// A budget is spent (origin loads, writes); retry after the time given.
+    Busy,
+    /// The request conflicts with an earlier one (an idempotency key reused).
+    Conflict,
+    /// Not the caller's fault: a bug or a configuration error.
+    Internal,
+}
+
+/// A failure as a caller may show it: its class, a stable code and a message that holds no
+/// secrets or internals. Only for the origin and cache failures, whose detail stays here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What the caller can do.
+    pub class: ErrorClass,
+    /// A stable machine-readable code (`origin_unavailable`, `origin_timeout`, ...).
+    pub code: &'static str,
+    /// For humans.
+    pub message: String,
+}
+
+impl Failure {
+    fn new(class: ErrorClass, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            class,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl UseCaseError {
+    /// The class of this failure.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::UnknownQuery(_) | Self::UnknownTag(_) | Self::RestaurantNotFound(_) => ErrorClass::NotFound,
+            Self::BadParameter(_) => ErrorClass::BadInput,
+            Self::OriginTimeout => ErrorClass::Timeout,
+            Self::OriginBusy { .. } | Self::RateLimited { .. } => ErrorClass::Busy,
+            Self::IdempotencyKeyReused => ErrorClass::Conflict,
+            Self::SummaryMayBeStale { .. } | Self::ObjectsNotConfigured => ErrorClass::Unavailable,
+            Self::RolesNotConfigured | Self::Internal(_) => ErrorClass::Internal,
+            Self::Origin(_) | Self::Table(_) | Self::ObjectStore(_) | Self::Cache(_) => {
+                self.failure().map_or(ErrorClass::Internal, |f| f.class)
+            }
+        }
+    }
+
+    /// When a retry may succeed, for the busy classes.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::OriginBusy { retry_after } | Self::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// An origin's or the cache's failure as callers may see it (logged here in full);
+    /// `None` for the failures a caller words itself.
+    pub fn failure(&self) -> Option<Failure> {
+        use ErrorClass::*;
+        let failure = match self {
+            Self::Origin(e) => match e {
+                DbError::Unavailable(_) | DbError::AuthFailed | DbError::Credentials(_) => Failure::new(
+                    Unavailable,
+                    "origin_unavailable",
+                    "the database is unavailable and no cached result exists",
+                ),
+                DbError::Timeout => Failure::new(
+                    Timeout,
+                    "origin_timeout",
+                    "the database did not answer within the request's time budget, and nothing usable is cached",
+                ),
+                DbError::Rejected { code } => Failure::new(
+                    Internal,
+                    "origin_error",
+                    format!("the database rejected the query (SQLSTATE {code})"),
+                ),
+                DbError::TooManyRows { limit } => Failure::new(
+                    TooLarge,
+                    "result_too_large",
+                    format!("the result has more than {limit} rows, this query's limit; narrow it with its parameters"),
+                ),
+                DbError::NotConfigured(name) => Failure::new(
+                    Unavailable,
+                    "origin_unavailable",
+                    format!(
+                        "database {name:?} is not configured (set {})",
+                        service_config::database_variable("DATABASE_URL", name)
+                    ),
+                ),
+                _ => Failure::new(Internal, "internal", "internal error"),
+            },
+            Self::Table(e) => match e {
+                TableError::Timeout { .. } => Failure::new(
+                    Timeout,
+                    "origin_timeout",
+                    "the restaurant table did not answer within the request's time budget, and nothing usable is cached",
+                ),
+                TableError::Throttled { .. } | TableError::Unavailable { .. } => Failure::new(
+                    Unavailable,
+                    "origin_unavailable",
+                    "the restaurant table is unavailable and no cached result exists",
+                ),
+                _ => Failure::new(Internal, "internal", "internal error"),
+            },
+            Self::ObjectStore(_) => Failure::new(
+                Unavailable,
+                "origin_unavailable",
+                "S3 is unavailable and the object is not cached",
+            ),
+            Self::Cache(_) => Failure::new(
+                Unavailable,
+                "cache_unavailable",
+                "Redis is unavailable; nothing was invalidated, retry later",
+            ),
+            _ => return None,
+        };
+        match failure.class {
+            Internal => tracing::error!(error = %self, "internal error"),
+            _ => tracing::warn!(error = %self, "{}", failure.code),
+        }
+        Some(failure)
+    }
+}

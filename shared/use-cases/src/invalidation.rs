@@ -137,3 +137,12 @@ impl Clients {
         Invalidation::new(&self.cache, &self.catalog)
     }
 }
+/// The restaurant whose summary a DynamoDB stream record changed, from the record's keys
+/// (`{"PK": {"S": "..."}, "SK": {"S": "..."}}`, the table's key schema); `None` for records
+/// that no summary reads.
+pub fn restaurant_changed_by(keys: &serde_json::Value) -> Option<String> {
+    let string_key = |name: &str| keys.get(name)?.get("S")?.as_str();
+    let partition = string_key(dynamo_origin::PARTITION_KEY).unwrap_or_default();
+    let sort = string_key(dynamo_origin::SORT_KEY).unwrap_or_default();
+    dynamo_origin::summary_affected_by(partition, sort).map(str::to_owned)
+}

@@ -24,14 +24,18 @@ mod roles;
 pub use cache_aside::{
     unix_now_ms, BypassReason, CacheState, CachedObject, Lookup, MetricsSnapshot, ObjectState, Read, ReadMode,
 };
-pub use query_catalog::{Catalog, NamedQuery, ParamError, ParamValue, ResolvedParams, MAIN_DATABASE};
-pub use sql_origin::QueryRows;
+pub use dynamo_origin::{SeedRestaurant, SeedReview};
+pub use query_catalog::{demo_data, demo_sql};
+pub use query_catalog::{
+    query_scope, tag_scope, Catalog, NamedQuery, ParamError, ParamValue, ResolvedParams, MAIN_DATABASE,
+};
+pub use sql_origin::{Engine, Pool, QueryRows};
 
 pub use changes::{ChangeSource, DrainReport, DrainSettings};
 pub use clients::{cache_only, change_sources, open_redis_connection, Clients, StartupError};
 pub use error::{ErrorClass, Failure, UseCaseError};
 pub use health::{DatabaseProbe, Health, Probe, HEALTH_KEPT, PROBE_BUDGET};
-pub use invalidation::{Invalidation, TagInvalidated};
+pub use invalidation::{restaurant_changed_by, Invalidation, TagInvalidated};
 pub use queries::{query_entry, QueryAnswer};
 pub use restaurants::{
     Review, ReviewAdded, ReviewError, ReviewWrite, ADD_REVIEW_STATEMENT, REVIEW_FIELDS, SUMMARY_QUERY,

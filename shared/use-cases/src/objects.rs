@@ -37,3 +37,35 @@ impl Clients {
             .await?)
     }
 }
+
+/// Budget of one Redis batch of object seeding.
+const SEED_BATCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Clients {
+    /// The bucket, or why there is none.
+    pub fn object_store(&self) -> Result<&aws_clients::ObjectStore, UseCaseError> {
+        self.objects.as_ref().ok_or(UseCaseError::ObjectsNotConfigured)
+    }
+
+    /// The objects' drop fences before their S3 writes (see [`Self::cache_objects`]); empty
+    /// strings when Redis cannot say, so that the writes are refused if a drop happened.
+    pub async fn object_fences(&self, keys: &[&str]) -> Vec<String> {
+        self.cache
+            .object_fences(keys, SEED_BATCH_BUDGET)
+            .await
+            .unwrap_or_else(|_| vec![String::new(); keys.len()])
+    }
+
+    /// Seeds the object cache with `(key, object, fence)` just written to S3, each written only
+    /// if its fence has not moved (no invalidation of it since); returns how many were written.
+    pub async fn cache_objects(
+        &self,
+        batch: &[(String, CachedObject, String)],
+    ) -> Result<usize, UseCaseError> {
+        Ok(self
+            .cache
+            .put_objects(batch, self.object_policy.ttl, SEED_BATCH_BUDGET)
+            .await
+            .map_err(cache_aside::CacheError::from)?)
+    }
+}

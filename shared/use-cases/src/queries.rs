@@ -226,6 +226,21 @@ async fn run_on(
         .await
 }
 
+impl Clients {
+    /// Warm-up: loads named query `name` with its default parameters from its origin and
+    /// overwrites its cached entry.
+    pub async fn warm(&self, name: &str) -> Result<Lookup<QueryRows>, UseCaseError> {
+        let query = self
+            .catalog
+            .get(name)
+            .ok_or_else(|| UseCaseError::UnknownQuery(name.to_owned()))?;
+        let params = ResolvedParams::resolve(&query.params, [])?;
+        Ok(self
+            .run_query(query, &params, cache_aside::ReadMode::Refresh.into())
+            .await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ pub(crate) async fn detail(clients: &Clients) -> Response<Body> {
     let main = health
         .databases
         .iter()
-        .find(|d| d.name == query_catalog::MAIN_DATABASE);
+        .find(|d| d.name == use_cases::MAIN_DATABASE);
     let mut body = json!({
         "status": health.status,
         "redis": health.redis,

@@ -1,7 +1,7 @@
 //! `GET /objects/{key}`: the object's exact bytes from Redis, else S3 (then cached).
 
-use cache_aside::ObjectState;
 use lambda_http::{Body, Request, Response};
+use use_cases::ObjectState;
 
 use crate::http::Answer;
 use crate::{ApiError, App};
@@ -18,7 +18,7 @@ pub(crate) async fn get(app: &App, key: &str, req: &Request) -> Result<Answer, A
             return Ok(Answer::cached(response, lookup.state));
         }
         ObjectState::TooLarge { size } => {
-            let response = ApiError::object_too_large(key, size, clients.max_object_bytes).into_response();
+            let response = ApiError::object_too_large(key, size, clients.max_object_bytes()).into_response();
             return Ok(Answer::cached(response, lookup.state));
         }
     };

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use lambda_http::{Body, Request, RequestExt, Response};
-use query_catalog::ParamValue;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use use_cases::ParamValue;
 use use_cases::{Clients, QueryAnswer};
 
 use crate::http::{html_response, iso8601, json_response, millis, wants_html, Answer};
@@ -59,9 +59,9 @@ impl<'a> QueryResponse<'a> {
 /// `GET /queries`: every query with its parameters, tags, the tables its SQL reads (`tables`,
 /// derived at load time) and effective TTL (never its SQL).
 pub(crate) fn list(clients: &Clients) -> Response<Body> {
-    let default_ttl = clients.cache.settings().default_ttl.as_secs();
+    let default_ttl = clients.cache().settings().default_ttl.as_secs();
     let queries: Vec<serde_json::Value> = clients
-        .catalog
+        .catalog()
         .queries()
         .iter()
         .map(|q| {
@@ -88,10 +88,10 @@ pub(crate) async fn run(app: &App, name: &str, req: &Request) -> Result<Answer, 
         .as_ref()
         .map(|answer| QueryResponse::of(answer, started.elapsed()));
     let Some(query) = query else {
-        let answer = answered?;
         let body = body.map_err(Clone::clone)?;
         let text = serde_json::to_string(&body).map_err(|e| ApiError::internal(&e))?;
-        return Ok(cached(json_response(200, text), &answer));
+        let answer = answered.as_ref().map_err(Clone::clone)?;
+        return Ok(cached(json_response(200, text), answer));
     };
     let given = req
         .query_string_parameters()
@@ -100,7 +100,7 @@ pub(crate) async fn run(app: &App, name: &str, req: &Request) -> Result<Answer, 
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let run = pages::Run {
-        answer: body.as_ref(),
+        answer: body.as_ref().map_err(|e| *e),
         given,
         bypass_allowed: app.bypass_allowed(),
     };
@@ -112,7 +112,7 @@ pub(crate) async fn run(app: &App, name: &str, req: &Request) -> Result<Answer, 
 }
 
 /// Runs the named query as `req` asks.
-async fn answer(app: &App, name: &str, req: &Request) -> Result<QueryAnswer, ApiError> {
+async fn answer<'a>(app: &'a App, name: &str, req: &Request) -> Result<QueryAnswer<'a>, ApiError> {
     let read = app.read(req, "database")?;
     let query_map = req.query_string_parameters();
     let given = query_map.iter().filter(|(key, _)| *key != "source");

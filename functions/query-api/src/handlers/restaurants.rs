@@ -23,10 +23,7 @@ pub(crate) async fn summary(app: &App, name: &str, req: &Request) -> Result<Answ
         "ttl_seconds": lookup.ttl_seconds(),
         "loaded_at": iso8601(lookup.loaded_at_ms),
     });
-    Ok(Answer::cached(
-        json_response(200, body.to_string()),
-        lookup.state,
-    ))
+    Ok(Answer::cached(json_response(200, body.to_string()), lookup.state))
 }
 
 /// Stores a review (JSON `{author, rating, body}`) and answers with the summary after it.
