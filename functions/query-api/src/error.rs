@@ -277,17 +277,23 @@ impl From<UseCaseError> for ApiError {
     }
 }
 
+// The statuses of the use cases' failures (their codes are in `use_cases::FAILURE_CODES`).
+
+/// The status that answers a failure of `class`.
+pub(crate) fn status_of(class: ErrorClass) -> StatusCode {
+    match class {
+        ErrorClass::BadInput => StatusCode::BAD_REQUEST,
+        ErrorClass::NotFound => StatusCode::NOT_FOUND,
+        ErrorClass::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorClass::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorClass::Unavailable | ErrorClass::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorClass::Conflict => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<Failure> for ApiError {
     fn from(failure: Failure) -> Self {
-        let status = match failure.class {
-            ErrorClass::BadInput => StatusCode::BAD_REQUEST,
-            ErrorClass::NotFound => StatusCode::NOT_FOUND,
-            ErrorClass::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorClass::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorClass::Unavailable | ErrorClass::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorClass::Conflict => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Self::new(status, failure.code, failure.message)
+        Self::new(status_of(failure.class), failure.code, failure.message)
     }
 }

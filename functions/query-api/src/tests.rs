@@ -168,10 +168,18 @@ async fn the_catalog_lists_queries_without_their_sql() {
     assert_eq!(summary["tables"], serde_json::json!(["restaurants", "reviews"]));
 }
 
-/// Every (status, code) pair `error.rs` can build, read from its source.
+/// Every (status, code) pair `error.rs` can build, read from its source, and those of the use
+/// cases' failures.
 fn errors_built_by_the_code() -> std::collections::BTreeSet<(u16, String)> {
-    let source = include_str!("error.rs");
-    let mut found = std::collections::BTreeSet::new();
+    let whole = include_str!("error.rs");
+    let source = whole
+        .split("// The statuses of the use cases' failures")
+        .next()
+        .unwrap_or(whole);
+    let mut found: std::collections::BTreeSet<(u16, String)> = use_cases::FAILURE_CODES
+        .iter()
+        .map(|(class, code)| (crate::error::status_of(*class).as_u16(), (*code).to_owned()))
+        .collect();
     for (at, _) in source.match_indices("StatusCode::") {
         let rest = &source[at + "StatusCode::".len()..];
         let name: String = rest

@@ -116,6 +116,16 @@ pub struct Failure {
     pub message: String,
 }
 
+/// Every (class, code) a [`Failure`] can carry, for callers that document their answers.
+pub const FAILURE_CODES: &[(ErrorClass, &str)] = &[
+    (ErrorClass::Unavailable, "origin_unavailable"),
+    (ErrorClass::Timeout, "origin_timeout"),
+    (ErrorClass::Internal, "origin_error"),
+    (ErrorClass::TooLarge, "result_too_large"),
+    (ErrorClass::Internal, "internal"),
+    (ErrorClass::Unavailable, "cache_unavailable"),
+];
+
 impl Failure {
     fn new(class: ErrorClass, code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -217,5 +227,33 @@ impl UseCaseError {
             _ => tracing::warn!(error = %self, "{}", failure.code),
         }
         Some(failure)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `FAILURE_CODES` lists exactly the (class, code) pairs `failure()` builds.
+    #[test]
+    fn the_failure_codes_are_those_built() {
+        let source = include_str!("error.rs");
+        let body = source
+            .split("pub fn failure(&self)")
+            .nth(1)
+            .and_then(|rest| rest.split("#[cfg(test)]").next())
+            .unwrap_or_default();
+        let mut built = std::collections::BTreeSet::new();
+        for (at, _) in body.match_indices("Failure::new(") {
+            let call = &body[at + "Failure::new(".len()..];
+            let class = call.split(',').next().unwrap_or_default().trim().to_owned();
+            let code = call.split('"').nth(1).unwrap_or_default().to_owned();
+            built.insert((class, code));
+        }
+        let listed: std::collections::BTreeSet<(String, String)> = FAILURE_CODES
+            .iter()
+            .map(|(class, code)| (format!("{class:?}"), (*code).to_owned()))
+            .collect();
+        assert_eq!(built, listed);
     }
 }

@@ -33,7 +33,7 @@ pub use sql_origin::{Engine, Pool, QueryRows};
 
 pub use changes::{ChangeSource, DrainReport, DrainSettings};
 pub use clients::{cache_only, change_sources, open_redis_connection, Clients, StartupError};
-pub use error::{ErrorClass, Failure, UseCaseError};
+pub use error::{ErrorClass, Failure, UseCaseError, FAILURE_CODES};
 pub use health::{DatabaseProbe, Health, Probe, HEALTH_KEPT, PROBE_BUDGET};
 pub use invalidation::{restaurant_changed_by, Invalidation, TagInvalidated};
 pub use queries::{query_entry, QueryAnswer};
