@@ -139,6 +139,19 @@ fn functions_import_only_use_cases_and_the_configuration() {
         sources(&workspace_path(&format!("functions/{function}/src")), &mut files);
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
+            // One composition root builds what a function needs.
+            for builder in [
+                "Clients::build(",
+                "cache_only(",
+                "change_sources(",
+                "Invalidation::new(",
+            ] {
+                assert!(
+                    !text.contains(builder),
+                    "{} calls {builder}; build through use_cases::compose",
+                    file.display()
+                );
+            }
             for name in &ours {
                 let path = format!("{}::", name.replace('-', "_"));
                 if allowed.contains(&name.as_str()) || name == function {

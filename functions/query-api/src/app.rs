@@ -36,15 +36,14 @@ pub struct App {
 }
 
 impl App {
-    /// Builds every client from `config` (see [`Clients::build`]): start-up succeeds while
-    /// Redis or a database is down, and the first request that needs them connects.
+    /// Builds every client from `config` through the composition root
+    /// ([`use_cases::compose::query_api`]): start-up succeeds while Redis or a database is
+    /// down, and the first request that needs them connects.
     pub async fn from_config(config: &ServiceConfig) -> Result<Self, StartupError> {
-        let app = Self::new(Clients::build(config).await?)
+        Ok(Self::new(use_cases::compose::query_api(config).await?)
             .with_public_bypass(config.serving.public_bypass)
             .with_reviews_auth(config.serving.reviews_auth)
-            .with_metrics(MetricsSink::from_settings(&config.metrics, "query-api"));
-        use_cases::open_redis_connection(app.clients.cache()).await;
-        Ok(app)
+            .with_metrics(MetricsSink::from_settings(&config.metrics, "query-api")))
     }
 
     /// An app over already built clients, without metrics, public bypass refused, reviews

@@ -1,4 +1,5 @@
-//! Lambda entry point of the query API: clients built once, then the runtime loop.
+//! Lambda entry point of the query API: clients built once by the composition root, then the
+//! runtime loop.
 
 use std::sync::Arc;
 

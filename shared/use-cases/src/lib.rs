@@ -11,6 +11,7 @@
 mod budget;
 mod changes;
 mod clients;
+pub mod compose;
 mod error;
 mod health;
 mod invalidation;
