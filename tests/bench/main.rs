@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use cache_aside::{ObjectPolicy, ObjectState, ReadMode};
+use cache_aside::{ObjectState, ReadMode};
 use indicatif::{ProgressBar, ProgressStyle};
 use query_catalog::ResolvedParams;
 use serde_json::json;
@@ -278,11 +278,7 @@ async fn run() -> Result<(), String> {
     let store = clients.objects().ok_or("objects are not configured")?;
     let key = |i: usize| format!("filename{}.txt", i % args.n);
     let mut raw = clients.cache().store().connection();
-    let policy = ObjectPolicy {
-        ttl: config.objects.ttl,
-        missing_ttl: config.objects.missing_ttl,
-        max_cached_bytes: config.objects.max_cached_bytes,
-    };
+    let policy = config.objects;
     let catalog = clients.catalog();
     let query = |name: &str| catalog.get(name).ok_or(format!("{name} is not in the catalog"));
     let (slow, articles, articles_pg) = (

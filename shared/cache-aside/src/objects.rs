@@ -53,15 +53,31 @@ pub enum ObjectState {
     },
 }
 
-/// How objects are cached.
+/// How objects are served and cached: one description, read from the configuration and used
+/// as it is by the reads and by the ingester's seeding.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ObjectPolicy {
     /// TTL of a cached object (and of a "too large" answer).
     pub ttl: Duration,
-    /// TTL of a negative entry.
+    /// TTL of a negative entry ("no such object").
     pub missing_ttl: Duration,
     /// Larger objects are served but not cached.
     pub max_cached_bytes: usize,
+    /// Larger objects are not served (their bodies are never read): Lambda answers at most
+    /// 6 MB, which base64 for binary bodies shrinks to about 4.5 MB.
+    pub max_serve_bytes: usize,
+}
+
+impl Default for ObjectPolicy {
+    /// An hour for objects, 30 s for absences, up to 1 MiB cached and 4 MiB served.
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(3600),
+            missing_ttl: Duration::from_secs(30),
+            max_cached_bytes: 1024 * 1024,
+            max_serve_bytes: 4 * 1024 * 1024,
+        }
+    }
 }
 
 /// The outcome of an object read.

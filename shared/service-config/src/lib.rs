@@ -26,7 +26,7 @@ pub use logging::init_logging;
 pub use parse::DEFAULT_INVALIDATION_SETTLE;
 pub use roles::DatabaseRoleSecrets;
 pub use settings::{
-    MetricsSettings, ObjectSettings, RedisIam, RedisSettings, RestaurantOrigin, ReviewsAuth, ServingSettings,
+    MetricsSettings, RedisIam, RedisSettings, RestaurantOrigin, ReviewsAuth, ServingSettings,
 };
 
 use std::collections::HashMap;
@@ -36,7 +36,7 @@ use cache_aside::CacheSettings;
 use sql_origin::DatabaseSettings;
 
 use crate::parse::{
-    aws_settings, cache_settings, database_settings, metrics_settings, object_settings, restaurant_origin,
+    aws_settings, cache_settings, database_settings, metrics_settings, object_policy, restaurant_origin,
 };
 use crate::redis::redis_settings;
 use crate::roles::database_roles;
@@ -57,8 +57,11 @@ pub struct ServiceConfig {
     /// `DB_QUERY_ROLE_SECRET_ID` and `DB_WRITE_ROLE_SECRET_ID`: the secrets of the reading and
     /// writing roles the ingester creates (it alone; the other functions log in as them).
     pub database_roles: Option<DatabaseRoleSecrets>,
-    /// Object cache settings.
-    pub objects: ObjectSettings,
+    /// `OBJECTS_BUCKET`: the S3 bucket of `GET /objects/{key}`; objects are unavailable without
+    /// it.
+    pub objects_bucket: Option<String>,
+    /// How objects are served and cached (`CACHE_OBJECT_*`, `OBJECTS_MAX_SERVE_BYTES`).
+    pub objects: cache_aside::ObjectPolicy,
     /// Where restaurants and reviews live (`RESTAURANT_ORIGIN`, `RESTAURANTS_TABLE`).
     pub restaurants: RestaurantOrigin,
     /// AWS endpoint, region and credentials as found in the environment.
@@ -139,7 +142,8 @@ impl ServiceConfig {
             databases: databases::databases(vars, require_database)?,
             write_databases: databases::write_databases(vars)?,
             database_roles: database_roles(&v)?,
-            objects: object_settings(&v)?,
+            objects_bucket: v.text("OBJECTS_BUCKET"),
+            objects: object_policy(&v)?,
             restaurants: restaurant_origin(&v)?,
             aws: aws_settings(&v),
             catalog_path: v.text("QUERY_CATALOG_PATH"),
@@ -164,7 +168,8 @@ mod tests {
         let c = ServiceConfig::from_map(&vars(&BASE)).unwrap();
         assert_eq!(c.cache, CacheSettings::default());
         assert_eq!(c.database, DatabaseSettings::default());
-        assert_eq!(c.objects, ObjectSettings::default());
+        assert_eq!(c.objects, cache_aside::ObjectPolicy::default());
+        assert_eq!(c.objects_bucket, None);
         assert_eq!(c.metrics, MetricsSettings::default());
         assert!(c.invalidator_function_arn.is_none());
         assert_eq!(

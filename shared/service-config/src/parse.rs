@@ -8,7 +8,9 @@ use cache_aside::{CacheSettings, Compression};
 use sql_origin::{DatabaseSettings, DbTls, DbTlsMode};
 
 use crate::vars::Vars;
-use crate::{ConfigError, MetricsSettings, ObjectSettings, RestaurantOrigin};
+use cache_aside::ObjectPolicy;
+
+use crate::{ConfigError, MetricsSettings, RestaurantOrigin};
 
 /// `CACHE_*` and `REDIS_*` tunables over [`CacheSettings::default`].
 pub(crate) fn cache_settings(v: &Vars) -> Result<CacheSettings, ConfigError> {
@@ -104,17 +106,16 @@ pub(crate) fn database_settings(v: &Vars) -> Result<DatabaseSettings, ConfigErro
     })
 }
 
-/// `OBJECTS_BUCKET` and `CACHE_OBJECT_*` over [`ObjectSettings::default`].
-pub(crate) fn object_settings(v: &Vars) -> Result<ObjectSettings, ConfigError> {
-    let defaults = ObjectSettings::default();
+/// `CACHE_OBJECT_*` and `OBJECTS_MAX_SERVE_BYTES` over [`ObjectPolicy::default`].
+pub(crate) fn object_policy(v: &Vars) -> Result<ObjectPolicy, ConfigError> {
+    let defaults = ObjectPolicy::default();
     let max_serve_bytes = v.number(
         "OBJECTS_MAX_SERVE_BYTES",
         defaults.max_serve_bytes as u64,
         1,
         MAX_LAMBDA_BINARY_BODY,
     )? as usize;
-    let settings = ObjectSettings {
-        bucket: v.text("OBJECTS_BUCKET"),
+    let settings = ObjectPolicy {
         max_cached_bytes: v.number(
             "CACHE_OBJECT_MAX_BYTES",
             defaults.max_cached_bytes as u64,

@@ -43,34 +43,6 @@ impl std::fmt::Debug for RedisSettings {
     }
 }
 
-/// Settings of the object cache (`GET /objects/{key}`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObjectSettings {
-    /// `OBJECTS_BUCKET`; objects are unavailable without it.
-    pub bucket: Option<String>,
-    /// Objects larger than this are served but not cached.
-    pub max_cached_bytes: usize,
-    /// Objects larger than this are not served (413): Lambda answers at most 6 MB, which
-    /// base64 for binary bodies shrinks to about 4.5 MB. Their bodies are never read.
-    pub max_serve_bytes: usize,
-    /// TTL of cached objects.
-    pub ttl: Duration,
-    /// TTL of "no such object" answers (negative caching).
-    pub missing_ttl: Duration,
-}
-
-impl Default for ObjectSettings {
-    fn default() -> Self {
-        Self {
-            bucket: None,
-            max_cached_bytes: 1024 * 1024,
-            max_serve_bytes: 4 * 1024 * 1024,
-            ttl: Duration::from_secs(3600),
-            missing_ttl: Duration::from_secs(30),
-        }
-    }
-}
-
 /// How requests are served: what the public may ask for, and the time and load budgets every
 /// request lives within.
 #[derive(Debug, Clone, PartialEq)]

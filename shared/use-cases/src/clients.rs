@@ -10,9 +10,7 @@ use cache_aside::{Cache, CacheError, ConnectionCredentials, ObjectPolicy, RedisT
 use dynamo_origin::RestaurantTable;
 use query_catalog::{Catalog, CatalogError, PlaceholderStyle};
 use service_config::InvalidationSource;
-use service_config::{
-    DatabaseRoleSecrets, DatabaseSource, DbEndpoint, ObjectSettings, RestaurantOrigin, ServiceConfig,
-};
+use service_config::{DatabaseRoleSecrets, DatabaseSource, DbEndpoint, RestaurantOrigin, ServiceConfig};
 use sql_origin::{
     CredentialSource, CredentialsFuture, Database, Databases, DbCredentials, DbError, Engine, RoleLogin,
 };
@@ -122,7 +120,6 @@ pub struct Clients {
     /// How objects are cached.
     pub(crate) object_policy: ObjectPolicy,
     /// Largest object served; larger ones are never read.
-    pub(crate) max_object_bytes: u64,
     /// One permit per origin load allowed to run at once.
     pub(crate) origin_permits: tokio::sync::Semaphore,
     /// Kept back from a deadline to answer.
@@ -165,7 +162,7 @@ impl Clients {
 
     /// Largest object served; larger ones are never read.
     pub fn max_object_bytes(&self) -> u64 {
-        self.max_object_bytes
+        self.object_policy.max_serve_bytes as u64
     }
 
     /// What the cache did since the last call (Redis operations, loads, waits): read once per
@@ -179,7 +176,7 @@ impl Clients {
     pub async fn build(config: &ServiceConfig) -> Result<Self, StartupError> {
         log_warnings(config);
         let catalog = Catalog::load(config.catalog_path.as_deref())?;
-        let needs_aws = config.objects.bucket.is_some()
+        let needs_aws = config.objects_bucket.is_some()
             || config.restaurants != RestaurantOrigin::Sql
             || needs_aws_for_redis(config)
             || config.database_roles.is_some()
@@ -207,7 +204,7 @@ impl Clients {
         for missing in catalog.check_databases(&styles)? {
             tracing::warn!(database = %missing, "catalog queries use an unconfigured database; they answer 503");
         }
-        let objects = match (&config.objects.bucket, &sdk) {
+        let objects = match (&config.objects_bucket, &sdk) {
             (Some(bucket), Some(sdk)) => Some(ObjectStore::new(sdk, bucket)),
             _ => None,
         };
@@ -223,8 +220,7 @@ impl Clients {
             role_logins,
             restaurant_table,
             objects,
-            object_policy: object_policy(&config.objects),
-            max_object_bytes: config.objects.max_serve_bytes as u64,
+            object_policy: config.objects,
             origin_permits: tokio::sync::Semaphore::new(config.serving.max_origin_loads),
             answer_reserve: config.serving.answer_reserve,
             origin_limit: config.serving.origin_limit,
@@ -313,14 +309,6 @@ fn placeholder_style(engine: Engine) -> PlaceholderStyle {
     match engine {
         Engine::Postgres => PlaceholderStyle::Numbered,
         Engine::MySql => PlaceholderStyle::Positional,
-    }
-}
-
-fn object_policy(settings: &ObjectSettings) -> ObjectPolicy {
-    ObjectPolicy {
-        ttl: settings.ttl,
-        missing_ttl: settings.missing_ttl,
-        max_cached_bytes: settings.max_cached_bytes,
     }
 }
 

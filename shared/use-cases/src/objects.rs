@@ -19,7 +19,7 @@ impl Clients {
             .cache
             .get_or_load_object(key, self.object_policy, read.mode, || {
                 let fetch = async {
-                    Ok::<_, ObjectStoreError>(match store.get(key, self.max_object_bytes).await? {
+                    Ok::<_, ObjectStoreError>(match store.get(key, self.max_object_bytes()).await? {
                         Fetched::Object(o) => ObjectState::Found(CachedObject {
                             bytes: o.bytes,
                             content_type: o.content_type,

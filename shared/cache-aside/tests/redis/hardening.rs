@@ -202,6 +202,7 @@ fn policy() -> ObjectPolicy {
         ttl: Duration::from_secs(3600),
         missing_ttl: Duration::from_secs(30),
         max_cached_bytes: 1024,
+        ..ObjectPolicy::default()
     }
 }
 
