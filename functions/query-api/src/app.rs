@@ -108,12 +108,12 @@ impl App {
         let kind = route.kind();
         // Inside the runtime's span, which carries the Lambda request id.
         let span = tracing::info_span!("request", route = kind, method = %req.method());
-        let Answer { response, cache } = self
+        let answer = self
             .dispatch(route, &req, &path)
             .instrument(span.clone())
             .await
             .unwrap_or_else(|e| e.into_response().into());
-        let response = within_response_limit(response);
+        let Answer { response, cache } = within_response_limit(answer);
         span.in_scope(|| {
             tracing::info!(
                 path = %path,
@@ -162,18 +162,21 @@ impl App {
     }
 }
 
-/// `response`, or 413 `result_too_large` when its body is over [`MAX_RESPONSE_BYTES`] (Lambda
-/// would refuse it and the client would see a 502 that says nothing).
-fn within_response_limit(response: Response<Body>) -> Response<Body> {
-    let bytes = match response.body() {
+/// `answer`, or 413 `result_too_large` when its body is over [`MAX_RESPONSE_BYTES`] (Lambda
+/// would refuse it and the client would see a 502 that says nothing); no cached read made
+/// that 413, so it carries no cache state.
+fn within_response_limit(answer: Answer) -> Answer {
+    let bytes = match answer.response.body() {
         Body::Text(text) => text.len() + text.bytes().filter(|b| matches!(b, b'"' | b'\\')).count(),
         // Sent base64-encoded.
         Body::Binary(bytes) => bytes.len().div_ceil(3) * 4,
         _ => 0,
     };
     if bytes <= MAX_RESPONSE_BYTES {
-        return response;
+        return answer;
     }
     tracing::warn!(bytes, "answer over the Lambda response limit; refused");
-    ApiError::response_too_large(bytes, MAX_RESPONSE_BYTES).into_response()
+    ApiError::response_too_large(bytes, MAX_RESPONSE_BYTES)
+        .into_response()
+        .into()
 }

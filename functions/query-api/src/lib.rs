@@ -13,6 +13,7 @@ mod identity;
 mod metrics;
 pub mod openapi;
 mod pages;
+mod query_body;
 mod routes;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use serde_json::Value;
 use use_cases::{Catalog, NamedQuery};
 
-use crate::handlers::queries::QueryResponse;
+use crate::query_body::QueryResponse;
 use crate::ApiError;
 
 /// `text` with `& < > " '` escaped: safe in element content and in quoted attributes.

@@ -4,10 +4,11 @@
 //! [`Cache::get_or_load`] reads a value from Redis and, on a miss, loads it from the origin and
 //! stores it in a versioned [`Envelope`] (LZ4-compressed when large) with a jittered TTL. The
 //! crate knows nothing about the origin: the loader is any closure returning a future of
-//! `Result<T, E>`, where `T` is `Serialize + DeserializeOwned`; `E` is the only error a read
-//! returns. It was written for AWS Lambda next to ElastiCache (many short-lived instances, each
-//! serving one request at a time, frozen between requests) and works the same in any Tokio
-//! program.
+//! `Result<T, E>`, where `T` is `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`
+//! (the in-memory tier keeps decoded values and hands out clones, which for an `Arc`-backed
+//! value is a reference count); `E` is the only error a read returns. It was written
+//! for AWS Lambda next to ElastiCache (many short-lived instances, each serving one request at
+//! a time, frozen between requests) and works the same in any Tokio program.
 //!
 //! # What it does, and why
 //!

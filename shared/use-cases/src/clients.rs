@@ -1,5 +1,6 @@
-//! The composition root: every client a function needs, built once from the configuration.
-//! Nothing is connected here; Redis and the databases connect on first use.
+//! The clients a function may need, and their builders: built once from the configuration, and
+//! put together per function only by the composition root (`compose.rs`). Nothing is connected
+//! here; Redis and the databases connect on first use.
 
 use std::sync::Arc;
 
@@ -119,7 +120,6 @@ pub struct Clients {
     pub(crate) objects: Option<ObjectStore>,
     /// How objects are cached.
     pub(crate) object_policy: ObjectPolicy,
-    /// Largest object served; larger ones are never read.
     /// One permit per origin load allowed to run at once.
     pub(crate) origin_permits: tokio::sync::Semaphore,
     /// Kept back from a deadline to answer.

@@ -148,7 +148,7 @@ impl UseCaseError {
             Self::SummaryMayBeStale { .. } | Self::ObjectsNotConfigured => ErrorClass::Unavailable,
             Self::RolesNotConfigured | Self::Internal(_) => ErrorClass::Internal,
             Self::Origin(_) | Self::Table(_) | Self::ObjectStore(_) | Self::Cache(_) => {
-                self.failure().map_or(ErrorClass::Internal, |f| f.class)
+                self.describe().map_or(ErrorClass::Internal, |f| f.class)
             }
         }
     }
@@ -161,9 +161,19 @@ impl UseCaseError {
         }
     }
 
-    /// An origin's or the cache's failure as callers may see it (logged here in full);
-    /// `None` for the failures a caller words itself.
+    /// An origin's or the cache's failure as callers may see it, logged here in full (once:
+    /// call it once per failure); `None` for the failures a caller words itself.
     pub fn failure(&self) -> Option<Failure> {
+        let failure = self.describe()?;
+        match failure.code {
+            "internal" => tracing::error!(error = %self, "internal error"),
+            code => tracing::warn!(error = %self, "{code}"),
+        }
+        Some(failure)
+    }
+
+    /// [`Self::failure`] without logging.
+    fn describe(&self) -> Option<Failure> {
         use ErrorClass::*;
         let failure = match self {
             Self::Origin(e) => match e {
@@ -222,10 +232,6 @@ impl UseCaseError {
             ),
             _ => return None,
         };
-        match failure.class {
-            Internal => tracing::error!(error = %self, "internal error"),
-            _ => tracing::warn!(error = %self, "{}", failure.code),
-        }
         Some(failure)
     }
 }
@@ -239,7 +245,7 @@ mod tests {
     fn the_failure_codes_are_those_built() {
         let source = include_str!("error.rs");
         let body = source
-            .split("pub fn failure(&self)")
+            .split("fn describe(&self)")
             .nth(1)
             .and_then(|rest| rest.split("#[cfg(test)]").next())
             .unwrap_or_default();

@@ -205,6 +205,11 @@ impl Clients {
             deadline,
         } = write;
         let request = review_request(name, review, idempotency_key)?;
+        // A catalog of its own may limit the statement's parameters more strictly: that holds
+        // for every origin, and refuses before the author's write token is spent.
+        if let Some(statement) = self.catalog.statement(ADD_REVIEW_STATEMENT) {
+            store::statement_params(statement, &request)?;
+        }
         if let Admission::Refused { retry_after } = self
             .cache
             .take_token(&format!("reviews:author:{}", review.author()), self.author_limit)

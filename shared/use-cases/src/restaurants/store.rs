@@ -6,7 +6,7 @@
 
 use cache_aside::{CacheState, Lookup, Read, ReadMode};
 use dynamo_origin::{RequestKey, RestaurantTable, TableError};
-use query_catalog::{NamedQuery, ResolvedParams};
+use query_catalog::{NamedQuery, ParamError, ResolvedParams};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -143,24 +143,7 @@ impl RestaurantStore for SqlStore<'_> {
             .catalog
             .statement(ADD_REVIEW_STATEMENT)
             .ok_or_else(|| UseCaseError::UnknownQuery(ADD_REVIEW_STATEMENT.to_owned()))?;
-        let rating = write.review.rating().to_string();
-        let mut given = vec![
-            ("name", write.restaurant),
-            ("author", write.review.author()),
-            ("rating", rating.as_str()),
-            ("body", write.review.body()),
-        ];
-        if let Some(idempotency) = &write.idempotency {
-            given.push(("request_id", idempotency.key));
-            given.push(("request_digest", idempotency.digest.as_str()));
-        }
-        // The review is checked already; a catalog of its own may still be stricter.
-        let params = ResolvedParams::resolve(&statement.params, given).map_err(|mut e| {
-            if e.param == "request_id" {
-                e.param = "Idempotency-Key".into();
-            }
-            e
-        })?;
+        let params = statement_params(statement, write)?;
         let inserted = self
             .clients
             .within_budget(due, None, self.clients.write_rows(statement, &params))
@@ -174,6 +157,31 @@ impl RestaurantStore for SqlStore<'_> {
             .and_then(|d| d.as_str().map(str::to_owned));
         Ok(Some(StoredReview { review, digest }))
     }
+}
+
+/// `write` as the parameters of the catalog's `add_review` `statement`. The review is checked
+/// already; a catalog of its own may still be stricter, and refuses it here.
+pub(crate) fn statement_params(
+    statement: &NamedQuery,
+    write: &ReviewRequest<'_>,
+) -> Result<ResolvedParams, ParamError> {
+    let rating = write.review.rating().to_string();
+    let mut given = vec![
+        ("name", write.restaurant),
+        ("author", write.review.author()),
+        ("rating", rating.as_str()),
+        ("body", write.review.body()),
+    ];
+    if let Some(idempotency) = &write.idempotency {
+        given.push(("request_id", idempotency.key));
+        given.push(("request_digest", idempotency.digest.as_str()));
+    }
+    ResolvedParams::resolve(&statement.params, given).map_err(|mut e| {
+        if e.param == "request_id" {
+            e.param = "Idempotency-Key".into();
+        }
+        e
+    })
 }
 
 /// Restaurants in the DynamoDB table. Summaries are cached as the summary itself (`null` for
