@@ -1,8 +1,9 @@
 //! The use cases the functions share, composed once: the one place that puts the catalog, the
 //! origins (SQL, S3) and the cache together.
 //!
-//! [`Clients`] is built once per Lambda instance from the configuration; the use cases are its
-//! methods: [`Clients::run_named_query`], [`Clients::restaurant_summary`],
+//! [`Clients`] is built once per Lambda instance from the configuration, by the function's
+//! builder in [`compose`] (the composition root, the only place clients are assembled); the
+//! use cases are its methods: [`Clients::run_named_query`], [`Clients::restaurant_summary`],
 //! [`Clients::add_review`], [`Clients::get_object`], [`Clients::health`], and
 //! [`Invalidation`] for queries, tags, entities and objects. The functions translate HTTP
 //! requests and events into these calls and their results back into responses (a review body
