@@ -9,6 +9,7 @@ installs both).
 """
 
 import copy
+import json
 import logging
 import os
 import re
@@ -437,6 +438,65 @@ def findings(source):
         elif "-@dangerous" not in access:
             problems.append(f"{name}: may run admin (@dangerous) commands")
 
+    # ElastiCache RBAC (ElastiCache user guide, "Role-Based Access Control"; no resource schema
+    # carries these): a valkey user group holds only password or IAM users; a redis one must hold
+    # a user named "default", here switched off; an IAM user's name equals its ID ("IAM
+    # authentication", Limitations). IDs are stored in lower case, so they must not come from the
+    # stack name, which may have capitals. Checked in both IAM modes as deployed.
+    for label, params in (("serverless", {"CacheMode": "serverless"}), ("IAM replication group", {"CacheAuth": "iam"})):
+        stack = deployed(cfn, params)
+        for name, group in of_type({"Resources": stack}, "AWS::ElastiCache::UserGroup").items():
+            p = group["Properties"]
+            members = [
+                stack[u["Ref"]]["Properties"]
+                for u in p.get("UserIds", [])
+                if isinstance(u, dict) and u.get("Ref") in stack
+            ]
+            kinds = {m.get("AuthenticationMode", {}).get("Type") for m in members}
+            if p.get("Engine") == "valkey" and "no-password-required" in kinds:
+                problems.append(f"{label}: {name} is a valkey user group holding a no-password user")
+            defaults = [m for m in members if m.get("UserName") == "default"]
+            if p.get("Engine") == "redis" and not defaults:
+                problems.append(f"{label}: {name} is a redis user group without a user named default")
+        for name, r in stack.items():
+            if not r["Type"].startswith("AWS::ElastiCache::"):
+                continue
+            p = r["Properties"]
+            for key in ("UserId", "UserName", "UserGroupId", "ServerlessCacheName", "ReplicationGroupId"):
+                if key in p and "AWS::StackName" in json.dumps(p[key]):
+                    problems.append(f"{label}: {name}.{key} comes from the stack name, which may have capitals")
+            auth = p.get("AuthenticationMode", {}).get("Type")
+            if r["Type"] == "AWS::ElastiCache::User" and auth == "iam" and p.get("UserName") != p.get("UserId"):
+                problems.append(f"{label}: {name} is an IAM user whose name differs from its ID")
+
+    # The cache's ports (ElastiCache Serverless, "Working with read replicas": reads on 6380
+    # beside 6379 at the same name): exactly 6379, plus 6380 for a serverless cache, open
+    # between the functions and the cache, and nothing else.
+    for label, params, ports in (
+        ("serverless", {"CacheMode": "serverless"}, {6379, 6380}),
+        ("replication group", {}, {6379}),
+    ):
+        stack = deployed(cfn, params)
+        ingress = {
+            (rule.get("FromPort"), rule.get("ToPort"))
+            for rule in stack["RedisSecurityGroup"]["Properties"].get("SecurityGroupIngress", [])
+        } | {
+            (r["Properties"].get("FromPort"), r["Properties"].get("ToPort"))
+            for r in stack.values()
+            if r["Type"] == "AWS::EC2::SecurityGroupIngress" and r["Properties"].get("GroupId") == {"Ref": "RedisSecurityGroup"}
+        }
+        egress = {
+            (r["Properties"].get("FromPort"), r["Properties"].get("ToPort"))
+            for r in stack.values()
+            if r["Type"] == "AWS::EC2::SecurityGroupEgress"
+            and r["Properties"].get("DestinationSecurityGroupId") == {"Ref": "RedisSecurityGroup"}
+        }
+        wanted = {(port, port) for port in ports}
+        if ingress != wanted:
+            problems.append(f"{label}: the cache accepts ports {sorted(ingress)}, not {sorted(wanted)}")
+        if egress != wanted:
+            problems.append(f"{label}: the functions reach the cache on ports {sorted(egress)}, not {sorted(wanted)}")
+
     # S3: encrypted, public access blocked, plain HTTP denied by policy.
     policies = of_type(cfn, "AWS::S3::BucketPolicy").values()
     for name, bucket in of_type(cfn, "AWS::S3::Bucket").items():
@@ -608,6 +668,11 @@ DELETE = object()
 
 # Each weakening, and a phrase the finding it causes must contain.
 WEAKENINGS = [
+    ("Resources/RedisUserGroup/Properties/Engine", "valkey", "valkey user group holding a no-password user"),
+    ("Resources/RedisAppUser/Properties/UserName", "app", "name differs from its ID"),
+    ("Resources/RedisUserGroup/Properties/UserGroupId", {"Fn::Sub": "${AWS::StackName}-users"}, "stack name"),
+    ("Resources/RedisReadsFromFunctions/Properties/FromPort", 6000, "the cache accepts ports"),
+    ("Resources/FunctionToRedisReads/Properties/ToPort", 6390, "the functions reach the cache"),
     ("Resources/Database/Properties/StorageEncrypted", False, "storage not encrypted"),
     ("Resources/Database/Properties/PubliclyAccessible", True, "publicly accessible"),
     ("Resources/Database/Properties/ManageMasterUserPassword", False, "master password"),

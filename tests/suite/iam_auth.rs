@@ -49,6 +49,11 @@ async fn every_connection_to_a_serverless_cache_presents_a_fresh_iam_token() {
     assert_eq!(health.body["redis"]["ok"], true, "{}", health.text);
     assert!(tokens().accepted() >= 1);
     assert_eq!(tokens().refused(), 0);
+    assert_eq!(
+        tokens().accepted(),
+        tokens().connections(),
+        "one token (and one AUTH) per connection, none sent again straight after it"
+    );
     assert!(!health.text.contains("X-Amz-Signature"));
 
     // A restart (a failover, a thawed sandbox whose socket died): the new connection signs a

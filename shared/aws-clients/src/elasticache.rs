@@ -31,7 +31,9 @@ pub enum TokenError {
     Sign(String),
 }
 
-/// Which cache and user a token is for.
+/// Which cache and user a token is for. ElastiCache stores cache names and user IDs in lower
+/// case (an IAM user's name is its ID), so tokens are signed for, and connections authenticate
+/// as, the lower-case forms whatever case they were given in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectRequest {
     /// The IAM-enabled ElastiCache user's ID (it must equal its user name).
@@ -63,8 +65,8 @@ impl ElastiCacheIam {
             .map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
         Ok(Self {
             request: ConnectRequest {
-                user: user.to_owned(),
-                cache_name: cache_name.to_owned(),
+                user: user.to_ascii_lowercase(),
+                cache_name: cache_name.to_ascii_lowercase(),
                 serverless,
                 region,
             },
@@ -96,15 +98,14 @@ pub fn connect_token(
     credentials: &Credentials,
     time: SystemTime,
 ) -> Result<String, TokenError> {
-    let mut query = format!(
-        "Action=connect&User={}",
-        utf8_percent_encode(&request.user, QUERY_VALUE)
-    );
+    let user = request.user.to_ascii_lowercase();
+    let cache_name = request.cache_name.to_ascii_lowercase();
+    let mut query = format!("Action=connect&User={}", utf8_percent_encode(&user, QUERY_VALUE));
     if request.serverless {
         query.push_str("&ResourceType=ServerlessCache");
     }
     let signing = presign(
-        &request.cache_name,
+        &cache_name,
         &format!("/?{query}"),
         "elasticache",
         &request.region,
@@ -112,7 +113,7 @@ pub fn connect_token(
         time,
         TOKEN_LIFETIME,
     )?;
-    Ok(format!("{}/?{query}&{signing}", request.cache_name))
+    Ok(format!("{cache_name}/?{query}&{signing}"))
 }
 
 /// SigV4 query-string presigning of `GET http://<host><path_and_query>` (already encoded):
@@ -255,5 +256,24 @@ mod tests {
         let other = connect_token(&group, &suite_credentials(Some("session")), suite_time()).unwrap();
         assert!(!other.contains("ResourceType"));
         assert_ne!(signature_of(&token), signature_of(&other));
+    }
+
+    #[test]
+    fn names_are_signed_as_elasticache_stores_them_in_lower_case() {
+        let lower = ConnectRequest {
+            user: "ca-1c2fa620982a-app".into(),
+            cache_name: "cacheaside-redis".into(),
+            serverless: false,
+            region: "eu-west-1".into(),
+        };
+        let mixed = ConnectRequest {
+            user: "CA-1c2fa620982a-App".into(),
+            cache_name: "CacheAside-Redis".into(),
+            ..lower.clone()
+        };
+        let keys = suite_credentials(Some("session"));
+        let token = connect_token(&mixed, &keys, suite_time()).unwrap();
+        assert_eq!(token, connect_token(&lower, &keys, suite_time()).unwrap());
+        assert!(token.starts_with("cacheaside-redis/?Action=connect&User=ca-1c2fa620982a-app&"));
     }
 }

@@ -41,17 +41,26 @@ pub trait RotatingCredentials: Send + Sync + 'static {
     fn renew_every(&self) -> Duration;
 }
 
-/// Adapts a [`RotatingCredentials`] to redis-rs: the first item is fetched when a connection
-/// opens, the next ones every `renew_every` while it lives.
+/// Adapts a [`RotatingCredentials`] to redis-rs, with one set of credentials per connection
+/// and then one per `renew_every`.
+///
+/// redis-rs (1.8) subscribes twice for every connection it opens: once for the handshake, whose
+/// `AUTH` takes the first item at once, polled in the task that subscribed; and once for the
+/// connection's re-authentication loop, a task of its own that sends `AUTH` for every item. So
+/// a first item is immediate only for the subscribing task: the loop's first is due after
+/// `renew_every`, since the handshake has just authenticated. (A stream that always waited
+/// first would hold the handshake until its connect timeout.)
 pub(crate) struct StreamingSource(pub(crate) Arc<dyn RotatingCredentials>);
 
 impl StreamingCredentialsProvider for StreamingSource {
     fn subscribe(&self) -> Pin<Box<dyn Stream<Item = RedisResult<BasicAuth>> + Send + 'static>> {
         let source = Arc::clone(&self.0);
+        let subscriber = tokio::task::try_id();
         Box::pin(futures::stream::unfold(
             (source, true),
-            |(source, first)| async move {
-                if !first {
+            move |(source, first)| async move {
+                let handshake = first && tokio::task::try_id() == subscriber;
+                if !handshake {
                     tokio::time::sleep(source.renew_every()).await;
                 }
                 let item = source

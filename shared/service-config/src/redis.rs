@@ -15,7 +15,12 @@ pub(crate) fn redis_settings(v: &Vars) -> Result<RedisSettings, ConfigError> {
     let auth_secret_id = v.text("REDIS_AUTH_SECRET_ID");
     let iam = match (v.text("REDIS_IAM_USER"), v.text("REDIS_IAM_CACHE_NAME")) {
         (None, None) => None,
-        (Some(user), Some(cache_name)) => Some(RedisIam { user, cache_name }),
+        // ElastiCache stores cache names and user IDs in lower case (and an IAM user's name is its
+        // ID), so a name given with capitals means its lower-case form.
+        (Some(user), Some(cache_name)) => Some(RedisIam {
+            user: user.to_ascii_lowercase(),
+            cache_name: cache_name.to_ascii_lowercase(),
+        }),
         (Some(_), None) => {
             return Err(ConfigError::Missing {
                 name: "REDIS_IAM_CACHE_NAME",
@@ -55,7 +60,7 @@ pub(crate) fn redis_settings(v: &Vars) -> Result<RedisSettings, ConfigError> {
             return Err(ConfigError::Invalid {
                 name: "REDIS_IAM_CACHE_NAME",
                 value: iam.cache_name.clone(),
-                problem: "an ElastiCache cache name is 1 to 63 of a-z, 0-9 and -, lower case".into(),
+                problem: "an ElastiCache cache name is 1 to 63 letters, digits and -".into(),
             });
         }
     }
@@ -103,7 +108,20 @@ mod tests {
         let refused = |extra: &[(&str, &str)]| with(extra).unwrap_err().to_string();
         assert!(refused(&iam[..1]).contains("REDIS_IAM_CACHE_NAME"));
         assert!(refused(&iam[1..]).contains("REDIS_IAM_USER"));
-        assert!(refused(&[iam[0], ("REDIS_IAM_CACHE_NAME", "Upper")]).contains("lower case"));
+        assert!(refused(&[iam[0], ("REDIS_IAM_CACHE_NAME", "bad_name")]).contains("letters, digits"));
+        let mixed = with(&[
+            ("REDIS_IAM_USER", "CA-App"),
+            ("REDIS_IAM_CACHE_NAME", "CacheAside-Redis"),
+        ])
+        .unwrap();
+        assert_eq!(
+            mixed.redis.iam,
+            Some(RedisIam {
+                user: "ca-app".into(),
+                cache_name: "cacheaside-redis".into()
+            }),
+            "names are taken as ElastiCache stores them"
+        );
         assert!(refused(&[iam[0], iam[1], ("REDIS_AUTH_SECRET_ID", "s")]).contains("choose one"));
         let mut plain = vars(&BASE);
         plain.insert("REDIS_SERVERLESS".into(), "true".into());

@@ -33,6 +33,7 @@ pub const IAM_CACHE_NAME: &str = "cache-aside-test";
 pub struct TokenCounts {
     accepted: AtomicUsize,
     refused: AtomicUsize,
+    connections: AtomicUsize,
 }
 
 impl TokenCounts {
@@ -44,6 +45,11 @@ impl TokenCounts {
     /// Tokens refused (bad signature, other cache or user, expired).
     pub fn refused(&self) -> usize {
         self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Client connections the proxy accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
     }
 }
 
@@ -112,6 +118,7 @@ impl IamProxy {
                         let Ok((client, _)) = listener.accept().await else {
                             continue;
                         };
+                        policy.counts.connections.fetch_add(1, Ordering::Relaxed);
                         let acceptor = acceptor.clone();
                         let policy = Arc::clone(&policy);
                         tokio::spawn(async move {
