@@ -10,6 +10,8 @@ ensure_python_modules "samtranslator=aws-sam-translator"
 cd "$ROOT"
 say "template security properties (tests/template_security.py)"
 "$TOOLS/bin/python" tests/template_security.py
+say "template rendered for every mode and odd stack names, against the resource schemas (tests/template_render.py)"
+"$TOOLS/bin/python" tests/template_render.py
 say "OpenAPI description (openapi-spec-validator)"
 openapi-spec-validator functions/query-api/openapi.json
 say "cargo test --workspace"

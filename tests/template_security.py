@@ -381,20 +381,24 @@ def findings(source):
             visit(name, [name])
 
     # IAM: named resources only, no wildcard actions, only the expected managed policies.
+    documents = []
     for name, role in of_type(cfn, "AWS::IAM::Role").items():
         for arn in role["Properties"].get("ManagedPolicyArns", []):
             if arn not in ALLOWED_MANAGED_POLICIES:
                 problems.append(f"{name}: unexpected managed policy {arn}")
-        for policy in role["Properties"].get("Policies", []):
-            for st in branches(as_list(policy["PolicyDocument"]["Statement"])):
-                if st.get("Effect") != "Allow":
-                    continue
-                actions = as_list(st.get("Action", []))
-                if any("*" in a for a in actions if isinstance(a, str)):
-                    problems.append(f"{name}: wildcard action in {actions}")
-                for res in as_list(st.get("Resource", [])):
-                    if res == "*" or (isinstance(res, str) and res.endswith(":*")):
-                        problems.append(f"{name}: {actions} on resource {res!r}")
+        documents += [(name, policy["PolicyDocument"]) for policy in role["Properties"].get("Policies", [])]
+    for kind in ("AWS::IAM::RolePolicy", "AWS::IAM::Policy"):
+        documents += [(name, p["Properties"]["PolicyDocument"]) for name, p in of_type(cfn, kind).items()]
+    for name, document in documents:
+        for st in branches(as_list(document["Statement"])):
+            if st.get("Effect") != "Allow":
+                continue
+            actions = as_list(st.get("Action", []))
+            if any("*" in a for a in actions if isinstance(a, str)):
+                problems.append(f"{name}: wildcard action in {actions}")
+            for res in as_list(st.get("Resource", [])):
+                if res == "*" or (isinstance(res, str) and res.endswith(":*")):
+                    problems.append(f"{name}: {actions} on resource {res!r}")
 
     # RDS: encrypted, private, managed secret, TLS forced by its parameter group.
     for name, db in of_type(cfn, "AWS::RDS::DBInstance").items():
@@ -693,7 +697,7 @@ WEAKENINGS = [
         "on resource '*'",
     ),
     (
-        "Resources/DatabaseInvokeRole/Properties/Policies/0/PolicyDocument/Statement/0/Resource",
+        "Resources/DatabaseInvokePolicy/Properties/PolicyDocument/Statement/0/Resource",
         "*",
         "on resource '*'",
     ),

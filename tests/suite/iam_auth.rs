@@ -20,7 +20,11 @@ use crate::support::{call, config, get_query, seeded_database};
 
 /// The query API configured as the template configures it for `CacheMode=serverless`.
 async fn serverless_app(redis: &RedisServer, db: &str, secret_key: &str) -> App {
-    let vars = [
+    serverless_app_with(redis, db, secret_key, &[]).await
+}
+
+async fn serverless_app_with(redis: &RedisServer, db: &str, secret_key: &str, extra: &[(&str, &str)]) -> App {
+    let mut vars = vec![
         ("REDIS_SERVERLESS", "true"),
         ("REDIS_IAM_USER", IAM_USER),
         ("REDIS_IAM_CACHE_NAME", IAM_CACHE_NAME),
@@ -29,6 +33,7 @@ async fn serverless_app(redis: &RedisServer, db: &str, secret_key: &str) -> App 
         ("AWS_SECRET_ACCESS_KEY", secret_key),
         ("REDIS_TIMEOUT_MS", "1000"),
     ];
+    vars.extend_from_slice(extra);
     App::new(
         Clients::build(&config(&redis.url(), db, &vars))
             .await
@@ -85,6 +90,30 @@ async fn every_connection_to_a_serverless_cache_presents_a_fresh_iam_token() {
     assert!(tokens.refused() >= 1);
 }
 
+/// ElastiCache Serverless lists its read port (6380) in the slot map beside the endpoint. Where
+/// the functions cannot reach that port, a connection there would hold the slot refresh, and
+/// with it the first requests, until the connect timeout: the client connects to the endpoint
+/// only. (Before, with a connect timeout longer than the command budget, the first request found
+/// Redis "unavailable" and the reader got a connection.)
+#[tokio::test]
+async fn a_read_port_the_functions_cannot_reach_never_holds_a_request() {
+    let redis = RedisServer::start_serverless_with_unreachable_reader();
+    let (_, db) = seeded_database();
+    let slow_connect = [("REDIS_CONNECT_TIMEOUT_MS", "10000")];
+    let app = serverless_app_with(&redis, &db, IAM_SECRET_ACCESS_KEY, &slow_connect).await;
+    let product = || get_query("product", &[("id", "3")]);
+    let first = call(&app, product()).await;
+    assert_eq!(first.cache(), "miss", "{}", first.text);
+    assert_eq!(call(&app, product()).await.cache(), "hit");
+    assert_eq!(
+        redis.reader_connections(),
+        Some(0),
+        "the read port was connected to"
+    );
+    let tokens = redis.iam_tokens().unwrap();
+    assert_eq!((tokens.accepted(), tokens.refused()), (tokens.connections(), 0));
+}
+
 /// Signs a token on every request, with a short renewal period.
 struct QuickRenewal;
 
@@ -126,6 +155,7 @@ async fn open_connections_authenticate_again_on_schedule() {
         auth_token: None,
         credentials: Some(Arc::new(QuickRenewal)),
         ca_pem: Some(std::fs::read(test_ca_path()).expect("the test CA exists")),
+        endpoint_only: true,
     };
     let store = RedisStore::connect_lazy(&target, &CacheSettings::default()).expect("a valid target");
     store.ping().await.expect("the first connection authenticates");

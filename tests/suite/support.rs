@@ -92,6 +92,7 @@ pub fn raw_redis(redis: &RedisServer) -> cache_aside::RedisConnection {
         credentials: None,
         ca_pem: matches!(redis.mode(), RedisMode::Tls | RedisMode::Serverless)
             .then(|| std::fs::read(test_ca_path()).expect("the test CA exists")),
+        endpoint_only: redis.mode() == RedisMode::Serverless,
     };
     cache_aside::RedisStore::connect_lazy(&target, &cache_aside::CacheSettings::default())
         .expect("raw Redis connection")

@@ -1,13 +1,15 @@
 //! Opening the connection: one node or a cluster, plain or TLS, with a static AUTH token or
 //! rotating credentials. Checked here, once, so that commands never meet a half-built target.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
+use redis::io::AsyncDNSResolver;
+use redis::{Cmd, ConnectionAddr, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 
 use crate::error::CacheError;
 use crate::settings::CacheSettings;
@@ -136,6 +138,9 @@ fn cluster(target: &RedisTarget, settings: &CacheSettings) -> Result<RedisConnec
             root_cert: Some(pem.clone()),
         });
     }
+    if target.endpoint_only {
+        builder = builder.async_dns_resolver(EndpointOnly::of(target)?);
+    }
     let client = builder.build().map_err(invalid)?;
     let config = ClusterConfig::new()
         .set_connection_timeout(settings.connect_timeout)
@@ -143,4 +148,66 @@ fn cluster(target: &RedisTarget, settings: &CacheSettings) -> Result<RedisConnec
     Ok(RedisConnection::Cluster(
         client.get_pending_async_connection_with_config(config),
     ))
+}
+
+/// Resolves the endpoint's own host and port, and refuses every other address at once, so a
+/// slot refresh never waits on a node the client will not use (see
+/// [`RedisTarget::endpoint_only`]).
+struct EndpointOnly {
+    host: String,
+    port: u16,
+}
+
+impl EndpointOnly {
+    fn of(target: &RedisTarget) -> Result<Self, CacheError> {
+        let info = target.url.as_str().into_connection_info().map_err(invalid)?;
+        match info.addr() {
+            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => Ok(Self {
+                host: host.clone(),
+                port: *port,
+            }),
+            _ => Err(CacheError::InvalidUrl(
+                "connecting to the endpoint only needs a TCP address".into(),
+            )),
+        }
+    }
+}
+
+impl AsyncDNSResolver for EndpointOnly {
+    fn resolve<'a, 'b: 'a>(
+        &'a self,
+        host: &'b str,
+        port: u16,
+    ) -> RedisFuture<'a, Box<dyn Iterator<Item = SocketAddr> + Send + 'a>> {
+        Box::pin(async move {
+            if port != self.port || !host.eq_ignore_ascii_case(&self.host) {
+                return Err(RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    format!("{host}:{port} is not the endpoint; only the endpoint is used"),
+                )));
+            }
+            let addresses = tokio::net::lookup_host((host, port)).await?;
+            Ok(Box::new(addresses) as Box<dyn Iterator<Item = SocketAddr> + Send>)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_the_endpoint_resolves() {
+        let target = RedisTarget {
+            cluster: true,
+            endpoint_only: true,
+            ..RedisTarget::from_url("rediss://LocalHost:6379")
+        };
+        let endpoint = EndpointOnly::of(&target).expect("a TCP endpoint");
+        let found = endpoint.resolve("localhost", 6379).await.map(Iterator::count);
+        assert!(matches!(found, Ok(n) if n > 0), "the endpoint resolves");
+        let read_port = endpoint.resolve("localhost", 6380).await.err().expect("refused");
+        assert!(read_port.is_connection_refusal(), "{read_port}");
+        assert!(endpoint.resolve("other.example", 6379).await.is_err());
+    }
 }

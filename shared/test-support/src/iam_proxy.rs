@@ -71,7 +71,9 @@ pub struct IamProxy {
 impl IamProxy {
     /// Listens on `listener` (TLS with `cert_pem`/`key_pem`) and forwards to 127.0.0.1:`upstream`,
     /// where `IAM_USER` has ACL password `password`. `serverless` tokens must name the
-    /// serverless resource type.
+    /// serverless resource type. With `replication`, a connection that does not open with a TLS
+    /// handshake is relayed as it is: a replica node replicates from the address its primary
+    /// announces, which is this one.
     pub fn start(
         listener: std::net::TcpListener,
         cert_pem: &[u8],
@@ -79,6 +81,7 @@ impl IamProxy {
         upstream: u16,
         password: &str,
         serverless: bool,
+        replication: bool,
     ) -> Self {
         let port = listener.local_addr().expect("bound").port();
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
@@ -118,11 +121,15 @@ impl IamProxy {
                         let Ok((client, _)) = listener.accept().await else {
                             continue;
                         };
-                        policy.counts.connections.fetch_add(1, Ordering::Relaxed);
                         let acceptor = acceptor.clone();
                         let policy = Arc::clone(&policy);
                         tokio::spawn(async move {
                             let upstream: SocketAddr = ([127, 0, 0, 1], upstream).into();
+                            if replication && !opens_with_tls(&client).await {
+                                let _ = relay_plain(client, upstream).await;
+                                return;
+                            }
+                            policy.counts.connections.fetch_add(1, Ordering::Relaxed);
                             let _ = relay(client, acceptor, upstream, policy).await;
                         });
                     }
@@ -161,6 +168,22 @@ impl Drop for IamProxy {
             let _ = thread.join();
         }
     }
+}
+
+/// Whether the first byte is a TLS record's (a handshake, 0x16). Waits for it at most 5 s.
+async fn opens_with_tls(client: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(Duration::from_secs(5), client.peek(&mut first)).await {
+        Ok(Ok(1)) => first[0] == 0x16,
+        _ => true,
+    }
+}
+
+/// A replica's replication link, copied both ways unchanged.
+async fn relay_plain(mut client: TcpStream, upstream: SocketAddr) -> std::io::Result<()> {
+    let mut server = TcpStream::connect(upstream).await?;
+    tokio::io::copy_bidirectional(&mut client, &mut server).await?;
+    Ok(())
 }
 
 /// One client connection: commands from the client are parsed (to find AUTH), replies from

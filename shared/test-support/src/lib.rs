@@ -15,6 +15,7 @@ mod postgres;
 mod process;
 mod redis_server;
 mod server;
+mod silent_port;
 pub mod stats;
 
 pub use cpu_quota::CpuQuota;
@@ -23,6 +24,7 @@ pub use moto::Moto;
 pub use postgres::Postgres;
 pub use process::{free_port, wait_for};
 pub use redis_server::{test_ca_path, RedisMode, RedisServer};
+pub use silent_port::SilentPort;
 
 /// Path of a file relative to the workspace root (fixtures, SQL seeds).
 pub fn workspace_path(relative: &str) -> std::path::PathBuf {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::iam_proxy::{IamProxy, TokenCounts, IAM_USER};
 use crate::process::{find_binary, free_port, spawn_owned, stop_child, wait_for};
+use crate::silent_port::SilentPort;
 
 /// Which kind of Redis [`RedisServer::start`] brings up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,9 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     /// The TLS endpoint that checks IAM tokens (Serverless mode).
     proxy: Option<IamProxy>,
+    /// The address a replica announces, where nothing answers (Serverless mode, see
+    /// [`RedisServer::start_serverless_with_unreachable_reader`]).
+    reader: Option<SilentPort>,
 }
 
 /// A CA and a server certificate for `localhost` / `127.0.0.1`, made once per test process.
@@ -157,6 +161,17 @@ impl RedisServer {
 
     /// Starts a Redis of kind `mode`.
     pub fn start_mode(mode: RedisMode) -> Self {
+        Self::start_with(mode, false)
+    }
+
+    /// The Serverless look-alike whose slot map also lists a replica, as ElastiCache Serverless
+    /// lists its read port (6380) beside the endpoint, at an address that accepts connections
+    /// and never answers (a read port the client's network cannot reach).
+    pub fn start_serverless_with_unreachable_reader() -> Self {
+        Self::start_with(RedisMode::Serverless, true)
+    }
+
+    fn start_with(mode: RedisMode, reader: bool) -> Self {
         let nodes = if mode == RedisMode::Cluster { 3 } else { 1 };
         let mut server = Self {
             mode,
@@ -166,6 +181,7 @@ impl RedisServer {
             password: format!("pw-{:016x}", fastrand::u64(..)),
             dir: tempfile::tempdir().expect("cannot create a temp dir for redis-server"),
             proxy: None,
+            reader: reader.then(SilentPort::start),
         };
         if mode == RedisMode::Serverless {
             let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a port for the IAM proxy");
@@ -179,14 +195,22 @@ impl RedisServer {
                 upstream,
                 &server.iam_password(),
                 true,
+                reader,
             ));
             server.ports = vec![upstream];
             server.bus_ports = vec![free_port()];
+            if reader {
+                server.ports.push(free_port());
+                server.bus_ports.push(free_port());
+            }
             if let Err(e) = server.launch() {
                 panic!("{e}");
             }
             let password = Some(server.password.as_str());
             cli(upstream, password, &["cluster", "addslotsrange", "0", "16383"]);
+            if let Some(reader) = &server.reader {
+                server.add_replica(reader.port());
+            }
             server.wait_cluster_ok();
             return server;
         }
@@ -249,6 +273,11 @@ impl RedisServer {
                 }
                 RedisMode::Serverless => {
                     let proxy = self.proxy.as_ref().expect("the proxy starts first").port();
+                    // The primary announces the proxy; a replica, the reader's address.
+                    let announced = match (&self.reader, i) {
+                        (Some(reader), 1) => reader.port(),
+                        _ => proxy,
+                    };
                     cmd.args(["--port", &port.to_string(), "--cluster-enabled", "yes"])
                         .args(["--cluster-port", &self.bus_ports[i].to_string()])
                         .args(["--cluster-node-timeout", "5000", "--cluster-config-file"])
@@ -257,8 +286,8 @@ impl RedisServer {
                         // learn the serverless endpoint's.
                         .args(["--cluster-announce-hostname", "localhost"])
                         .args(["--cluster-preferred-endpoint-type", "hostname"])
-                        .args(["--cluster-announce-port", &proxy.to_string()])
-                        .args(["--requirepass", &self.password])
+                        .args(["--cluster-announce-port", &announced.to_string()])
+                        .args(["--requirepass", &self.password, "--masterauth", &self.password])
                         .args(["--user", IAM_USER, "on", &format!(">{}", self.iam_password())])
                         // The access string the template gives the functions' IAM user.
                         .args(["~*", "&*", "+@all", "-@dangerous"]);
@@ -282,6 +311,39 @@ impl RedisServer {
             }
         }
         Ok(())
+    }
+
+    /// Makes the second node a replica of the first and waits until the first's slot map lists
+    /// it at `announced` (a replica is listed once it has synchronised).
+    fn add_replica(&self, announced: u16) {
+        let password = Some(self.password.as_str());
+        let (primary, replica) = (self.ports[0], self.ports[1]);
+        let (primary_bus, announced) = (self.bus_ports[0].to_string(), announced.to_string());
+        cli(
+            replica,
+            password,
+            &["cluster", "meet", "127.0.0.1", &primary.to_string(), &primary_bus],
+        );
+        let id = cli(primary, password, &["cluster", "myid"]).trim().to_owned();
+        let replicating = wait_for(Duration::from_secs(20), || {
+            cli(replica, password, &["cluster", "replicate", &id]).trim() == "OK"
+        });
+        let listed = replicating
+            && wait_for(Duration::from_secs(20), || {
+                cli(primary, password, &["cluster", "slots"])
+                    .lines()
+                    .any(|line| line.trim() == announced)
+            });
+        assert!(
+            listed,
+            "the replica announcing port {announced} never joined the slot map"
+        );
+    }
+
+    /// Connections the unreachable reader accepted (see
+    /// [`Self::start_serverless_with_unreachable_reader`]).
+    pub fn reader_connections(&self) -> Option<usize> {
+        self.reader.as_ref().map(SilentPort::accepted)
     }
 
     /// The `default` user's password, where redis-cli needs one to reach the node.

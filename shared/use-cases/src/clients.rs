@@ -437,6 +437,7 @@ async fn connect_cache(config: &ServiceConfig, sdk: Option<&SdkConfig>) -> Resul
         auth_token,
         credentials,
         ca_pem: config.redis.ca_pem.clone(),
+        endpoint_only: config.redis.serverless,
     };
     Ok(Cache::connect_lazy(target, config.cache.clone())?)
 }
