@@ -150,11 +150,11 @@ fn cluster(target: &RedisTarget, settings: &CacheSettings) -> Result<RedisConnec
     ))
 }
 
-/// Resolves the endpoint's own host and port, and refuses every other address at once, so a
-/// slot refresh never waits on a node the client will not use (see
-/// [`RedisTarget::endpoint_only`]).
+/// Resolves addresses on the endpoint's port, and refuses every other port at once, so a slot
+/// refresh never waits on a node the client will not use (see [`RedisTarget::endpoint_only`]).
+/// By port, not host: should the slot map name the endpoint by another name or an address, the
+/// client keeps connecting (a refusal there would leave it no node at all).
 struct EndpointOnly {
-    host: String,
     port: u16,
 }
 
@@ -162,10 +162,7 @@ impl EndpointOnly {
     fn of(target: &RedisTarget) -> Result<Self, CacheError> {
         let info = target.url.as_str().into_connection_info().map_err(invalid)?;
         match info.addr() {
-            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => Ok(Self {
-                host: host.clone(),
-                port: *port,
-            }),
+            ConnectionAddr::Tcp(_, port) | ConnectionAddr::TcpTls { port, .. } => Ok(Self { port: *port }),
             _ => Err(CacheError::InvalidUrl(
                 "connecting to the endpoint only needs a TCP address".into(),
             )),
@@ -180,10 +177,10 @@ impl AsyncDNSResolver for EndpointOnly {
         port: u16,
     ) -> RedisFuture<'a, Box<dyn Iterator<Item = SocketAddr> + Send + 'a>> {
         Box::pin(async move {
-            if port != self.port || !host.eq_ignore_ascii_case(&self.host) {
+            if port != self.port {
                 return Err(RedisError::from(std::io::Error::new(
                     std::io::ErrorKind::ConnectionRefused,
-                    format!("{host}:{port} is not the endpoint; only the endpoint is used"),
+                    format!("{host}:{port} is not on the endpoint's port; only the endpoint is used"),
                 )));
             }
             let addresses = tokio::net::lookup_host((host, port)).await?;
@@ -208,6 +205,10 @@ mod tests {
         assert!(matches!(found, Ok(n) if n > 0), "the endpoint resolves");
         let read_port = endpoint.resolve("localhost", 6380).await.err().expect("refused");
         assert!(read_port.is_connection_refusal(), "{read_port}");
-        assert!(endpoint.resolve("other.example", 6379).await.is_err());
+        let by_address = endpoint.resolve("127.0.0.1", 6379).await.map(Iterator::count);
+        assert!(
+            matches!(by_address, Ok(1)),
+            "the endpoint's port under another name resolves"
+        );
     }
 }

@@ -98,9 +98,9 @@ pub struct RedisTarget {
     /// PEM bundle of the CAs to trust for `rediss://` instead of the public web roots
     /// (a private CA, or a self-signed one in tests).
     pub ca_pem: Option<Vec<u8>>,
-    /// Connect only to the URL's host and port, whatever else the slot map lists (cluster
-    /// only). ElastiCache Serverless is one endpoint, and its slot map also names its read port
-    /// (6380) as a replica: this client never reads from replicas (a read there could miss an
+    /// Connect only on the URL's port, whatever else the slot map lists (cluster only).
+    /// ElastiCache Serverless is one endpoint, and its slot map also names its read port (6380)
+    /// as a replica: this client never reads from replicas (a read there could miss an
     /// invalidation), and connecting there costs a handshake and a token per slot refresh, or,
     /// where that port is blocked, holds every refresh until the connect timeout.
     pub endpoint_only: bool,
