@@ -356,7 +356,8 @@ def name_findings(where, rendered, resources):
 def configuration_findings(where, rendered, resources, stack):
     """What the functions are told names what the stack created, as ElastiCache stores it."""
     problems = []
-    user_ids = {str(p.get("UserId")) for n, p in rendered.items() if resources[n]["Type"] == "AWS::ElastiCache::User"}
+    # As stored: lower case.
+    user_ids = {str(p.get("UserId")).lower() for n, p in rendered.items() if resources[n]["Type"] == "AWS::ElastiCache::User"}
     caches = {
         stack.physical_id(n)
         for n in rendered
