@@ -24,7 +24,16 @@ import jsonschema
 import regex
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-from template_security import DELETE, deployed, holds, load_source, to_cloudformation, weakened, with_defaults
+from template_security import (
+    DELETE,
+    SUB_VARIABLE,
+    deployed,
+    holds,
+    load_source,
+    to_cloudformation,
+    weakened,
+    with_defaults,
+)
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -243,7 +252,7 @@ def render(node, stack):
                     return str(stack.getatt(*var.split(".", 1)))
                 return str(stack.ref(var))
 
-            return re.sub(r"\$\{([^!}][^}]*)\}", one, text)
+            return SUB_VARIABLE.sub(one, text)
     return {k: render(v, stack) for k, v in node.items() if v != NOVALUE}
 
 
@@ -353,6 +362,13 @@ def name_findings(where, rendered, resources):
     return problems
 
 
+def function_environments(rendered, resources):
+    """Each function's name and rendered environment variables."""
+    for name, props in rendered.items():
+        if resources[name]["Type"] == "AWS::Lambda::Function":
+            yield name, props.get("Environment", {}).get("Variables", {})
+
+
 def configuration_findings(where, rendered, resources, stack):
     """What the functions are told names what the stack created, as ElastiCache stores it."""
     problems = []
@@ -363,10 +379,7 @@ def configuration_findings(where, rendered, resources, stack):
         for n in rendered
         if resources[n]["Type"] in ("AWS::ElastiCache::ServerlessCache", "AWS::ElastiCache::ReplicationGroup")
     }
-    for name, props in rendered.items():
-        if resources[name]["Type"] != "AWS::Lambda::Function":
-            continue
-        env = props.get("Environment", {}).get("Variables", {})
+    for name, env in function_environments(rendered, resources):
         # Lambda quotas: "4 KB, for all environment variables associated with the function, in aggregate".
         size = sum(len(k.encode()) + len(str(v).encode()) for k, v in env.items())
         if size > ENVIRONMENT_LIMIT:
@@ -393,10 +406,8 @@ def limit_findings(where, rendered, resources, stack):
             if not 1 <= len(title) <= API_TITLE_LIMIT:
                 problems.append(f"{where}: {name}'s OpenAPI title (the API's name) is {len(title)} characters")
     namespaces = set()
-    for name, props in rendered.items():
-        if resources[name]["Type"] != "AWS::Lambda::Function":
-            continue
-        namespace = props.get("Environment", {}).get("Variables", {}).get("METRICS_NAMESPACE")
+    for name, env in function_environments(rendered, resources):
+        namespace = env.get("METRICS_NAMESPACE")
         if namespace is not None:
             namespaces.add(namespace)
             if not NAMESPACE.fullmatch(namespace):

@@ -47,6 +47,8 @@ SLOT_METRICS = ("OldestReplicationSlotLag", "TransactionLogsDiskUsage")
 DRAIN_RESERVE_SECONDS = 10
 # The secrets of the database logins that are not the invalidator's own.
 OTHER_DB_LOGINS = {"Database", "QueryDbRoleSecret", "WriteDbRoleSecret"}
+# A variable in an Fn::Sub string (not a literal "${!...}").
+SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 
 
 class _NoManagedPolicyLookups:
@@ -104,7 +106,7 @@ def references(node):
                 found.add(target)
             elif key == "Fn::Sub":
                 text = value[0] if isinstance(value, list) else value
-                found.update(m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text))
+                found.update(m.split(".")[0] for m in SUB_VARIABLE.findall(text))
                 if isinstance(value, list):
                     found |= references(value[1])
             else:
